@@ -1,0 +1,183 @@
+// Package auditlog holds the domain of the audit log service: activities and
+// their types, filters, users, permission groups, tokens and the error codes
+// shared by every layer. It imports the standard library only; the stores,
+// the HTTP API and the command line implement or use the interfaces here.
+package auditlog
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Operator says whether a human or the machine performed an activity.
+type Operator string
+
+// The two operators of the seed.
+const (
+	OperatorHuman   Operator = "human"
+	OperatorMachine Operator = "machine"
+)
+
+// Valid reports whether o is one of the known operators.
+func (o Operator) Valid() bool { return o == OperatorHuman || o == OperatorMachine }
+
+// Change is one row of an activity's Object Column Changes table.
+type Change struct {
+	ColumnName string `json:"column_name"`
+	OldValue   string `json:"old_value"`
+	NewValue   string `json:"new_value"`
+}
+
+// Activity is a recorded activity with every field of the seed. Its JSON form
+// is the contract's "Activity (as returned)" and has exactly the 13 keys that
+// make up a tamper-evidence leaf.
+type Activity struct {
+	ID                 int64
+	Created            time.Time
+	Operator           Operator
+	Username           string
+	DisplayName        string
+	SystemName         string
+	SubtypeDisplayName string
+	SubtypeSystemName  string
+	// Extra is a JSON object in RFC 8785 canonical form; never empty ("{}" at least).
+	Extra      json.RawMessage
+	ObjectID   string
+	ObjectType string
+	ObjectName string
+	Changes    []Change
+}
+
+// CreatedLayout is how Created is written: RFC 3339 in UTC with microseconds.
+const CreatedLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+type activityJSON struct {
+	ID                 int64           `json:"id"`
+	Created            string          `json:"created"`
+	Operator           Operator        `json:"operator"`
+	Username           string          `json:"username"`
+	DisplayName        string          `json:"activity_display_name"`
+	SystemName         string          `json:"activity_system_name"`
+	SubtypeDisplayName string          `json:"activity_subtype_display_name"`
+	SubtypeSystemName  string          `json:"activity_subtype_system_name"`
+	Extra              json.RawMessage `json:"extra"`
+	ObjectID           string          `json:"object_id"`
+	ObjectType         string          `json:"object_type"`
+	ObjectName         string          `json:"object_name"`
+	Changes            []Change        `json:"object_column_changes"`
+}
+
+// MarshalJSON writes the contract's form: created in UTC with microseconds,
+// absent text as "", absent extra as {}, absent changes as [].
+func (a Activity) MarshalJSON() ([]byte, error) {
+	extra := a.Extra
+	if len(extra) == 0 {
+		extra = json.RawMessage("{}")
+	}
+	changes := a.Changes
+	if changes == nil {
+		changes = []Change{}
+	}
+	return json.Marshal(activityJSON{
+		ID:                 a.ID,
+		Created:            a.Created.UTC().Format(CreatedLayout),
+		Operator:           a.Operator,
+		Username:           a.Username,
+		DisplayName:        a.DisplayName,
+		SystemName:         a.SystemName,
+		SubtypeDisplayName: a.SubtypeDisplayName,
+		SubtypeSystemName:  a.SubtypeSystemName,
+		Extra:              extra,
+		ObjectID:           a.ObjectID,
+		ObjectType:         a.ObjectType,
+		ObjectName:         a.ObjectName,
+		Changes:            changes,
+	})
+}
+
+// UnmarshalJSON reads the form written by MarshalJSON (used by clients and tests).
+func (a *Activity) UnmarshalJSON(data []byte) error {
+	var v activityJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	created, err := time.Parse(time.RFC3339Nano, v.Created)
+	if err != nil {
+		return err
+	}
+	*a = Activity{
+		ID: v.ID, Created: created, Operator: v.Operator, Username: v.Username,
+		DisplayName: v.DisplayName, SystemName: v.SystemName,
+		SubtypeDisplayName: v.SubtypeDisplayName, SubtypeSystemName: v.SubtypeSystemName,
+		Extra: v.Extra, ObjectID: v.ObjectID, ObjectType: v.ObjectType, ObjectName: v.ObjectName,
+		Changes: v.Changes,
+	}
+	return nil
+}
+
+// NewActivity is an activity as a client sends it to be recorded. The server
+// assigns the ID and the creation time and takes display names from the
+// catalogue.
+type NewActivity struct {
+	SystemName        string          `json:"activity_system_name"`
+	SubtypeSystemName string          `json:"activity_subtype_system_name"`
+	Operator          Operator        `json:"operator"`
+	Username          string          `json:"username"`
+	Extra             json.RawMessage `json:"extra"`
+	ObjectID          string          `json:"object_id"`
+	ObjectType        string          `json:"object_type"`
+	ObjectName        string          `json:"object_name"`
+	Changes           []Change        `json:"object_column_changes"`
+	// EventID is an optional client-chosen UUID that makes recording idempotent.
+	EventID string `json:"event_id"`
+}
+
+// Subtype is one way of completing an activity type.
+type Subtype struct {
+	SystemName  string `json:"system_name"`
+	DisplayName string `json:"display_name"`
+}
+
+// ActivityType is an entry of the activity catalogue.
+type ActivityType struct {
+	SystemName   string    `json:"system_name"`
+	DisplayName  string    `json:"display_name"`
+	Description  string    `json:"description"`
+	IntroducedIn string    `json:"introduced_in"`
+	Subtypes     []Subtype `json:"subtypes"`
+	// Custom is true for types registered by an installation, false for the seed's.
+	Custom bool `json:"custom"`
+}
+
+// Subtype returns the subtype with the given system name.
+func (t *ActivityType) Subtype(systemName string) (Subtype, bool) {
+	for _, s := range t.Subtypes {
+		if s.SystemName == systemName {
+			return s, true
+		}
+	}
+	return Subtype{}, false
+}
+
+// ActivityService records and finds activities.
+type ActivityService interface {
+	// RecordActivities validates and records the activities as one
+	// all-or-nothing unit and returns their IDs in order. It returns only once
+	// they are durable. An activity whose EventID was recorded before is not
+	// recorded again; the earlier ID is returned for it.
+	RecordActivities(ctx context.Context, activities []NewActivity) ([]int64, error)
+	// FindActivities returns the activities matching f, newest first, and
+	// whether more match beyond f.Limit.
+	FindActivities(ctx context.Context, f Filter) (activities []Activity, more bool, err error)
+	// FindActivityByID returns one activity, or an ENOTFOUND error.
+	FindActivityByID(ctx context.Context, id int64) (*Activity, error)
+}
+
+// ActivityTypeService holds the catalogue: the seed's types and custom ones.
+type ActivityTypeService interface {
+	// ActivityTypes lists every type, the seed's and the custom ones, by display name.
+	ActivityTypes(ctx context.Context) ([]ActivityType, error)
+	// CreateActivityType registers a custom type; EEXISTS when the system name is taken.
+	CreateActivityType(ctx context.Context, t ActivityType) (*ActivityType, error)
+}
