@@ -29,18 +29,11 @@ const (
 	MaxIntroducedInLen = 32       // bytes of introduced_in
 )
 
-// fieldName prefixes a field with its batch position, e.g. "activities[3].username".
-func fieldName(index int, field string) string {
-	if index < 0 {
-		return field
-	}
-	return fmt.Sprintf("activities[%d].%s", index, field)
-}
-
-// ValidationError returns an EINVALID error about field of the activity at
-// index in a batch (-1 when the request held a single activity).
+// ValidationError returns an EINVALID error about a field of the activity at
+// index in the list being recorded. The HTTP API names it
+// "activities[index].field" when the request was a batch.
 func ValidationError(index int, field, format string, args ...any) *Error {
-	e := FieldErrorf(fieldName(index, field), format, args...)
+	e := FieldErrorf(field, format, args...)
 	e.Index = index
 	return e
 }
@@ -72,9 +65,9 @@ func CheckText(s string, max int, singleLine bool) string {
 
 // Normalize checks the activity's own fields (not its type, which needs the
 // catalogue) and brings them to stored form: extra in RFC 8785 canonical
-// form via canonical, event_id in lower case. index is the batch position
-// (-1 for a single activity) used to name the offending field.
-func (a *NewActivity) Normalize(index int, canonical func(json.RawMessage) ([]byte, error)) error {
+// form via canonical, event_id in lower case. index is the position in the
+// list being recorded, carried by any error.
+func (a *NewActivity) Normalize(index int, canonical func([]byte) ([]byte, error)) error {
 	texts := []struct {
 		field      string
 		value      string
@@ -141,7 +134,7 @@ func (a *NewActivity) Normalize(index int, canonical func(json.RawMessage) ([]by
 	return nil
 }
 
-func (a *NewActivity) normalizeExtra(index int, canonical func(json.RawMessage) ([]byte, error)) error {
+func (a *NewActivity) normalizeExtra(index int, canonical func([]byte) ([]byte, error)) error {
 	raw := bytes.TrimSpace(a.Extra)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		a.Extra = json.RawMessage("{}")

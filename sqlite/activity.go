@@ -1,0 +1,278 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/gowebpki/jcs"
+)
+
+// RecordActivities validates the activities against the catalogue and
+// records them through the group-commit writer. It returns once the
+// transaction that holds them is committed and fsynced.
+func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewActivity) ([]int64, error) {
+	pending, err := db.prepareActivities(ctx, activities)
+	if err != nil {
+		return nil, err
+	}
+	return db.writer.submit(&writeJob{ctx: ctx, activities: pending})
+}
+
+// prepareActivities checks each activity and resolves its catalogue names.
+func (db *DB) prepareActivities(ctx context.Context, activities []auditlog.NewActivity) ([]pendingActivity, error) {
+	if len(activities) == 0 {
+		return nil, auditlog.FieldErrorf("activities", "at least one activity is required")
+	}
+	if len(activities) > auditlog.MaxBatch {
+		return nil, auditlog.FieldErrorf("activities", "%d activities in one request; the limit is %d", len(activities), auditlog.MaxBatch)
+	}
+	pending := make([]pendingActivity, len(activities))
+	for i, a := range activities {
+		if err := a.Normalize(i, jcs.Transform); err != nil {
+			return nil, err
+		}
+		t, err := db.activityType(ctx, a.SystemName)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return nil, auditlog.ValidationError(i, "activity_system_name", "unknown activity type %q; GET /api/v1/activity-types lists them", a.SystemName)
+		}
+		p := pendingActivity{NewActivity: a, DisplayName: t.DisplayName}
+		if a.SubtypeSystemName != "" {
+			s, ok := t.Subtype(a.SubtypeSystemName)
+			if !ok {
+				return nil, auditlog.ValidationError(i, "activity_subtype_system_name", "activity type %s has no subtype %q", t.SystemName, a.SubtypeSystemName)
+			}
+			p.SubtypeDisplayName = s.DisplayName
+		}
+		changes := a.Changes
+		if changes == nil {
+			changes = []auditlog.Change{}
+		}
+		b, err := json.Marshal(changes)
+		if err != nil {
+			return nil, err
+		}
+		p.ChangesJSON = string(b)
+		pending[i] = p
+	}
+	return pending, nil
+}
+
+const activityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
+  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanActivity(row rowScanner) (auditlog.Activity, error) {
+	var a auditlog.Activity
+	var created int64
+	var extra, changes []byte
+	if err := row.Scan(&a.ID, &created, &a.Operator, &a.Username, &a.SystemName, &a.DisplayName,
+		&a.SubtypeSystemName, &a.SubtypeDisplayName, &extra, &a.ObjectID, &a.ObjectType, &a.ObjectName, &changes); err != nil {
+		return a, err
+	}
+	a.Created = time.UnixMicro(created).UTC()
+	a.Extra = json.RawMessage(extra)
+	if err := json.Unmarshal(changes, &a.Changes); err != nil {
+		return a, fmt.Errorf("activity %d: decode object_column_changes: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// FindActivityByID returns one activity.
+func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activity, error) {
+	a, err := scanActivity(db.read.QueryRowContext(ctx, `SELECT `+activityColumns+` FROM activities WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "activity %d not found", id)
+	}
+	if err != nil {
+		return nil, storeError("find activity", err)
+	}
+	return &a, nil
+}
+
+// FindActivities returns one page of activities, newest first.
+func (db *DB) FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error) {
+	q, ok, err := db.listQuery(ctx, f)
+	if err != nil || !ok {
+		return []auditlog.Activity{}, false, err
+	}
+	rows, err := db.read.QueryContext(ctx, q.sql, q.args...)
+	if err != nil {
+		return nil, false, storeError("find activities", err)
+	}
+	defer rows.Close()
+	out := []auditlog.Activity{}
+	for rows.Next() {
+		a, err := scanActivity(rows)
+		if err != nil {
+			return nil, false, storeError("find activities", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, storeError("find activities", err)
+	}
+	more := false
+	if f.Limit > 0 && len(out) > f.Limit {
+		out, more = out[:f.Limit], true
+	}
+	return out, more, nil
+}
+
+type query struct {
+	sql  string
+	args []any
+}
+
+// listQuery builds the SQL for f. It reports false when f can match nothing.
+//
+// Every filter has an index ending in the id, so each condition can walk its
+// index newest first and stop after one page. Two things keep that true:
+//   - A date range becomes an id range (created never decreases with id), so
+//     it narrows whichever index the planner picks instead of forcing a sort.
+//   - A filter with several values (OR) becomes one branch per value, each
+//     reading at most one page from its index, merged by id: "IN (...)"
+//     would read every match of every value and sort them.
+func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	in := func(column string, values []string) {
+		switch len(values) {
+		case 0:
+		case 1:
+			add(column+" = ?", values[0])
+		default:
+			add(column+" IN ("+placeholders(len(values))+")", anys(values)...)
+		}
+	}
+
+	lo, hi, ok, err := db.idRange(ctx, f)
+	if err != nil || !ok {
+		return query{}, false, err
+	}
+	if lo > 0 {
+		add("id >= ?", lo)
+	}
+	if hi > 0 {
+		add("id <= ?", hi)
+	}
+	if !f.CreatedFrom.IsZero() {
+		add("created_us >= ?", f.CreatedFrom.UnixMicro())
+	}
+	if !f.CreatedTo.IsZero() {
+		add("created_us <= ?", f.CreatedTo.UnixMicro())
+	}
+	if len(f.Operators) == 1 {
+		add("operator = ?", string(f.Operators[0]))
+	}
+	if len(f.IDs) > 0 {
+		ids := make([]any, len(f.IDs))
+		for i, id := range f.IDs {
+			ids[i] = id
+		}
+		add("id IN ("+placeholders(len(ids))+")", ids...)
+	}
+
+	// The first multi-valued indexed filter, if any, is split into branches.
+	var split string
+	var splitValues []string
+	for _, c := range []struct {
+		column string
+		values []string
+	}{
+		{"activity_system_name", f.Activities},
+		{"username", f.Usernames},
+		{"object_type", f.ObjectTypes},
+		{"object_id", f.ObjectIDs},
+	} {
+		if split == "" && len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 {
+			split, splitValues = c.column, c.values
+			continue
+		}
+		in(c.column, c.values)
+	}
+	if f.BeforeID > 0 {
+		add("id < ?", f.BeforeID)
+	}
+
+	limit := ""
+	var limitArgs []any
+	if f.Limit > 0 {
+		limit = " LIMIT ?"
+		limitArgs = []any{f.Limit + 1} // one more tells whether there is a next page
+	}
+	if split == "" {
+		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + ` ORDER BY id DESC` + limit
+		return query{sql: s, args: append(args, limitArgs...)}, true, nil
+	}
+	var branches []string
+	var all []any
+	for _, v := range splitValues {
+		branches = append(branches, `SELECT * FROM (SELECT `+activityColumns+` FROM activities`+
+			whereClause(append([]string{split + " = ?"}, where...))+` ORDER BY id DESC`+limit+`)`)
+		all = append(all, v)
+		all = append(all, args...)
+		all = append(all, limitArgs...)
+	}
+	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) ORDER BY id DESC` + limit
+	return query{sql: s, args: append(all, limitArgs...)}, true, nil
+}
+
+// idRange turns the filter's date range into the range of ids that can
+// match (0 for an open end). It reports false when no activity can match.
+func (db *DB) idRange(ctx context.Context, f auditlog.Filter) (lo, hi int64, ok bool, err error) {
+	if !f.CreatedFrom.IsZero() {
+		err := db.read.QueryRowContext(ctx, `SELECT id FROM activities WHERE created_us >= ? ORDER BY created_us, id LIMIT 1`, f.CreatedFrom.UnixMicro()).Scan(&lo)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		if err != nil {
+			return 0, 0, false, storeError("find date range", err)
+		}
+	}
+	if !f.CreatedTo.IsZero() {
+		err := db.read.QueryRowContext(ctx, `SELECT id FROM activities WHERE created_us <= ? ORDER BY created_us DESC, id DESC LIMIT 1`, f.CreatedTo.UnixMicro()).Scan(&hi)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		if err != nil {
+			return 0, 0, false, storeError("find date range", err)
+		}
+	}
+	if lo > 0 && hi > 0 && hi < lo {
+		return 0, 0, false, nil
+	}
+	return lo, hi, true, nil
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anys(values []string) []any {
+	out := make([]any, len(values))
+	for i, v := range values {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+// Package sqlite is the embedded store: every auditlog service on one SQLite
+// database file, in WAL mode with synchronous=FULL, so that an acknowledged
+// write survives a crash or a power cut.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "auditlog.db"
+
+// Config configures a DB.
+type Config struct {
+	// Dir is the data directory; it is created when missing.
+	Dir string
+	// Builtin is the seed's activity catalogue.
+	Builtin []auditlog.ActivityType
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxGroupRows bounds how many activities one group commit writes; 0 means 20,000.
+	MaxGroupRows int
+}
+
+// DB is the SQLite store. It implements auditlog.Store.
+type DB struct {
+	write *sql.DB // one connection: all writes are serialised through it
+	read  *sql.DB // a pool of read-only connections
+	now   func() time.Time
+
+	builtin map[string]auditlog.ActivityType
+	custom  sync.Map // system name -> auditlog.ActivityType, a cache of activity_types
+
+	writer *writer
+}
+
+var _ auditlog.Store = (*DB)(nil)
+
+// Open opens (creating when needed) the database in cfg.Dir, applies pending
+// migrations and starts the writer.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("sqlite: no data directory")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(cfg.Dir, FileName))
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{now: cfg.Now, builtin: map[string]auditlog.ActivityType{}}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	for _, t := range cfg.Builtin {
+		db.builtin[t.SystemName] = t
+	}
+
+	// The durability settings live here and nowhere else.
+	params := url.Values{}
+	params.Set("_journal_mode", "WAL")
+	params.Set("_synchronous", "FULL")
+	params.Set("_busy_timeout", "10000")
+	params.Set("_foreign_keys", "on")
+	params.Set("_txlock", "immediate")
+	db.write, err = sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+	if err := db.migrate(ctx); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+
+	params.Set("mode", "ro")
+	params.Del("_txlock")
+	db.read, err = sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	db.read.SetMaxOpenConns(8)
+	db.read.SetMaxIdleConns(8)
+
+	if _, err := db.write.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("optimize: %w", err)
+	}
+	maxRows := cfg.MaxGroupRows
+	if maxRows <= 0 {
+		maxRows = 20000
+	}
+	db.writer, err = newWriter(ctx, db, maxRows)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// migrate applies, in one transaction, every embedded migration not yet
+// recorded in schema_migrations. BEGIN IMMEDIATE makes concurrent openers
+// of the same file take turns.
+func (db *DB) migrate(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_us INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES (?, ?)`, name, db.now().UnixMicro()); err != nil {
+			return fmt.Errorf("record migration %s: %w", name, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return auditlog.Errorf(auditlog.EUNAVAILABLE, "store unavailable")
+	}
+	return nil
+}
+
+// Close finishes pending writes, lets SQLite refresh its query planner
+// statistics and closes the database.
+func (db *DB) Close() error {
+	if db.writer != nil {
+		db.writer.close()
+	}
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		_, _ = db.write.Exec("PRAGMA optimize")
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Analyze refreshes the query planner's statistics; worth running after a
+// bulk load such as the demo data.
+func (db *DB) Analyze(ctx context.Context) error {
+	_, err := db.write.ExecContext(ctx, "ANALYZE")
+	return err
+}
+
+// storeError turns a database error into an auditlog error: a busy or
+// locked database is EUNAVAILABLE, anything else internal.
+func storeError(op string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return auditlog.Errorf(auditlog.EUNAVAILABLE, "store busy; retry")
+	}
+	var ae *auditlog.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) &&
+		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+func joinPermissions(ps []auditlog.Permission) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitPermissions(s string) []auditlog.Permission {
+	out := []auditlog.Permission{}
+	for _, p := range strings.Split(s, ",") {
+		if p != "" {
+			out = append(out, auditlog.Permission(p))
+		}
+	}
+	return out
+}

@@ -1,0 +1,626 @@
+// Package storetest is the conformance suite that every auditlog.Store
+// implementation runs: the same behaviour on SQLite and on PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+)
+
+// Clock is a settable clock for the store under test.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// Opener opens a new, empty store that reads time from clock.
+type Opener func(t *testing.T, clock *Clock) auditlog.Store
+
+// Run runs the whole conformance suite against stores made by open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"recording returns every field as sent with catalogue names filled in", testRoundTrip},
+		{"ids strictly increase under concurrent recording", testConcurrentIDs},
+		{"a batch with one bad activity records nothing and names the index", testBatchAllOrNothing},
+		{"bad input is refused with the field named", testValidation},
+		{"a repeated event_id returns the first id and records nothing new", testIdempotency},
+		{"created never decreases even when the clock steps back", testMonotonicCreated},
+		{"filters select exactly what a brute-force scan selects", testFilters},
+		{"cursor paging visits every match once while new activities arrive", testPaging},
+		{"a missing activity is not found", testNotFound},
+		{"custom activity types can be registered and used", testCustomTypes},
+		{"bootstrap creates the admin once", testBootstrap},
+		{"tokens authenticate with the scopes their user's group allows", testTokens},
+		{"a cancelled request records nothing", testCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}
+
+var base = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+func human(system, user string) auditlog.NewActivity {
+	return auditlog.NewActivity{SystemName: system, Operator: auditlog.OperatorHuman, Username: user}
+}
+
+func machine(system string) auditlog.NewActivity {
+	return auditlog.NewActivity{SystemName: system, Operator: auditlog.OperatorMachine}
+}
+
+func record(t *testing.T, s auditlog.Store, acts ...auditlog.NewActivity) []int64 {
+	t.Helper()
+	ids, err := s.RecordActivities(context.Background(), acts)
+	if err != nil {
+		t.Fatalf("RecordActivities: %v", err)
+	}
+	if len(ids) != len(acts) {
+		t.Fatalf("got %d ids for %d activities", len(ids), len(acts))
+	}
+	return ids
+}
+
+// all lists every stored activity, newest first, through unpaged FindActivities.
+func all(t *testing.T, s auditlog.Store) []auditlog.Activity {
+	t.Helper()
+	acts, more, err := s.FindActivities(context.Background(), auditlog.Filter{})
+	if err != nil {
+		t.Fatalf("FindActivities: %v", err)
+	}
+	if more {
+		t.Fatal("an unpaged listing reported more")
+	}
+	return acts
+}
+
+func testRoundTrip(t *testing.T, open Opener) {
+	clock := NewClock(base.Add(123456789 * time.Nanosecond))
+	s := open(t, clock)
+	in := auditlog.NewActivity{
+		SystemName:        "DOWNLOAD_CSV",
+		SubtypeSystemName: "AUDIT_LOG_CSV",
+		Operator:          auditlog.OperatorHuman,
+		Username:          "jdoe",
+		Extra:             json.RawMessage(`{ "z": 1, "browser": "Firefox 131", "nested": {"b": [1, 2.50], "a": "ü"} }`),
+		ObjectID:          "17",
+		ObjectType:        "PermissionGroup",
+		ObjectName:        "Keyers, \"day\" shift",
+		Changes: []auditlog.Change{
+			{ColumnName: "permissions", OldValue: "read", NewValue: "read,write"},
+			{ColumnName: "note", OldValue: "", NewValue: "line 1\nline 2"},
+		},
+	}
+	ids := record(t, s, in)
+	got, err := s.FindActivityByID(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := auditlog.Activity{
+		ID: ids[0], Created: base.Add(123456 * time.Microsecond), Operator: auditlog.OperatorHuman, Username: "jdoe",
+		DisplayName: "Download CSV", SystemName: "DOWNLOAD_CSV",
+		SubtypeDisplayName: "Audit Log CSV", SubtypeSystemName: "AUDIT_LOG_CSV",
+		Extra:    json.RawMessage(`{"browser":"Firefox 131","nested":{"a":"ü","b":[1,2.5]},"z":1}`),
+		ObjectID: "17", ObjectType: "PermissionGroup", ObjectName: "Keyers, \"day\" shift",
+		Changes: in.Changes,
+	}
+	assertActivity(t, *got, want)
+
+	ids = record(t, s, machine("APPLICATION_UPGRADE"))
+	got, err = s.FindActivityByID(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(got)
+	for _, key := range []string{`"extra":{}`, `"object_column_changes":[]`, `"username":""`, `"activity_subtype_system_name":""`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("machine activity JSON %s lacks %s", b, key)
+		}
+	}
+}
+
+func assertActivity(t *testing.T, got, want auditlog.Activity) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("activity differs:\n got %s\nwant %s", g, w)
+	}
+}
+
+func testConcurrentIDs(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	const workers, batches, size = 6, 10, 20
+	var mu sync.Mutex
+	var got []int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				acts := make([]auditlog.NewActivity, size)
+				for i := range acts {
+					acts[i] = human("EDIT_USER", fmt.Sprintf("w%d-b%d-%d", w, b, i))
+				}
+				ids, err := s.RecordActivities(context.Background(), acts)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !slices.IsSorted(ids) {
+					errs <- fmt.Errorf("ids of one batch not increasing: %v", ids)
+					return
+				}
+				mu.Lock()
+				got = append(got, ids...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if len(slices.Compact(slices.Clone(got))) != workers*batches*size {
+		t.Fatalf("got %d distinct ids, want %d", len(slices.Compact(got)), workers*batches*size)
+	}
+	stored := all(t, s)
+	if len(stored) != workers*batches*size {
+		t.Fatalf("stored %d activities, want %d", len(stored), workers*batches*size)
+	}
+	for i, a := range stored {
+		if a.ID != got[len(got)-1-i] {
+			t.Fatalf("stored id %d at position %d, want %d", a.ID, i, got[len(got)-1-i])
+		}
+	}
+}
+
+func testBatchAllOrNothing(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	before := record(t, s, human("EDIT_USER", "a"))
+	_, err := s.RecordActivities(context.Background(), []auditlog.NewActivity{
+		human("EDIT_USER", "b"), human("CREATE_USER", "c"), human("NO_SUCH_ACTIVITY", "d"), human("EDIT_USER", "e"),
+	})
+	assertFieldError(t, err, 2, "activity_system_name")
+	if n := len(all(t, s)); n != 1 {
+		t.Fatalf("%d activities stored after a failed batch, want 1", n)
+	}
+	after := record(t, s, human("EDIT_USER", "f"))
+	if after[0] <= before[0] {
+		t.Fatalf("id %d after %d", after[0], before[0])
+	}
+}
+
+func assertFieldError(t *testing.T, err error, index int, field string) {
+	t.Helper()
+	e, ok := err.(*auditlog.Error)
+	if !ok {
+		t.Fatalf("got error %v (%T), want *auditlog.Error about %s", err, err, field)
+	}
+	if e.Code != auditlog.EINVALID || e.Field != field || e.Index != index {
+		t.Fatalf("got %s error on field %q index %d (%s), want invalid on %q index %d", e.Code, e.Field, e.Index, e.Message, field, index)
+	}
+	if e.Message == "" {
+		t.Fatal("error without a message")
+	}
+}
+
+func testValidation(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	long := func(n int) string { return strings.Repeat("x", n) }
+	ok := func() auditlog.NewActivity { return human("EDIT_USER", "jdoe") }
+	cases := []struct {
+		name   string
+		mutate func(a *auditlog.NewActivity)
+		field  string
+	}{
+		{"a missing system name", func(a *auditlog.NewActivity) { a.SystemName = "" }, "activity_system_name"},
+		{"an unknown system name", func(a *auditlog.NewActivity) { a.SystemName = "EDIT_USERS" }, "activity_system_name"},
+		{"a subtype the type does not have", func(a *auditlog.NewActivity) { a.SubtypeSystemName = "AUDIT_LOG_CSV" }, "activity_subtype_system_name"},
+		{"a missing operator", func(a *auditlog.NewActivity) { a.Operator = "" }, "operator"},
+		{"an unknown operator", func(a *auditlog.NewActivity) { a.Operator = "robot" }, "operator"},
+		{"a human without username", func(a *auditlog.NewActivity) { a.Username = "" }, "username"},
+		{"a blank username", func(a *auditlog.NewActivity) { a.Username = "   " }, "username"},
+		{"a machine with a username", func(a *auditlog.NewActivity) { a.Operator = auditlog.OperatorMachine }, "username"},
+		{"a username over its limit", func(a *auditlog.NewActivity) { a.Username = long(auditlog.MaxUsernameLen + 1) }, "username"},
+		{"a username with a newline", func(a *auditlog.NewActivity) { a.Username = "j\ndoe" }, "username"},
+		{"an object name with NUL", func(a *auditlog.NewActivity) { a.ObjectName = "a\x00b" }, "object_name"},
+		{"an object id over its limit", func(a *auditlog.NewActivity) { a.ObjectID = long(auditlog.MaxObjectIDLen + 1) }, "object_id"},
+		{"an object type over its limit", func(a *auditlog.NewActivity) { a.ObjectType = long(auditlog.MaxObjectTypeLen + 1) }, "object_type"},
+		{"extra that is an array", func(a *auditlog.NewActivity) { a.Extra = json.RawMessage(`[1]`) }, "extra"},
+		{"extra that is a string", func(a *auditlog.NewActivity) { a.Extra = json.RawMessage(`"x"`) }, "extra"},
+		{"extra over its limit", func(a *auditlog.NewActivity) {
+			a.Extra = json.RawMessage(`{"a":"` + long(auditlog.MaxExtraBytes) + `"}`)
+		}, "extra"},
+		{"a change without column name", func(a *auditlog.NewActivity) {
+			a.Changes = []auditlog.Change{{ColumnName: "ok"}, {NewValue: "x"}}
+		}, "object_column_changes[1].column_name"},
+		{"a change value over its limit", func(a *auditlog.NewActivity) {
+			a.Changes = []auditlog.Change{{ColumnName: "c", OldValue: long(auditlog.MaxChangeValueLen + 1)}}
+		}, "object_column_changes[0].old_value"},
+		{"too many changes", func(a *auditlog.NewActivity) {
+			a.Changes = make([]auditlog.Change, auditlog.MaxChanges+1)
+		}, "object_column_changes"},
+		{"an event id that is not a UUID", func(a *auditlog.NewActivity) { a.EventID = "42" }, "event_id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := ok()
+			c.mutate(&a)
+			_, err := s.RecordActivities(context.Background(), []auditlog.NewActivity{ok(), a})
+			assertFieldError(t, err, 1, c.field)
+		})
+	}
+	if _, err := s.RecordActivities(context.Background(), nil); auditlog.ErrorCode(err) != auditlog.EINVALID {
+		t.Errorf("an empty batch: got %v, want invalid", err)
+	}
+	tooMany := make([]auditlog.NewActivity, auditlog.MaxBatch+1)
+	for i := range tooMany {
+		tooMany[i] = ok()
+	}
+	if _, err := s.RecordActivities(context.Background(), tooMany); auditlog.ErrorCode(err) != auditlog.EINVALID {
+		t.Errorf("a batch over the limit: got %v, want invalid", err)
+	}
+	if n := len(all(t, s)); n != 0 {
+		t.Fatalf("%d activities stored from bad input", n)
+	}
+}
+
+func testIdempotency(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	const ev = "3f2b6c1e-8a4d-4f7e-9b1a-2c5d6e7f8a9b"
+	a := human("EDIT_USER", "jdoe")
+	a.EventID = ev
+	first := record(t, s, a)
+	a.EventID = strings.ToUpper(ev)
+	again := record(t, s, machine("APPLICATION_UPGRADE"), a)
+	if again[1] != first[0] {
+		t.Fatalf("repeated event_id got id %d, want %d", again[1], first[0])
+	}
+	b := human("CREATE_USER", "x")
+	b.EventID = "00000000-0000-4000-8000-000000000001"
+	twice := record(t, s, b, b)
+	if twice[0] != twice[1] {
+		t.Fatalf("an event_id repeated within a batch got ids %v", twice)
+	}
+	if n := len(all(t, s)); n != 3 {
+		t.Fatalf("%d activities stored, want 3", n)
+	}
+}
+
+func testMonotonicCreated(t *testing.T, open Opener) {
+	clock := NewClock(base)
+	s := open(t, clock)
+	record(t, s, human("EDIT_USER", "a"))
+	clock.Set(base.Add(-time.Hour))
+	record(t, s, human("EDIT_USER", "b"))
+	acts := all(t, s)
+	if acts[0].Created.Before(acts[1].Created) {
+		t.Fatalf("created went back: %v after %v", acts[0].Created, acts[1].Created)
+	}
+}
+
+// fixture records a varied set of activities over several days and returns
+// them as stored, oldest first.
+func fixture(t *testing.T, s auditlog.Store, clock *Clock) []auditlog.Activity {
+	t.Helper()
+	types := []string{"EDIT_USER", "CREATE_USER", "USER_LOGIN", "LOGIN_FAILED", "DOWNLOAD_CSV", "EDIT_PERMISSION_GROUP"}
+	users := []string{"alice", "bob", "carol", "Dave"}
+	objectTypes := []string{"User", "PermissionGroup", "Flow"}
+	for i := 0; i < 120; i++ {
+		// Four days, with activities at 23:30 UTC and 00:30 UTC to catch off-by-one-day errors.
+		clock.Set(base.Add(time.Duration(i) * 47 * time.Minute))
+		a := human(types[i%len(types)], users[i%len(users)])
+		if i%5 == 0 {
+			a = machine(types[(i/5)%len(types)])
+		}
+		a.ObjectType = objectTypes[i%len(objectTypes)]
+		a.ObjectID = fmt.Sprint(i % 7)
+		record(t, s, a)
+	}
+	acts := all(t, s)
+	slices.Reverse(acts)
+	return acts
+}
+
+// matches is the reference meaning of a filter.
+func matches(f auditlog.Filter, a auditlog.Activity) bool {
+	in := func(vs []string, v string) bool { return len(vs) == 0 || slices.Contains(vs, v) }
+	if !in(f.Activities, a.SystemName) || !in(f.Usernames, a.Username) ||
+		!in(f.ObjectTypes, a.ObjectType) || !in(f.ObjectIDs, a.ObjectID) {
+		return false
+	}
+	if len(f.Operators) > 0 && !slices.Contains(f.Operators, a.Operator) {
+		return false
+	}
+	if len(f.IDs) > 0 && !slices.Contains(f.IDs, a.ID) {
+		return false
+	}
+	if !f.CreatedFrom.IsZero() && a.Created.Before(f.CreatedFrom) {
+		return false
+	}
+	if !f.CreatedTo.IsZero() && a.Created.After(f.CreatedTo) {
+		return false
+	}
+	return f.BeforeID == 0 || a.ID < f.BeforeID
+}
+
+func expected(f auditlog.Filter, stored []auditlog.Activity) []int64 {
+	var ids []int64
+	for _, a := range stored {
+		if matches(f, a) {
+			ids = append(ids, a.ID)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	return ids
+}
+
+func idsOf(acts []auditlog.Activity) []int64 {
+	ids := make([]int64, len(acts))
+	for i, a := range acts {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+func testFilters(t *testing.T, open Opener) {
+	clock := NewClock(base)
+	s := open(t, clock)
+	stored := fixture(t, s, clock)
+	day := func(d int) time.Time { return time.Date(2026, 11, 20+d, 0, 0, 0, 0, time.UTC) }
+	endOf := func(d int) time.Time { return day(d + 1).Add(-time.Microsecond) }
+	mid := stored[60].ID
+	filters := []struct {
+		name string
+		f    auditlog.Filter
+	}{
+		{"no filter", auditlog.Filter{}},
+		{"one activity name", auditlog.Filter{Activities: []string{"USER_LOGIN"}}},
+		{"two activity names", auditlog.Filter{Activities: []string{"USER_LOGIN", "LOGIN_FAILED"}}},
+		{"an activity name nobody recorded", auditlog.Filter{Activities: []string{"RESET_MFA"}}},
+		{"operator machine", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}}},
+		{"operator human", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorHuman}}},
+		{"both operators", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine}}},
+		{"a username", auditlog.Filter{Usernames: []string{"bob"}}},
+		{"a username in another case", auditlog.Filter{Usernames: []string{"dave"}}},
+		{"two usernames", auditlog.Filter{Usernames: []string{"bob", "Dave"}}},
+		{"an activity id", auditlog.Filter{IDs: []int64{mid}}},
+		{"several activity ids", auditlog.Filter{IDs: []int64{mid, mid + 1, 999999}}},
+		{"an object type", auditlog.Filter{ObjectTypes: []string{"Flow"}}},
+		{"an object type and id", auditlog.Filter{ObjectTypes: []string{"Flow"}, ObjectIDs: []string{"3"}}},
+		{"two object ids", auditlog.Filter{ObjectIDs: []string{"3", "4"}}},
+		{"a specific date", auditlog.Filter{CreatedFrom: day(1), CreatedTo: endOf(1)}},
+		{"a date range", auditlog.Filter{CreatedFrom: day(1), CreatedTo: endOf(2)}},
+		{"from a date on", auditlog.Filter{CreatedFrom: day(2)}},
+		{"up to a date", auditlog.Filter{CreatedTo: endOf(1)}},
+		{"an exact instant range", auditlog.Filter{CreatedFrom: stored[10].Created, CreatedTo: stored[20].Created}},
+		{"a date with no activity", auditlog.Filter{CreatedFrom: day(30), CreatedTo: endOf(30)}},
+		{"a date before every activity", auditlog.Filter{CreatedTo: day(-1)}},
+		{"activity, operator and username", auditlog.Filter{Activities: []string{"EDIT_USER", "CREATE_USER"}, Operators: []auditlog.Operator{auditlog.OperatorHuman}, Usernames: []string{"alice", "carol"}}},
+		{"activity names and a date range", auditlog.Filter{Activities: []string{"USER_LOGIN", "DOWNLOAD_CSV"}, CreatedFrom: day(1), CreatedTo: endOf(2)}},
+		{"username and id", auditlog.Filter{Usernames: []string{"bob"}, IDs: []int64{stored[1].ID, stored[2].ID}}},
+		{"contradictory machine with username", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}, Usernames: []string{"bob"}}},
+	}
+	for _, fc := range filters {
+		for _, limit := range []int{0, 5} {
+			t.Run(fmt.Sprintf("%s, limit %d", fc.name, limit), func(t *testing.T) {
+				f := fc.f
+				f.Limit = limit
+				want := expected(f, stored)
+				got, more, err := s.FindActivities(context.Background(), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantMore := false
+				if limit > 0 && len(want) > limit {
+					want, wantMore = want[:limit], true
+				}
+				if !slices.Equal(idsOf(got), want) || more != wantMore {
+					t.Fatalf("got ids %v more=%v, want %v more=%v", idsOf(got), more, want, wantMore)
+				}
+			})
+		}
+	}
+}
+
+func testPaging(t *testing.T, open Opener) {
+	clock := NewClock(base)
+	s := open(t, clock)
+	stored := fixture(t, s, clock)
+	f := auditlog.Filter{Activities: []string{"EDIT_USER", "USER_LOGIN"}, Limit: 3}
+	want := expected(f, stored)
+	var got []int64
+	for page := 0; ; page++ {
+		acts, more, err := s.FindActivities(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, idsOf(acts)...)
+		// New activities arrive between pages: they must not shift the listing.
+		record(t, s, human("EDIT_USER", "late"))
+		if !more {
+			break
+		}
+		if page > 100 {
+			t.Fatal("paging does not end")
+		}
+		cursor := auditlog.EncodeCursor(acts[len(acts)-1].ID)
+		if f.BeforeID, err = auditlog.DecodeCursor(cursor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged ids %v, want %v", got, want)
+	}
+}
+
+func testNotFound(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	_, err := s.FindActivityByID(context.Background(), 12345)
+	if auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
+		t.Fatalf("got %v, want not_found", err)
+	}
+}
+
+func testCustomTypes(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	ct, err := s.CreateActivityType(ctx, auditlog.ActivityType{
+		DisplayName: "Approve Invoice", Description: "An invoice is approved",
+		Subtypes: []auditlog.Subtype{{DisplayName: "By Rule"}, {SystemName: "MANUAL", DisplayName: "Manually"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.SystemName != "APPROVE_INVOICE" || ct.Subtypes[0].SystemName != "BY_RULE" || !ct.Custom {
+		t.Fatalf("registered %+v", ct)
+	}
+	a := human("APPROVE_INVOICE", "jdoe")
+	a.SubtypeSystemName = "MANUAL"
+	ids := record(t, s, a)
+	got, err := s.FindActivityByID(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DisplayName != "Approve Invoice" || got.SubtypeDisplayName != "Manually" {
+		t.Fatalf("recorded %+v", got)
+	}
+	for _, dup := range []auditlog.ActivityType{{DisplayName: "Approve invoice"}, {DisplayName: "Edit User"}} {
+		if _, err := s.CreateActivityType(ctx, dup); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+			t.Errorf("registering %q again: got %v, want conflict", dup.DisplayName, err)
+		}
+	}
+	if _, err := s.CreateActivityType(ctx, auditlog.ActivityType{SystemName: "lower_case", DisplayName: "x"}); auditlog.ErrorCode(err) != auditlog.EINVALID {
+		t.Errorf("a malformed system name: got %v, want invalid", err)
+	}
+	types, err := s.ActivityTypes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, tt := range types {
+		if tt.SystemName == "APPROVE_INVOICE" || tt.SystemName == "EDIT_USER" {
+			found++
+		}
+	}
+	if found != 2 || len(types) < 250 {
+		t.Fatalf("ActivityTypes lists %d types, found %d of the 2 expected", len(types), found)
+	}
+}
+
+func testBootstrap(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	created, err := s.Bootstrap(ctx, "hash-1")
+	if err != nil || !created {
+		t.Fatalf("first bootstrap: created=%v err=%v", created, err)
+	}
+	created, err = s.Bootstrap(ctx, "hash-2")
+	if err != nil || created {
+		t.Fatalf("second bootstrap: created=%v err=%v", created, err)
+	}
+	if _, err := s.CreateGroup(ctx, "system admin", nil); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+		t.Fatalf("a group named like System Admin: got %v, want conflict", err)
+	}
+	if _, err := s.CreateUser(ctx, "ADMIN", auditlog.SystemAdminGroup, "h"); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+		t.Fatalf("a user named like admin: got %v, want conflict", err)
+	}
+}
+
+func testTokens(t *testing.T, open Opener) {
+	clock := NewClock(base)
+	s := open(t, clock)
+	ctx := context.Background()
+	if _, err := s.CreateGroup(ctx, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "audrey", "Nobody", "h"); auditlog.ErrorCode(err) != auditlog.EINVALID {
+		t.Fatalf("a user in a missing group: got %v, want invalid", err)
+	}
+	if _, err := s.CreateUser(ctx, "audrey", "Auditors", "h"); err != nil {
+		t.Fatal(err)
+	}
+	userSecret, machineSecret, expiring := auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret()
+	all := []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport, auditlog.PermAdmin}
+	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}, userSecret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "ingest", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite}}, machineSecret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "short", Scopes: all[:1], Expires: base.Add(time.Hour)}, expiring); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "x", Scopes: all, Username: "ghost"}, auditlog.GenerateTokenSecret()); auditlog.ErrorCode(err) != auditlog.EINVALID {
+		t.Fatalf("a token for a missing user: got %v, want invalid", err)
+	}
+
+	p, err := s.Authenticate(ctx, userSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Username != "audrey" || p.Operator() != auditlog.OperatorHuman || !slices.Equal(p.Permissions, []auditlog.Permission{auditlog.PermActivitiesRead}) {
+		t.Fatalf("user token principal %+v: want audrey with activities:read only", p)
+	}
+	p, err = s.Authenticate(ctx, machineSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "ingest" || p.Operator() != auditlog.OperatorMachine || !p.Can(auditlog.PermActivitiesWrite) || p.Can(auditlog.PermActivitiesRead) {
+		t.Fatalf("machine token principal %+v", p)
+	}
+	if _, err := s.Authenticate(ctx, expiring); err != nil {
+		t.Fatalf("unexpired token: %v", err)
+	}
+	clock.Set(base.Add(time.Hour))
+	for name, secret := range map[string]string{"expired": expiring, "unknown": auditlog.GenerateTokenSecret(), "empty": ""} {
+		if _, err := s.Authenticate(ctx, secret); auditlog.ErrorCode(err) != auditlog.EUNAUTHORIZED {
+			t.Errorf("%s token: got %v, want unauthorized", name, err)
+		}
+	}
+}
+
+func testCancelled(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.RecordActivities(ctx, []auditlog.NewActivity{human("EDIT_USER", "a")}); err == nil {
+		t.Fatal("a cancelled request succeeded")
+	}
+	if n := len(all(t, s)); n != 0 {
+		t.Fatalf("%d activities stored by a cancelled request", n)
+	}
+}
