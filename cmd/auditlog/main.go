@@ -1,0 +1,139 @@
+// Command auditlog runs the audit log service and its administrative
+// commands. Each subcommand lives in its own file with its own flag set;
+// wiring of the store, the HTTP server and the clock happens only here.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the tz filter works on hosts without a zoneinfo database
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/sqlite"
+)
+
+const usage = `auditlog: a self-hosted, tamper-evident audit log
+
+Usage:
+  auditlog serve  [--addr 127.0.0.1:8080] [--data DIR]    run the HTTP API
+  auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]
+  auditlog group create --name NAME [--permissions P1,P2]
+  auditlog user create --username U --group GROUP [--password-stdin]
+  auditlog demo [--count N]                                fill the store with realistic activities
+
+Every command that touches the store takes --data DIR or --database-url URL,
+or the AUDITLOG_DATA / AUDITLOG_DATABASE_URL environment variables.
+Run "auditlog COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "auditlog:", describe(err))
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// run dispatches to a subcommand.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "serve":
+		return runServe(ctx, rest, stderr)
+	case cmd == "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case cmd == "token" && sub == "create":
+		return runTokenCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "group" && sub == "create":
+		return runGroupCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "user" && sub == "create":
+		return runUserCreate(ctx, rest[1:], stdin, stdout, stderr)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
+}
+
+// describe writes an error for a person at a terminal.
+func describe(err error) string {
+	var e *auditlog.Error
+	if errors.As(err, &e) {
+		if e.Field != "" {
+			return fmt.Sprintf("%s: %s", e.Field, e.Message)
+		}
+		return e.Message
+	}
+	return err.Error()
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// storeFlags are the flags of every command that opens the store.
+type storeFlags struct {
+	data        string
+	databaseURL string
+}
+
+func (sf *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&sf.data, "data", envOr("AUDITLOG_DATA", "auditlog-data"), "data directory of the embedded store (env AUDITLOG_DATA)")
+	fs.StringVar(&sf.databaseURL, "database-url", os.Getenv("AUDITLOG_DATABASE_URL"), "PostgreSQL URL instead of the embedded store (env AUDITLOG_DATABASE_URL)")
+}
+
+// open opens the store the flags name, reading time from now (time.Now when nil).
+func (sf *storeFlags) open(ctx context.Context, now func() time.Time) (*sqlite.DB, error) {
+	if sf.databaseURL != "" {
+		return nil, auditlog.FieldErrorf("--database-url", "this build stores activities in the embedded SQLite store only; leave --database-url and AUDITLOG_DATABASE_URL unset and use --data")
+	}
+	return sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now})
+}
+
+func envOr(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+// parseFlags parses args and refuses stray positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	apihttp "github.com/auditlog/auditlog/http"
+	"github.com/auditlog/auditlog/password"
+)
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", envOr("AUDITLOG_ADDR", "127.0.0.1:8080"), "address to listen on (env AUDITLOG_ADDR)")
+	logFormat := fs.String("log-format", envOr("AUDITLOG_LOG_FORMAT", "text"), "log format: text or json (env AUDITLOG_LOG_FORMAT)")
+	var sf storeFlags
+	sf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(stderr, nil)
+	default:
+		return auditlog.FieldErrorf("--log-format", "--log-format must be text or json")
+	}
+	log := slog.New(handler)
+
+	store, err := sf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := bootstrapAdmin(ctx, store, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           apihttp.NewServer(apihttp.Config{Store: store, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", sf.data)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin creates the admin user of the System Admin group on first
+// start. Its password comes from AUDITLOG_ADMIN_PASSWORD, or is generated
+// and logged this once.
+func bootstrapAdmin(ctx context.Context, store auditlog.Store, log *slog.Logger) error {
+	pw, given := os.LookupEnv("AUDITLOG_ADMIN_PASSWORD")
+	if given && len(pw) < password.MinLength {
+		return auditlog.FieldErrorf("AUDITLOG_ADMIN_PASSWORD", "AUDITLOG_ADMIN_PASSWORD must be at least %d characters", password.MinLength)
+	}
+	if !given {
+		pw = password.Generate()
+	}
+	created, err := store.Bootstrap(ctx, password.Hash(pw, password.Default))
+	if err != nil {
+		return fmt.Errorf("create the admin user: %w", err)
+	}
+	switch {
+	case created && given:
+		log.Info("created the admin user in the System Admin group", "username", auditlog.AdminUsername, "password", "from AUDITLOG_ADMIN_PASSWORD")
+	case created:
+		log.Warn("created the admin user in the System Admin group; this password is shown only once",
+			"username", auditlog.AdminUsername, "password", pw)
+	}
+	return nil
+}
