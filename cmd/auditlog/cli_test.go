@@ -1,0 +1,162 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog/catalog"
+)
+
+func TestFirstStartCreatesAdminAndLogsGeneratedPasswordOnce(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	log := srv.log()
+	if !regexp.MustCompile(`created the admin user in the System Admin group.*username=admin password=\S{20,}`).MatchString(log) {
+		t.Fatalf("first start did not log the generated admin password:\n%s", log)
+	}
+	srv.kill()
+	srv = startServer(t, dir)
+	if strings.Contains(srv.log(), "password") {
+		t.Fatalf("second start mentions a password:\n%s", srv.log())
+	}
+}
+
+func TestAdminPasswordFromEnvironmentIsNeverLogged(t *testing.T) {
+	const pw = "a-long-admin-password-42"
+	srv := startServer(t, t.TempDir(), "AUDITLOG_ADMIN_PASSWORD="+pw)
+	if strings.Contains(srv.log(), pw) {
+		t.Fatalf("the log shows the admin password:\n%s", srv.log())
+	}
+	if !strings.Contains(srv.log(), "from AUDITLOG_ADMIN_PASSWORD") {
+		t.Fatalf("the log does not say where the password came from:\n%s", srv.log())
+	}
+}
+
+func TestTokenCreateWorksWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	writer := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "ingest", "--scopes", "activities:write"))
+	reader := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "reader", "--scopes", "activities:read", "--user", "admin"))
+	for _, tok := range []string{writer, reader} {
+		if !regexp.MustCompile(`^alt_[A-Za-z0-9_-]{43}$`).MatchString(tok) {
+			t.Fatalf("token create printed %q, want only the token", tok)
+		}
+	}
+	activity := map[string]any{"activity_system_name": "USER_LOGIN", "operator": "human", "username": "jdoe"}
+	if code := call(t, "POST", srv.url+"/api/v1/activities", writer, activity, nil); code != 201 {
+		t.Fatalf("recording with a fresh token: status %d", code)
+	}
+	if code := call(t, "GET", srv.url+"/api/v1/activities", writer, nil, nil); code != 403 {
+		t.Fatalf("listing with a write-only token: status %d, want 403", code)
+	}
+	if got := listAll(t, srv.url, reader, "username=jdoe"); len(got.Activities) != 1 {
+		t.Fatalf("listing with the admin's read token found %d activities", len(got.Activities))
+	}
+}
+
+func TestGroupAndUserCreate(t *testing.T) {
+	dir := t.TempDir()
+	out := mustCLI(t, "group", "create", "--data", dir, "--name", "Auditors", "--permissions", "activities:read,activities:export")
+	if !strings.Contains(out, `"Auditors"`) || !strings.Contains(out, "activities:export") {
+		t.Fatalf("group create printed %q", out)
+	}
+	out, _, err := cli(t, "a-good-long-password\n", "user", "create", "--data", dir, "--username", "audrey", "--group", "Auditors", "--password-stdin")
+	if err != nil || !strings.Contains(out, `"audrey"`) || strings.Contains(out, "a-good-long-password") {
+		t.Fatalf("user create: %q, %v", out, err)
+	}
+	out = mustCLI(t, "user", "create", "--data", dir, "--username", "bert", "--group", "Auditors")
+	if !regexp.MustCompile(`password: \S{20,}`).MatchString(out) {
+		t.Fatalf("user create without --password-stdin did not print a generated password: %q", out)
+	}
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "a", "--scopes", "activities:read", "--user", "audrey"))
+	if !strings.HasPrefix(token, "alt_") {
+		t.Fatalf("token create printed %q", token)
+	}
+}
+
+func TestCommandErrorsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "group", "create", "--data", dir, "--name", "Auditors")
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"an unknown scope", "", []string{"token", "create", "--data", dir, "--name", "x", "--scopes", "activities:delete"}, "--scopes"},
+		{"no scopes", "", []string{"token", "create", "--data", dir, "--name", "x"}, "--scopes"},
+		{"no token name", "", []string{"token", "create", "--data", dir, "--scopes", "admin"}, "name"},
+		{"a token for a missing user", "", []string{"token", "create", "--data", dir, "--name", "x", "--scopes", "admin", "--user", "ghost"}, "ghost"},
+		{"an unknown permission", "", []string{"group", "create", "--data", dir, "--name", "X", "--permissions", "root"}, "--permissions"},
+		{"a group that exists", "", []string{"group", "create", "--data", dir, "--name", "auditors"}, "exists"},
+		{"a user in a missing group", "", []string{"user", "create", "--data", dir, "--username", "u", "--group", "Nobody"}, "Nobody"},
+		{"a short password", "short\n", []string{"user", "create", "--data", dir, "--username", "u", "--group", "Auditors", "--password-stdin"}, "at least"},
+		{"a PostgreSQL URL", "", []string{"token", "create", "--database-url", "postgres://x", "--name", "x", "--scopes", "admin"}, "--database-url"},
+		{"an unknown command", "", []string{"frobnicate"}, "frobnicate"},
+		{"a stray argument", "", []string{"demo", "--data", dir, "extra"}, "extra"},
+		{"a demo count of zero", "", []string{"demo", "--data", dir, "--count", "0"}, "--count"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := cli(t, c.stdin, c.args...)
+			if err == nil {
+				t.Fatal("the command succeeded")
+			}
+			if msg := describe(err); !strings.Contains(msg, c.want) {
+				t.Fatalf("error %q does not mention %q", msg, c.want)
+			}
+		})
+	}
+}
+
+func TestDataDirectoryFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AUDITLOG_DATA", dir)
+	mustCLI(t, "group", "create", "--name", "FromEnv")
+	if _, _, err := cli(t, "", "group", "create", "--data", dir, "--name", "FromEnv"); err == nil {
+		t.Fatal("AUDITLOG_DATA was not used: the group does not exist in that directory")
+	}
+}
+
+func TestDemoCoversEveryActivityTypeAndBothOperators(t *testing.T) {
+	dir := t.TempDir()
+	out := mustCLI(t, "demo", "--data", dir, "--count", "1000", "--seed", "1")
+	if !strings.Contains(out, "recorded 1000 demo activities") {
+		t.Fatalf("demo printed %q", out)
+	}
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "r", "--scopes", "activities:read"))
+	srv := startServer(t, dir)
+	acts := listAll(t, srv.url, token, "").Activities
+	if len(acts) != 1000 {
+		t.Fatalf("%d activities after demo --count 1000", len(acts))
+	}
+	types := map[string]bool{}
+	operators := map[string]int{}
+	withChanges := 0
+	for _, a := range acts {
+		types[a.SystemName] = true
+		operators[a.Operator]++
+		if len(a.Changes) > 0 {
+			withChanges++
+		}
+	}
+	if len(types) != len(catalog.Builtin()) {
+		t.Errorf("demo used %d of the %d activity types", len(types), len(catalog.Builtin()))
+	}
+	if operators["human"] < 300 || operators["machine"] < 100 {
+		t.Errorf("operators %v: want both well represented", operators)
+	}
+	if withChanges < 20 {
+		t.Errorf("only %d demo activities carry column changes", withChanges)
+	}
+	day := listAll(t, srv.url, token, "created_from="+dateDaysAgo(29)+"&created_to="+dateDaysAgo(1))
+	if len(day.Activities) < 800 {
+		t.Errorf("demo activities are not spread over the last 30 days: %d fall between 29 and 1 days ago", len(day.Activities))
+	}
+}
+
+func dateDaysAgo(days int) string {
+	return time.Now().UTC().AddDate(0, 0, -days).Format(time.DateOnly)
+}
