@@ -200,13 +200,11 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"bearerAuth", "sessionCookie"} {
-		if doc.Components.SecuritySchemes[name] == nil {
-			t.Errorf("security scheme %s is missing", name)
-		}
+	if doc.Components.SecuritySchemes["bearerAuth"] == nil {
+		t.Error("security scheme bearerAuth is missing")
 	}
-	if len(doc.Security) != 2 {
-		t.Errorf("global security = %v, want bearerAuth or sessionCookie", doc.Security)
+	if len(doc.Security) != 1 {
+		t.Errorf("global security = %v, want bearerAuth", doc.Security)
 	}
 	for _, path := range []string{"/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"} {
 		if op := doc.Paths.Value(path).Get; op == nil || op.Security == nil || len(*op.Security) != 0 {

@@ -1,0 +1,27 @@
+# The test target brings up everything the suite needs, so that `make test`
+# passes on a fresh machine.
+GO       ?= go
+FUZZTIME ?= 30s
+
+.PHONY: test build serve bench fuzz
+
+test:
+	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
+
+build:
+	$(GO) build -o auditlog ./cmd/auditlog
+
+serve:
+	$(GO) run ./cmd/auditlog serve
+
+# Benchmarks against the targets in docs/performance.md (about 20 minutes).
+bench:
+	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1x -timeout 60m
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
