@@ -5,6 +5,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -79,7 +80,7 @@ func (a Activity) MarshalJSON() ([]byte, error) {
 	if changes == nil {
 		changes = []Change{}
 	}
-	return json.Marshal(activityJSON{
+	return EncodeJSON(activityJSON{
 		ID:                 a.ID,
 		Created:            a.Created.UTC().Format(CreatedLayout),
 		Operator:           a.Operator,
@@ -94,6 +95,19 @@ func (a Activity) MarshalJSON() ([]byte, error) {
 		ObjectName:         a.ObjectName,
 		Changes:            changes,
 	})
+}
+
+// EncodeJSON is json.Marshal without HTML escaping: activities are shown as
+// their stored, canonical text ("<" and "&" stay as they are), which is safe
+// in the JSON and CSV bodies the service serves with their own content types.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON reads the form written by MarshalJSON (used by clients and tests).
@@ -170,6 +184,11 @@ type ActivityService interface {
 	// FindActivities returns the activities matching f, newest first, and
 	// whether more match beyond f.Limit.
 	FindActivities(ctx context.Context, f Filter) (activities []Activity, more bool, err error)
+	// StreamActivities calls fn with every activity matching f (f.Limit and
+	// f.BeforeID included), newest first, from one consistent snapshot: what
+	// is recorded meanwhile does not appear. It stops at the first error of
+	// fn or when ctx ends. fn must not keep the activity after it returns.
+	StreamActivities(ctx context.Context, f Filter, fn func(*Activity) error) error
 	// FindActivityByID returns one activity, or an ENOTFOUND error.
 	FindActivityByID(ctx context.Context, id int64) (*Activity, error)
 }

@@ -35,6 +35,17 @@ type Filter struct {
 	BeforeID int64
 	// Limit is the page size; 0 means no limit (exports).
 	Limit int
+	// Zone is the time zone the dates were read in, and in which exports
+	// show times; nil means UTC.
+	Zone *time.Location
+}
+
+// Location returns f.Zone, or UTC when it is unset.
+func (f Filter) Location() *time.Location {
+	if f.Zone == nil {
+		return time.UTC
+	}
+	return f.Zone
 }
 
 // IsZero reports whether f selects every activity (paging aside).
@@ -87,6 +98,7 @@ func ParseFilter(q url.Values, allowed ...string) (Filter, error) {
 			return f, FieldErrorf("tz", "tz must be an IANA time zone such as Europe/Berlin, not %q", truncate(tz, 40))
 		}
 		loc = l
+		f.Zone = l
 	}
 
 	texts := []struct {
@@ -273,7 +285,9 @@ func DecodeCursor(s string) (int64, error) {
 	}
 	digits := strings.TrimPrefix(string(raw), cursorPrefix)
 	id, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != digits {
+	// Only the one text EncodeCursor writes is accepted: base64 decoding alone
+	// also takes non-zero padding bits and line breaks ("YzE6OB" for "YzE6OA").
+	if err != nil || id <= 0 || EncodeCursor(id) != s {
 		return 0, bad
 	}
 	return id, nil

@@ -59,7 +59,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // bodies are application/json with nosniff: never read as HTML
+	enc.Encode(v)
 }
 
 // fail logs an internal error and answers it; other errors are answered as they are.

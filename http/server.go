@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/export"
 )
 
 // Config configures a Server.
@@ -43,6 +44,8 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /api/v1/activities", auditlog.PermActivitiesWrite, s.handleRecordActivities)
 	s.route("GET /api/v1/activities", auditlog.PermActivitiesRead, s.handleListActivities)
 	s.route("GET /api/v1/activities/{id}", auditlog.PermActivitiesRead, s.handleGetActivity)
+	s.route("GET /api/v1/activities/export.csv", auditlog.PermActivitiesExport, s.handleExport(export.CSV))
+	s.route("GET /api/v1/activities/export.jsonl", auditlog.PermActivitiesExport, s.handleExport(export.JSONL))
 	s.route("GET /api/v1/activity-types", anyPermission, s.handleListActivityTypes)
 	s.route("POST /api/v1/activity-types", auditlog.PermAdmin, s.handleCreateActivityType)
 

@@ -101,31 +101,53 @@ func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activit
 
 // FindActivities returns one page of activities, newest first.
 func (db *DB) FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error) {
-	q, ok, err := db.listQuery(ctx, f)
-	if err != nil || !ok {
-		return []auditlog.Activity{}, false, err
+	page := f
+	if page.Limit > 0 {
+		page.Limit++ // one more tells whether there is a next page
 	}
-	rows, err := db.read.QueryContext(ctx, q.sql, q.args...)
-	if err != nil {
-		return nil, false, storeError("find activities", err)
-	}
-	defer rows.Close()
 	out := []auditlog.Activity{}
-	for rows.Next() {
-		a, err := scanActivity(rows)
-		if err != nil {
-			return nil, false, storeError("find activities", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, storeError("find activities", err)
+	err := db.StreamActivities(ctx, page, func(a *auditlog.Activity) error {
+		out = append(out, *a)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	more := false
 	if f.Limit > 0 && len(out) > f.Limit {
 		out, more = out[:f.Limit], true
 	}
 	return out, more, nil
+}
+
+// StreamActivities runs one query for f and calls fn for each row as it is
+// read. A single SQLite statement reads from one snapshot of the database.
+func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
+	q, ok, err := db.listQuery(ctx, f)
+	if err != nil || !ok {
+		return err
+	}
+	rows, err := db.read.QueryContext(ctx, q.sql, q.args...)
+	if err != nil {
+		return storeError("find activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanActivity(rows)
+		if err != nil {
+			return storeError("find activities", err)
+		}
+		if err := fn(&a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return storeError("find activities", err)
+	}
+	return nil
 }
 
 type query struct {
@@ -212,7 +234,7 @@ func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, er
 	var limitArgs []any
 	if f.Limit > 0 {
 		limit = " LIMIT ?"
-		limitArgs = []any{f.Limit + 1} // one more tells whether there is a next page
+		limitArgs = []any{f.Limit}
 	}
 	if split == "" {
 		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + ` ORDER BY id DESC` + limit
