@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -159,4 +163,36 @@ func TestDemoCoversEveryActivityTypeAndBothOperators(t *testing.T) {
 
 func dateDaysAgo(days int) string {
 	return time.Now().UTC().AddDate(0, 0, -days).Format(time.DateOnly)
+}
+
+func TestExportCommandWritesTheFilteredActivitiesAndRecordsItself(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "demo", "--data", dir, "--count", "600", "--seed", "2")
+	file := filepath.Join(dir, "machine.csv")
+	mustCLI(t, "export", "--data", dir, "--operator", "machine", "--output", file)
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "r", "--scopes", "activities:read"))
+	srv := startServer(t, dir)
+	machine := listAll(t, srv.url, token, "operator=machine").Activities
+	// The export recorded itself (as machine) before it ran, so it is in the file.
+	if len(records)-1 != len(machine) || records[1][5] != "DOWNLOAD_CSV" {
+		t.Fatalf("the export holds %d rows starting with %q; the list %d machine activities", len(records)-1, records[1][5], len(machine))
+	}
+	jsonl := mustCLI(t, "export", "--data", dir, "--format", "jsonl", "--object-type", "AuditLogExport")
+	if lines := strings.Count(jsonl, "\n"); lines != 2 {
+		t.Fatalf("the JSON Lines export of both exports holds %d lines:\n%s", lines, jsonl)
+	}
+	if _, _, err := cli(t, "", "export", "--data", dir, "--created-on", "2026-02-30"); err == nil || !strings.Contains(describe(err), "--created-on") {
+		t.Fatalf("a bad date: %v", err)
+	}
+	if _, _, err := cli(t, "", "export", "--data", dir, "--format", "xml"); err == nil || !strings.Contains(describe(err), "--format") {
+		t.Fatalf("a bad format: %v", err)
+	}
 }

@@ -28,6 +28,8 @@ Usage:
   auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]
   auditlog group create --name NAME [--permissions P1,P2]
   auditlog user create --username U --group GROUP [--password-stdin]
+  auditlog export [--format csv|jsonl] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
+                  [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog demo [--count N]                                fill the store with realistic activities
 
 Every command that touches the store takes --data DIR or --database-url URL,
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case cmd == "serve":
 		return runServe(ctx, rest, stderr)
+	case cmd == "export":
+		return runExport(ctx, rest, stdout, stderr)
 	case cmd == "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case cmd == "token" && sub == "create":
