@@ -1,0 +1,47 @@
+package auditlog
+
+import (
+	"context"
+	"time"
+)
+
+// NodeID names a node of the Merkle tree: level 0 holds the leaves; the
+// node (level, index) covers leaves [index·2^level, (index+1)·2^level).
+type NodeID struct {
+	Level uint
+	Index uint64
+}
+
+// TreeHead is the size and root hash of the log's Merkle tree.
+type TreeHead struct {
+	Size uint64
+	Root []byte
+}
+
+// Checkpoint is a signed commitment to a tree head, kept forever.
+type Checkpoint struct {
+	TreeHead
+	// Note is the C2SP signed note: origin, size, base64 root, signature.
+	Note    []byte
+	Created time.Time
+}
+
+// TreeService keeps the Merkle tree of the log (written with the
+// activities, in the same transaction) and its checkpoints.
+type TreeService interface {
+	// TreeHead returns the current size and root hash.
+	TreeHead(ctx context.Context) (TreeHead, error)
+	// TreeNodes returns the stored hashes of complete subtrees, in order;
+	// ENOTFOUND when one is not (yet) in the tree.
+	TreeNodes(ctx context.Context, ids []NodeID) ([][]byte, error)
+	// StreamLeafHashes calls fn with the stored leaf hashes from index from on, in order.
+	StreamLeafHashes(ctx context.Context, from uint64, fn func(index uint64, hash []byte) error) error
+	// AddCheckpoint stores a checkpoint; one that exists for the size is left as it is.
+	AddCheckpoint(ctx context.Context, c Checkpoint) error
+	// LatestCheckpoint returns the checkpoint of the largest tree; ENOTFOUND when none.
+	LatestCheckpoint(ctx context.Context) (*Checkpoint, error)
+	// FindCheckpoint returns the checkpoint of the given tree size; ENOTFOUND when none.
+	FindCheckpoint(ctx context.Context, size uint64) (*Checkpoint, error)
+	// Checkpoints lists every checkpoint by increasing size.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+}
