@@ -156,6 +156,7 @@ type Store interface {
 	ActivityService
 	ActivityTypeService
 	AuthService
+	TreeService
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	// Close waits for pending writes and releases the store.

@@ -108,6 +108,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("optimize: %w", err)
 	}
+	if err := db.catchUpTree(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("build the Merkle tree: %w", err)
+	}
 	maxRows := cfg.MaxGroupRows
 	if maxRows <= 0 {
 		maxRows = 20000
@@ -195,6 +199,9 @@ func (db *DB) Analyze(ctx context.Context) error {
 // storeError turns a database error into an auditlog error: a busy or
 // locked database is EUNAVAILABLE, anything else internal.
 func storeError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
 		return auditlog.Errorf(auditlog.EUNAVAILABLE, "store busy; retry")

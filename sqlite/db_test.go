@@ -1,7 +1,10 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"path/filepath"
 	"testing"
 
 	"github.com/auditlog/auditlog"
@@ -51,5 +54,48 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestOpenBuildsTheTreeOfActivitiesRecordedWithoutIt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := db.RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}, {SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "u"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := db.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// A store written before the tree existed has activities and no nodes.
+	raw, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM tree_nodes`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err = sqlite.Open(ctx, sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Size != want.Size || !bytes.Equal(got.Root, want.Root) {
+		t.Fatalf("rebuilt tree %d %x, want %d %x", got.Size, got.Root, want.Size, want.Root)
 	}
 }

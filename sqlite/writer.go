@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 // pendingActivity is a validated activity with its catalogue names resolved,
@@ -45,16 +47,21 @@ type writer struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
-	insert    *sql.Stmt
-	findEvent *sql.Stmt
-	lastTime  *sql.Stmt
+	insert     *sql.Stmt
+	insertNode *sql.Stmt
+	findEvent  *sql.Stmt
+	last       *sql.Stmt
+
+	// tree is the tree as of the last commit, or nil to read it again
+	// (after a failed commit). Only the writer goroutine touches it.
+	tree *tlog.Tree
 }
 
 const insertActivitySQL = `INSERT INTO activities (
-  created_us, operator, username, activity_system_name, activity_display_name,
+  id, created_us, operator, username, activity_system_name, activity_display_name,
   subtype_system_name, subtype_display_name, extra, object_id, object_type,
   object_name, object_column_changes, event_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (event_id) DO NOTHING`
 
 func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
@@ -72,8 +79,11 @@ func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
 	if w.findEvent, err = db.write.PrepareContext(ctx, `SELECT id FROM activities WHERE event_id = ?`); err != nil {
 		return nil, fmt.Errorf("prepare event lookup: %w", err)
 	}
-	if w.lastTime, err = db.write.PrepareContext(ctx, `SELECT created_us FROM activities ORDER BY id DESC LIMIT 1`); err != nil {
-		return nil, fmt.Errorf("prepare last time: %w", err)
+	if w.last, err = db.write.PrepareContext(ctx, `SELECT id, created_us FROM activities ORDER BY id DESC LIMIT 1`); err != nil {
+		return nil, fmt.Errorf("prepare last activity: %w", err)
+	}
+	if w.insertNode, err = db.write.PrepareContext(ctx, `INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)`); err != nil {
+		return nil, fmt.Errorf("prepare node insert: %w", err)
 	}
 	go w.run()
 	return w, nil
@@ -111,8 +121,9 @@ func (w *writer) close() {
 	close(w.stop)
 	<-w.stopped
 	w.insert.Close()
+	w.insertNode.Close()
 	w.findEvent.Close()
-	w.lastTime.Close()
+	w.last.Close()
 }
 
 func (w *writer) run() {
@@ -162,7 +173,7 @@ func (w *writer) commit(group []*writeJob) {
 	}
 }
 
-func (w *writer) commitTx(group []*writeJob) error {
+func (w *writer) commitTx(group []*writeJob) (err error) {
 	ctx := context.Background()
 	tx, err := w.db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -170,16 +181,38 @@ func (w *writer) commitTx(group []*writeJob) error {
 	}
 	defer tx.Rollback()
 
-	// created never decreases with id, even when the clock steps back or
-	// another process wrote last: date filters rely on it.
-	var last int64
-	if err := tx.StmtContext(ctx, w.lastTime).QueryRowContext(ctx).Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The tree must cover exactly the activities: leaf i is activity i+1.
+	// Another process may have written since this one last did.
+	var lastID, lastCreated int64
+	if err := tx.StmtContext(ctx, w.last).QueryRowContext(ctx).Scan(&lastID, &lastCreated); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	created := max(w.db.now().UnixMicro(), last)
+	if w.tree == nil || w.tree.Size() != uint64(lastID) {
+		if w.tree, err = loadTree(ctx, tx); err != nil {
+			return err
+		}
+		if w.tree.Size() != uint64(lastID) {
+			return fmt.Errorf("the Merkle tree has %d leaves but the last activity is %d: run auditlog verify", w.tree.Size(), lastID)
+		}
+	}
+	tree := w.tree.Clone()
+	defer func() {
+		if err == nil {
+			w.tree = tree
+		} else {
+			w.tree = nil
+		}
+	}()
 
-	insert := tx.StmtContext(ctx, w.insert)
-	findEvent := tx.StmtContext(ctx, w.findEvent)
+	// created never decreases with id, even when the clock steps back or
+	// another process wrote last: date filters rely on it.
+	created := max(w.db.now().UnixMicro(), lastCreated)
+
+	stmts := jobStmts{
+		insert:     tx.StmtContext(ctx, w.insert),
+		insertNode: tx.StmtContext(ctx, w.insertNode),
+		findEvent:  tx.StmtContext(ctx, w.findEvent),
+	}
 	for _, job := range group {
 		if err := job.ctx.Err(); err != nil {
 			job.err = err
@@ -188,11 +221,13 @@ func (w *writer) commitTx(group []*writeJob) error {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
 			return err
 		}
-		ids, err := w.runJob(ctx, tx, job, insert, findEvent, created)
+		before := tree.Clone()
+		ids, err := w.runJob(ctx, tx, job, stmts, tree, created)
 		if err != nil {
 			if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO job"); rbErr != nil {
 				return rbErr
 			}
+			tree = before
 			job.err = err
 		} else {
 			job.ids = ids
@@ -204,7 +239,13 @@ func (w *writer) commitTx(group []*writeJob) error {
 	return tx.Commit()
 }
 
-func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, insert, findEvent *sql.Stmt, created int64) ([]int64, error) {
+type jobStmts struct {
+	insert, insertNode, findEvent *sql.Stmt
+}
+
+// runJob applies a job's own statements, then inserts its activities, each
+// with the next id and its leaf (and the tree nodes the leaf completes).
+func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobStmts, tree *tlog.Tree, created int64) ([]int64, error) {
 	if job.apply != nil {
 		if err := job.apply(ctx, tx); err != nil {
 			return nil, err
@@ -212,14 +253,15 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, insert, 
 	}
 	ids := make([]int64, len(job.activities))
 	for i := range job.activities {
-		a := &job.activities[i]
+		p := &job.activities[i]
+		id := int64(tree.Size()) + 1
 		var eventID any
-		if a.EventID != "" {
-			eventID = a.EventID
+		if p.EventID != "" {
+			eventID = p.EventID
 		}
-		res, err := insert.ExecContext(ctx, created, string(a.Operator), a.Username, a.SystemName, a.DisplayName,
-			a.SubtypeSystemName, a.SubtypeDisplayName, string(a.Extra), a.ObjectID, a.ObjectType,
-			a.ObjectName, a.ChangesJSON, eventID)
+		res, err := st.insert.ExecContext(ctx, id, created, string(p.Operator), p.Username, p.SystemName, p.DisplayName,
+			p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
+			p.ObjectName, p.ChangesJSON, eventID)
 		if err != nil {
 			return nil, fmt.Errorf("insert activity: %w", err)
 		}
@@ -227,14 +269,36 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, insert, 
 			return nil, err
 		} else if n == 0 {
 			// The event_id was recorded before: answer with that recording's id.
-			if err := findEvent.QueryRowContext(ctx, a.EventID).Scan(&ids[i]); err != nil {
+			if err := st.findEvent.QueryRowContext(ctx, p.EventID).Scan(&ids[i]); err != nil {
 				return nil, fmt.Errorf("find recorded event: %w", err)
 			}
 			continue
 		}
-		if ids[i], err = res.LastInsertId(); err != nil {
+		leaf, err := tlog.ActivityLeafHash(p.activity(id, created))
+		if err != nil {
 			return nil, err
 		}
+		var nodeErr error
+		tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
+			if nodeErr == nil {
+				_, nodeErr = st.insertNode.ExecContext(ctx, n.Level, n.Index, hash)
+			}
+		})
+		if nodeErr != nil {
+			return nil, fmt.Errorf("insert tree node: %w", nodeErr)
+		}
+		ids[i] = id
 	}
 	return ids, nil
+}
+
+// activity is the activity as it is stored and will be read back.
+func (p *pendingActivity) activity(id, created int64) *auditlog.Activity {
+	return &auditlog.Activity{
+		ID: id, Created: time.UnixMicro(created).UTC(), Operator: p.Operator, Username: p.Username,
+		DisplayName: p.DisplayName, SystemName: p.SystemName,
+		SubtypeDisplayName: p.SubtypeDisplayName, SubtypeSystemName: p.SubtypeSystemName,
+		Extra: p.Extra, ObjectID: p.ObjectID, ObjectType: p.ObjectType, ObjectName: p.ObjectName,
+		Changes: p.Changes,
+	}
 }

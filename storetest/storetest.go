@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 // Clock is a settable clock for the store under test.
@@ -61,6 +62,9 @@ func Run(t *testing.T, open Opener) {
 		{"bootstrap creates the admin once", testBootstrap},
 		{"tokens authenticate with the scopes their user's group allows", testTokens},
 		{"a cancelled request records nothing", testCancelled},
+		{"the tree has one leaf per activity, in id order", testTreeCoversActivities},
+		{"proofs from stored nodes verify against the tree", testProofs},
+		{"checkpoints are kept, one per tree size", testCheckpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -622,5 +626,150 @@ func testCancelled(t *testing.T, open Opener) {
 	}
 	if n := len(all(t, s)); n != 0 {
 		t.Fatalf("%d activities stored by a cancelled request", n)
+	}
+}
+
+// rebuild recomputes the tree from the stored activities and returns the
+// root of every prefix: roots[n] is the root of the first n leaves.
+func rebuild(t *testing.T, s auditlog.Store) (leaves [][]byte, roots [][]byte) {
+	t.Helper()
+	acts := all(t, s)
+	slices.Reverse(acts)
+	tree, _ := tlog.NewTree(0, nil)
+	roots = [][]byte{tree.Root()}
+	for i := range acts {
+		if acts[i].ID != int64(i+1) {
+			t.Fatalf("activity at position %d has id %d: ids are not contiguous", i, acts[i].ID)
+		}
+		leaf, err := tlog.ActivityLeafHash(&acts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+		tree.Append(leaf, func(auditlog.NodeID, []byte) {})
+		roots = append(roots, tree.Root())
+	}
+	return leaves, roots
+}
+
+func testTreeCoversActivities(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	head, err := s.TreeHead(ctx)
+	if err != nil || head.Size != 0 || !slices.Equal(head.Root, tlog.EmptyRoot()) {
+		t.Fatalf("empty store: head %+v, %v", head, err)
+	}
+	dup := human("EDIT_USER", "a")
+	dup.EventID = "00000000-0000-4000-8000-00000000000a"
+	record(t, s, dup, machine("APPLICATION_UPGRADE"))
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				batch := []auditlog.NewActivity{human("EDIT_USER", fmt.Sprint(w, i)), dup}
+				if i%3 == 0 {
+					batch = append(batch, human("NO_SUCH_TYPE", "x")) // fails: nothing of it may reach the tree
+				}
+				s.RecordActivities(ctx, batch)
+			}
+		}()
+	}
+	wg.Wait()
+	leaves, roots := rebuild(t, s)
+	head, err = s.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Size != uint64(len(leaves)) || !slices.Equal(head.Root, roots[len(leaves)]) {
+		t.Fatalf("tree head %d %x; the activities give %d %x", head.Size, head.Root, len(leaves), roots[len(leaves)])
+	}
+	var stored [][]byte
+	if err := s.StreamLeafHashes(ctx, 0, func(i uint64, h []byte) error {
+		if i != uint64(len(stored)) {
+			t.Fatalf("leaf %d after %d leaves", i, len(stored))
+		}
+		stored = append(stored, h)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range leaves {
+		if !slices.Equal(stored[i], leaves[i]) {
+			t.Fatalf("stored leaf %d differs from the leaf of activity %d", i, i+1)
+		}
+	}
+}
+
+func testProofs(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	for i := range 37 {
+		acts := make([]auditlog.NewActivity, 1+i%5)
+		for j := range acts {
+			acts[j] = human("EDIT_USER", fmt.Sprint(i, j))
+		}
+		record(t, s, acts...)
+	}
+	leaves, roots := rebuild(t, s)
+	fetch := func(ids []auditlog.NodeID) ([][]byte, error) { return s.TreeNodes(ctx, ids) }
+	n := uint64(len(leaves))
+	for _, size := range []uint64{1, 2, 3, 8, 17, n - 1, n} {
+		for _, index := range []uint64{0, size / 2, size - 1} {
+			p, err := tlog.InclusionProof(index, size, fetch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tlog.VerifyInclusion(index, size, leaves[index], p, roots[size]); err != nil {
+				t.Fatalf("inclusion of leaf %d in tree %d: %v", index, size, err)
+			}
+		}
+		for _, size1 := range []uint64{1, size / 3, size} {
+			if size1 == 0 {
+				continue
+			}
+			p, err := tlog.ConsistencyProof(size1, size, fetch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tlog.VerifyConsistency(size1, size, p, roots[size1], roots[size]); err != nil {
+				t.Fatalf("consistency %d→%d: %v", size1, size, err)
+			}
+		}
+	}
+	if _, err := s.TreeNodes(ctx, []auditlog.NodeID{{Level: 0, Index: n}}); auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
+		t.Fatalf("a node beyond the tree: got %v, want not_found", err)
+	}
+}
+
+func testCheckpoints(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	if _, err := s.LatestCheckpoint(ctx); auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
+		t.Fatalf("no checkpoint yet: got %v, want not_found", err)
+	}
+	mk := func(size uint64, note string) auditlog.Checkpoint {
+		return auditlog.Checkpoint{TreeHead: auditlog.TreeHead{Size: size, Root: []byte(fmt.Sprintf("%032d", size))}, Note: []byte(note), Created: base}
+	}
+	for _, c := range []auditlog.Checkpoint{mk(5, "five"), mk(2, "two"), mk(5, "five again"), mk(9, "nine")} {
+		if err := s.AddCheckpoint(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest, err := s.LatestCheckpoint(ctx)
+	if err != nil || latest.Size != 9 || string(latest.Note) != "nine" {
+		t.Fatalf("latest %+v, %v", latest, err)
+	}
+	five, err := s.FindCheckpoint(ctx, 5)
+	if err != nil || string(five.Note) != "five" || !five.Created.Equal(base) {
+		t.Fatalf("checkpoint 5: %+v, %v (the first one must be kept)", five, err)
+	}
+	if _, err := s.FindCheckpoint(ctx, 3); auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
+		t.Fatalf("checkpoint 3: got %v, want not_found", err)
+	}
+	list, err := s.Checkpoints(ctx)
+	if err != nil || len(list) != 3 || list[0].Size != 2 || list[2].Size != 9 {
+		t.Fatalf("checkpoints %+v, %v", list, err)
 	}
 }
