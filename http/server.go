@@ -21,19 +21,22 @@ import (
 type Config struct {
 	Store  auditlog.Store
 	Logger *slog.Logger
+	// VerifierKey is the log's checkpoint verifier key in signed-note form.
+	VerifierKey string
 }
 
 // Server serves the API. It is an http.Handler.
 type Server struct {
-	store   auditlog.Store
-	log     *slog.Logger
-	mux     *http.ServeMux
-	metrics *metrics
+	store       auditlog.Store
+	verifierKey string
+	log         *slog.Logger
+	mux         *http.ServeMux
+	metrics     *metrics
 }
 
 // NewServer builds the routes.
 func NewServer(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, log: cfg.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -46,6 +49,10 @@ func NewServer(cfg Config) *Server {
 	s.route("GET /api/v1/activities/{id}", auditlog.PermActivitiesRead, s.handleGetActivity)
 	s.route("GET /api/v1/activities/export.csv", auditlog.PermActivitiesExport, s.handleExport(export.CSV))
 	s.route("GET /api/v1/activities/export.jsonl", auditlog.PermActivitiesExport, s.handleExport(export.JSONL))
+	s.route("GET /api/v1/activities/{id}/proof", auditlog.PermActivitiesRead, s.handleInclusionProof)
+	s.route("GET /api/v1/consistency", auditlog.PermActivitiesRead, s.handleConsistencyProof)
+	s.route("GET /api/v1/checkpoint", auditlog.PermActivitiesRead, s.handleCheckpoint)
+	s.route("GET /api/v1/checkpoint/key", auditlog.PermActivitiesRead, s.handleCheckpointKey)
 	s.route("GET /api/v1/activity-types", anyPermission, s.handleListActivityTypes)
 	s.route("POST /api/v1/activity-types", auditlog.PermAdmin, s.handleCreateActivityType)
 

@@ -1,0 +1,1252 @@
+package http
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata" // Europe/Berlin on hosts without zoneinfo
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/sqlite"
+	"github.com/auditlog/auditlog/storetest"
+	"github.com/auditlog/auditlog/tlog"
+)
+
+// These tests speak real HTTP to a Server over a real SQLite store, and pass
+// every response through checkOpenAPI: what the server answers is what
+// openapi.json documents.
+
+// apiBase is the clock's start: the microseconds are kept, the nanoseconds dropped.
+var apiBase = time.Date(2026, 11, 20, 10, 0, 0, 123456789, time.UTC)
+
+type apiEnv struct {
+	db    *sqlite.DB
+	dir   string
+	clock *storetest.Clock
+	srv   *httptest.Server
+	// full is a machine token with every permission.
+	full   string
+	signer *tlog.Signer
+}
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	e := &apiEnv{dir: t.TempDir(), clock: storetest.NewClock(apiBase)}
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: e.dir, Builtin: catalog.Builtin(), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db = db
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("closing the store: %v", err)
+		}
+	})
+	skey, err := tlog.GenerateKey("example.com/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.signer, err = tlog.NewSigner(skey); err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(NewServer(Config{Store: db, VerifierKey: e.signer.VerifierKey}))
+	t.Cleanup(e.srv.Close) // runs before the store closes
+	e.full = e.token(t, auditlog.NewToken{Name: "full", Scopes: auditlog.AllPermissions})
+	return e
+}
+
+// publish signs a checkpoint of the tree as it is and returns its size.
+func (e *apiEnv) publish(t *testing.T) uint64 {
+	t.Helper()
+	c, err := (&tlog.Checkpointer{Store: e.db, Signer: e.signer}).Publish(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Size
+}
+
+// publishEmpty stores a signed checkpoint of the empty tree.
+func (e *apiEnv) publishEmpty(t *testing.T) {
+	t.Helper()
+	note, err := e.signer.Sign(0, tlog.EmptyRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.AddCheckpoint(context.Background(), auditlog.Checkpoint{TreeHead: auditlog.TreeHead{Size: 0, Root: tlog.EmptyRoot()}, Note: note}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// token creates an API token through the store and returns its secret.
+func (e *apiEnv) token(t *testing.T, nt auditlog.NewToken) string {
+	t.Helper()
+	secret := auditlog.GenerateTokenSecret()
+	if _, err := e.db.CreateToken(context.Background(), nt, secret); err != nil {
+		t.Fatalf("creating token %q: %v", nt.Name, err)
+	}
+	return secret
+}
+
+// sqlExec changes the store behind its back, for states the store has no
+// method for yet (revoked tokens, disabled users).
+func (e *apiEnv) sqlExec(t *testing.T, query string, args ...any) {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", "file:"+filepath.Join(e.dir, sqlite.FileName)+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Exec(query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%s changed %d rows, want 1", query, n)
+	}
+}
+
+// do sends one request, with Authorization: Bearer token unless token is
+// empty and Content-Type: application/json on a body, and checks the answer
+// against openapi.json.
+func (e *apiEnv) do(t *testing.T, method, path, token, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req := e.request(t, method, path, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(t, req)
+}
+
+func (e *apiEnv) request(t *testing.T, method, path, body string) *http.Request {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// send sends req and checks the answer against openapi.json.
+func (e *apiEnv) send(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
+	status, header, body := e.sendUnchecked(t, req)
+	checkOpenAPI(t, req, status, header, body)
+	return status, header, body
+}
+
+// sendUnchecked sends req without the OpenAPI check: only for paths that
+// openapi.json cannot describe (unknown endpoints).
+func (e *apiEnv) sendUnchecked(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+	}
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("%s %s answered %d with X-Content-Type-Options %q, want nosniff", req.Method, req.URL.Path, resp.StatusCode, got)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field"`
+	Index   *int   `json:"index"`
+}
+
+// wantError fails unless the answer is the error body with the given status,
+// code and field (and batch index, or none when index is -1).
+func wantError(t *testing.T, status int, body []byte, wantStatus int, code, field string, index int) apiError {
+	t.Helper()
+	var b struct {
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.Error == nil {
+		t.Fatalf("answered %d with %s, want an error body", status, openAPITruncate(body))
+	}
+	e := *b.Error
+	if status != wantStatus || e.Code != code || e.Field != field {
+		t.Fatalf("answered %d %s on field %q (%s), want %d %s on field %q", status, e.Code, e.Field, e.Message, wantStatus, code, field)
+	}
+	switch {
+	case index < 0 && e.Index != nil:
+		t.Errorf("error has index %d, want none", *e.Index)
+	case index >= 0 && (e.Index == nil || *e.Index != index):
+		t.Errorf("error has index %v, want %d", e.Index, index)
+	}
+	if e.Message == "" {
+		t.Errorf("error without a message")
+	}
+	return e
+}
+
+// record posts body and returns the recorded ids.
+func (e *apiEnv) record(t *testing.T, body string) []int64 {
+	t.Helper()
+	status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body)
+	if status != http.StatusCreated {
+		t.Fatalf("recording %s: answered %d %s", body, status, resp)
+	}
+	var out struct {
+		IDs []int64 `json:"ids"`
+	}
+	if err := json.Unmarshal(resp, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.IDs
+}
+
+type apiList struct {
+	Activities []auditlog.Activity `json:"activities"`
+	NextCursor *string             `json:"next_cursor"`
+}
+
+// list gets one page of GET /api/v1/activities?query.
+func (e *apiEnv) list(t *testing.T, query string) apiList {
+	t.Helper()
+	status, _, body := e.do(t, "GET", "/api/v1/activities?"+query, e.full, "")
+	if status != http.StatusOK {
+		t.Fatalf("listing ?%s: answered %d %s", query, status, body)
+	}
+	var l apiList
+	if err := json.Unmarshal(body, &l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// count is the number of stored activities, read over the API.
+func (e *apiEnv) count(t *testing.T) int {
+	t.Helper()
+	l := e.list(t, "limit=1000")
+	if l.NextCursor != nil {
+		t.Fatal("more than 1000 activities")
+	}
+	return len(l.Activities)
+}
+
+// detail gets GET /api/v1/activities/{id} as raw JSON.
+func (e *apiEnv) detail(t *testing.T, id int64) []byte {
+	t.Helper()
+	status, _, body := e.do(t, "GET", fmt.Sprintf("/api/v1/activities/%d", id), e.full, "")
+	if status != http.StatusOK {
+		t.Fatalf("detail %d: answered %d %s", id, status, body)
+	}
+	return body
+}
+
+func (e *apiEnv) detailActivity(t *testing.T, id int64) auditlog.Activity {
+	t.Helper()
+	var a auditlog.Activity
+	if err := json.Unmarshal(e.detail(t, id), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+const machineActivity = `{"activity_system_name":"APPLICATION_UPGRADE","operator":"machine"}`
+
+func humanActivity(system, username string) string {
+	return fmt.Sprintf(`{"activity_system_name":%q,"operator":"human","username":%q}`, system, username)
+}
+
+func batchOf(items ...string) string {
+	return `{"activities":[` + strings.Join(items, ",") + `]}`
+}
+
+func TestAPIRecording(t *testing.T) {
+	e := newAPIEnv(t)
+
+	t.Run("recording one activity answers 201 with its id and the detail returns all 13 fields", func(t *testing.T) {
+		body := `{
+			"activity_system_name": "DOWNLOAD_CSV", "activity_subtype_system_name": "AUDIT_LOG_CSV",
+			"operator": "human", "username": "jdoe",
+			"extra": { "z": 1, "browser": "Firefox 131", "nested": {"b": [1, 2.50], "a": "ü"} },
+			"object_id": "17", "object_type": "PermissionGroup", "object_name": "Keyers, \"day\" shift",
+			"object_column_changes": [
+				{"column_name": "permissions", "old_value": "read", "new_value": "read,write"},
+				{"column_name": "note", "new_value": "line 1\nline 2"}
+			]}`
+		status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body)
+		if status != http.StatusCreated {
+			t.Fatalf("answered %d %s, want 201", status, resp)
+		}
+		var rec struct {
+			IDs []int64 `json:"ids"`
+		}
+		if err := json.Unmarshal(resp, &rec); err != nil || len(rec.IDs) != 1 || rec.IDs[0] <= 0 {
+			t.Fatalf("answered %s, want {\"ids\":[n]}", resp)
+		}
+		id := rec.IDs[0]
+
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(e.detail(t, id), &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"id":                            strconv.FormatInt(id, 10),
+			"created":                       `"2026-11-20T10:00:00.123456Z"`,
+			"operator":                      `"human"`,
+			"username":                      `"jdoe"`,
+			"activity_display_name":         `"Download CSV"`,
+			"activity_system_name":          `"DOWNLOAD_CSV"`,
+			"activity_subtype_display_name": `"Audit Log CSV"`,
+			"activity_subtype_system_name":  `"AUDIT_LOG_CSV"`,
+			"extra":                         `{"browser":"Firefox 131","nested":{"a":"ü","b":[1,2.5]},"z":1}`,
+			"object_id":                     `"17"`,
+			"object_type":                   `"PermissionGroup"`,
+			"object_name":                   `"Keyers, \"day\" shift"`,
+			"object_column_changes": `[{"column_name":"permissions","old_value":"read","new_value":"read,write"},` +
+				`{"column_name":"note","old_value":"","new_value":"line 1\nline 2"}]`,
+		}
+		if len(got) != 13 {
+			t.Errorf("the detail has %d keys, want 13: %v", len(got), got)
+		}
+		for key, w := range want {
+			if g, ok := got[key]; !ok {
+				t.Errorf("%s is missing", key)
+			} else if string(g) != w {
+				t.Errorf("%s = %s, want %s", key, g, w)
+			}
+		}
+	})
+
+	t.Run("an activity with only the required fields reads back with empty text, {} and []", func(t *testing.T) {
+		id := e.record(t, machineActivity)[0]
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(e.detail(t, id), &got); err != nil {
+			t.Fatal(err)
+		}
+		for key, w := range map[string]string{
+			"username": `""`, "activity_display_name": `"Application upgrade"`, "activity_subtype_system_name": `""`,
+			"activity_subtype_display_name": `""`, "extra": `{}`, "object_id": `""`, "object_type": `""`,
+			"object_name": `""`, "object_column_changes": `[]`, "operator": `"machine"`,
+		} {
+			if string(got[key]) != w {
+				t.Errorf("%s = %s, want %s", key, got[key], w)
+			}
+		}
+	})
+
+	t.Run("a batch is recorded in request order with strictly increasing ids", func(t *testing.T) {
+		users := []string{"b0", "b1", "b2", "b3", "b4"}
+		var items []string
+		for _, u := range users {
+			items = append(items, humanActivity("EDIT_USER", u))
+		}
+		before := e.count(t)
+		ids := e.record(t, batchOf(items...))
+		if len(ids) != len(users) {
+			t.Fatalf("got %d ids for %d activities", len(ids), len(users))
+		}
+		for i, id := range ids {
+			if i > 0 && id <= ids[i-1] {
+				t.Fatalf("ids %v do not strictly increase", ids)
+			}
+			if a := e.detailActivity(t, id); a.Username != users[i] {
+				t.Errorf("id %d holds %q, want %q", id, a.Username, users[i])
+			}
+		}
+		if n := e.count(t); n != before+len(users) {
+			t.Errorf("%d activities after the batch, want %d", n, before+len(users))
+		}
+		next := e.record(t, machineActivity)
+		if next[0] <= ids[len(ids)-1] {
+			t.Errorf("id %d recorded after %d", next[0], ids[len(ids)-1])
+		}
+	})
+
+	badItems := []struct {
+		name  string
+		item  string
+		field string
+	}{
+		{"a human without username", `{"activity_system_name":"EDIT_USER","operator":"human"}`, "username"},
+		{"a machine with a username", `{"activity_system_name":"EDIT_USER","operator":"machine","username":"x"}`, "username"},
+		{"an unknown activity type", humanActivity("EDIT_USERS", "x"), "activity_system_name"},
+		{"a subtype the type lacks", `{"activity_system_name":"EDIT_USER","activity_subtype_system_name":"AUDIT_LOG_CSV","operator":"machine"}`, "activity_subtype_system_name"},
+		{"a missing operator", `{"activity_system_name":"EDIT_USER"}`, "operator"},
+		{"an unknown operator", `{"activity_system_name":"EDIT_USER","operator":"robot"}`, "operator"},
+		{"extra that is not an object", `{"activity_system_name":"EDIT_USER","operator":"machine","extra":[1]}`, "extra"},
+		{"an event_id that is not a UUID", `{"activity_system_name":"EDIT_USER","operator":"machine","event_id":"42"}`, "event_id"},
+		{"a change without a column name", `{"activity_system_name":"EDIT_USER","operator":"machine","object_column_changes":[{"new_value":"x"}]}`, "object_column_changes[0].column_name"},
+		{"a control character in object_name", `{"activity_system_name":"EDIT_USER","operator":"machine","object_name":"a\u0007b"}`, "object_name"},
+		{"an object_type over 128 bytes", `{"activity_system_name":"EDIT_USER","operator":"machine","object_type":"` + strings.Repeat("t", auditlog.MaxObjectTypeLen+1) + `"}`, "object_type"},
+	}
+	for _, c := range badItems {
+		t.Run("a batch with "+c.name+" at index 2 answers 400 naming activities[2]."+c.field+" and records nothing", func(t *testing.T) {
+			before := e.count(t)
+			body := batchOf(humanActivity("EDIT_USER", "ok0"), machineActivity, c.item, humanActivity("EDIT_USER", "ok3"))
+			status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body)
+			wantError(t, status, resp, http.StatusBadRequest, auditlog.EINVALID, "activities[2]."+c.field, 2)
+			if n := e.count(t); n != before {
+				t.Errorf("%d activities after a refused batch, want %d", n, before)
+			}
+		})
+		t.Run("a single activity with "+c.name+" answers 400 naming "+c.field+" without an index", func(t *testing.T) {
+			before := e.count(t)
+			status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, c.item)
+			wantError(t, status, resp, http.StatusBadRequest, auditlog.EINVALID, c.field, -1)
+			if n := e.count(t); n != before {
+				t.Errorf("%d activities after a refused activity, want %d", n, before)
+			}
+		})
+	}
+
+	t.Run("a repeated event_id returns the first id and records nothing new", func(t *testing.T) {
+		const ev = "3f2b6c1e-8a4d-4f7e-9b1a-2c5d6e7f8a9b"
+		item := func(eventID string) string {
+			return fmt.Sprintf(`{"activity_system_name":"EDIT_USER","operator":"human","username":"idem","event_id":%q}`, eventID)
+		}
+		first := e.record(t, item(ev))
+		n := e.count(t)
+		again := e.record(t, item(ev))
+		upper := e.record(t, item(strings.ToUpper(ev)))
+		inBatch := e.record(t, batchOf(machineActivity, item(ev)))
+		if again[0] != first[0] || upper[0] != first[0] || inBatch[1] != first[0] {
+			t.Fatalf("first id %d; repeated: %d, upper-case: %d, in a batch: %d", first[0], again[0], upper[0], inBatch[1])
+		}
+		if got := e.count(t); got != n+1 { // only the batch's machine activity is new
+			t.Fatalf("%d activities, want %d", got, n+1)
+		}
+	})
+}
+
+func TestAPIDecoderErrorsNameTheField(t *testing.T) {
+	e := newAPIEnv(t)
+	valid := machineActivity
+	cases := []struct {
+		name    string
+		body    string
+		field   string
+		index   int
+		message string
+	}{
+		{"an unknown key", `{"activity_system_name":"EDIT_USER","operator":"human","usernme":"jdoe"}`, "usernme", -1, `unknown field "usernme"`},
+		{"an unknown key in a batch", batchOf(valid, `{"activity_system_name":"EDIT_USER","operator":"human","usernme":"jdoe"}`), "activities[1].usernme", 1, `unknown field "usernme"`},
+		{"id sent by the client", `{"id":5,"activity_system_name":"EDIT_USER","operator":"machine"}`, "id", -1, "the server assigns id"},
+		{"created sent by the client", `{"activity_system_name":"EDIT_USER","operator":"machine","created":"2026-11-20T10:00:00Z"}`, "created", -1, "the server assigns created"},
+		{"activity_display_name sent by the client", `{"activity_system_name":"EDIT_USER","activity_display_name":"Edit User","operator":"machine"}`, "activity_display_name", -1, "comes from the catalogue; send activity_system_name only"},
+		{"activity_subtype_display_name sent by the client", `{"activity_system_name":"EDIT_USER","activity_subtype_display_name":"x","operator":"machine"}`, "activity_subtype_display_name", -1, "send activity_subtype_system_name only"},
+		{"id sent in a batch", batchOf(valid, valid, `{"id":1}`), "activities[2].id", 2, "the server assigns id"},
+		{"a number as operator", `{"activity_system_name":"EDIT_USER","operator":5}`, "operator", -1, "operator must be a string, not a JSON number"},
+		{"a number as operator in a batch", batchOf(`{"activity_system_name":"EDIT_USER","operator":5}`), "activities[0].operator", 0, "must be a string"},
+		{"an object as username", `{"activity_system_name":"EDIT_USER","operator":"human","username":{}}`, "username", -1, "must be a string"},
+		{"an object as object_column_changes", `{"activity_system_name":"EDIT_USER","operator":"machine","object_column_changes":{}}`, "object_column_changes", -1, "must be an array"},
+		{"a number as an item of a batch", batchOf(valid, `7`), "activities[1]", 1, "activities[1] must be an object"},
+		{"an array as body", `[` + valid + `]`, "body", -1, "the body must be a JSON object"},
+		{"a string as body", `"hello"`, "body", -1, "must be a JSON object"},
+		{"null as body", `null`, "body", -1, "must be a JSON object"},
+		{"an empty body", ``, "body", -1, "must be a JSON object"},
+		{"an empty batch", `{"activities":[]}`, "activities", -1, "at least one activity"},
+		{"activities that is not an array", `{"activities":{}}`, "activities", -1, "must be an array"},
+		{"a batch of 1001", batchOf(slices.Repeat([]string{valid}, auditlog.MaxBatch+1)...), "activities", -1, "more than 1000 activities"},
+		{"activities followed by another key", `{"activities":[` + valid + `],"operator":"machine"}`, "activities", -1, "activities must be the only key"},
+		{"activities after another key", `{"operator":"machine","activities":[` + valid + `]}`, "activities", -1, "activities must be the only key"},
+		{"trailing garbage after one activity", valid + ` x`, "body", -1, "unexpected data after the JSON object"},
+		{"a second object after one activity", valid + valid, "body", -1, "unexpected data"},
+		{"trailing garbage after a batch", batchOf(valid) + `[]`, "body", -1, "unexpected data"},
+		{"invalid JSON", `{"activity_system_name" "EDIT_USER"}`, "body", -1, "not valid JSON"},
+		{"a truncated body", `{"activity_system_name":"EDIT_USER","operator":`, "body", -1, ""},
+		{"a truncated batch", `{"activities":[` + valid, "body", -1, ""},
+	}
+	before := e.count(t)
+	for _, c := range cases {
+		t.Run(c.name+" answers 400 naming "+c.field, func(t *testing.T) {
+			status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, c.body)
+			got := wantError(t, status, resp, http.StatusBadRequest, auditlog.EINVALID, c.field, c.index)
+			if !strings.Contains(got.Message, c.message) {
+				t.Errorf("message %q does not contain %q", got.Message, c.message)
+			}
+		})
+	}
+	if n := e.count(t); n != before {
+		t.Errorf("%d activities recorded by refused requests", n-before)
+	}
+}
+
+func TestAPIBodyLimit(t *testing.T) {
+	e := newAPIEnv(t)
+	// body returns a single activity of exactly n bytes, its object_name padded.
+	body := func(n int) string {
+		head, tail := `{"activity_system_name":"EDIT_USER","operator":"machine","object_name":"`, `"}`
+		return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+	}
+	t.Run("a body over MaxRequestBytes answers 413 naming the limit and records nothing", func(t *testing.T) {
+		status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body(auditlog.MaxRequestBytes+1))
+		got := wantError(t, status, resp, http.StatusRequestEntityTooLarge, auditlog.ETOOLARGE, "", -1)
+		if !strings.Contains(got.Message, strconv.Itoa(auditlog.MaxRequestBytes)) {
+			t.Errorf("message %q does not name the limit %d", got.Message, auditlog.MaxRequestBytes)
+		}
+		if n := e.count(t); n != 0 {
+			t.Errorf("%d activities recorded", n)
+		}
+	})
+	t.Run("a body of exactly MaxRequestBytes is read and judged on its content", func(t *testing.T) {
+		status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body(auditlog.MaxRequestBytes))
+		wantError(t, status, resp, http.StatusBadRequest, auditlog.EINVALID, "object_name", -1)
+	})
+}
+
+// apiRoute is one authenticated operation with a request that succeeds for
+// a principal holding its permission.
+type apiRoute struct {
+	method, path string
+	body         func(principal string) string
+	perm         auditlog.Permission // "" for any authenticated principal
+}
+
+func TestAPIAuthorization(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := context.Background()
+	if _, err := e.db.Bootstrap(ctx, "unused-hash"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateGroup(ctx, "Ingest", []auditlog.Permission{auditlog.PermActivitiesWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateGroup(ctx, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport}); err != nil {
+		t.Fatal(err)
+	}
+	for user, group := range map[string]string{"ingrid": "Ingest", "audrey": "Auditors", "sam": auditlog.SystemAdminGroup, "dora": auditlog.SystemAdminGroup} {
+		if _, err := e.db.CreateUser(ctx, user, group, "unused-hash"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := e.record(t, machineActivity)[0]
+	size := e.publish(t)
+
+	all := auditlog.AllPermissions
+	perms := func(ps ...auditlog.Permission) []auditlog.Permission { return append([]auditlog.Permission{}, ps...) }
+	read, write, export, admin := auditlog.PermActivitiesRead, auditlog.PermActivitiesWrite, auditlog.PermActivitiesExport, auditlog.PermAdmin
+
+	revoked := e.token(t, auditlog.NewToken{Name: "revoked", Scopes: all})
+	e.sqlExec(t, `UPDATE api_tokens SET revoked_us = ? WHERE name = 'revoked'`, apiBase.UnixMicro())
+	disabled := e.token(t, auditlog.NewToken{Name: "dora's", Scopes: all, Username: "dora"})
+	e.sqlExec(t, `UPDATE users SET disabled = 1 WHERE username = 'dora'`)
+
+	principals := []struct {
+		name  string
+		token string
+		holds []auditlog.Permission // nil: not authenticated (401)
+	}{
+		{"no credentials", "", nil},
+		{"an unknown token", auditlog.GenerateTokenSecret(), nil},
+		{"a revoked token", revoked, nil},
+		{"an expired token", e.token(t, auditlog.NewToken{Name: "expired", Scopes: all, Expires: apiBase.Add(-time.Second)}), nil},
+		{"a token of a disabled user", disabled, nil},
+		{"a write-only machine token", e.token(t, auditlog.NewToken{Name: "ingest", Scopes: perms(write)}), perms(write)},
+		{"a read-only machine token", e.token(t, auditlog.NewToken{Name: "reader", Scopes: perms(read)}), perms(read)},
+		{"a read and export machine token", e.token(t, auditlog.NewToken{Name: "exporter", Scopes: perms(read, export)}), perms(read, export)},
+		{"an admin-only machine token", e.token(t, auditlog.NewToken{Name: "admin-only", Scopes: perms(admin)}), perms(admin)},
+		{"a System Admin user's token with every scope", e.token(t, auditlog.NewToken{Name: "sam's", Scopes: all, Username: "sam"}), all},
+		{"a System Admin user's read-only token", e.token(t, auditlog.NewToken{Name: "sam's reader", Scopes: perms(read), Username: "sam"}), perms(read)},
+		{"a token with every scope of a user whose group only records", e.token(t, auditlog.NewToken{Name: "ingrid's", Scopes: all, Username: "ingrid"}), perms(write)},
+		{"a token with every scope of a user whose group reads and exports", e.token(t, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}), perms(read, export)},
+		{"a write token of a user whose group cannot write", e.token(t, auditlog.NewToken{Name: "audrey's writer", Scopes: perms(write), Username: "audrey"}), perms()},
+	}
+	routes := []apiRoute{
+		{"POST", "/api/v1/activities", func(string) string { return machineActivity }, write},
+		{"GET", "/api/v1/activities", nil, read},
+		{"GET", fmt.Sprintf("/api/v1/activities/%d", id), nil, read},
+		{"GET", "/api/v1/activities/export.csv", nil, export},
+		{"GET", "/api/v1/activities/export.jsonl", nil, export},
+		{"GET", fmt.Sprintf("/api/v1/activities/%d/proof", id), nil, read},
+		{"GET", fmt.Sprintf("/api/v1/consistency?from=%d", size), nil, read},
+		{"GET", "/api/v1/checkpoint", nil, read},
+		{"GET", "/api/v1/checkpoint/key", nil, read},
+		{"GET", "/api/v1/activity-types", nil, ""},
+		{"POST", "/api/v1/activity-types", func(p string) string {
+			return fmt.Sprintf(`{"display_name":"Custom for %s"}`, strings.ReplaceAll(p, "'", ""))
+		}, admin},
+	}
+	assertEveryAuthenticatedOperationIsWalked(t, routes)
+
+	for _, p := range principals {
+		for _, r := range routes {
+			want := http.StatusForbidden
+			switch {
+			case p.holds == nil:
+				want = http.StatusUnauthorized
+			case r.perm == "" || slices.Contains(p.holds, r.perm):
+				want = http.StatusOK
+				if r.method == "POST" {
+					want = http.StatusCreated
+				}
+			}
+			t.Run(fmt.Sprintf("%s gets %d from %s %s", p.name, want, r.method, r.path), func(t *testing.T) {
+				body := ""
+				if r.body != nil {
+					body = r.body(p.name)
+				}
+				status, header, resp := e.do(t, r.method, r.path, p.token, body)
+				switch want {
+				case http.StatusUnauthorized:
+					wantError(t, status, resp, want, auditlog.EUNAUTHORIZED, "", -1)
+					if !strings.HasPrefix(header.Get("WWW-Authenticate"), "Bearer") {
+						t.Errorf("401 with WWW-Authenticate %q, want a Bearer challenge", header.Get("WWW-Authenticate"))
+					}
+				case http.StatusForbidden:
+					got := wantError(t, status, resp, want, auditlog.EFORBIDDEN, "", -1)
+					if !strings.Contains(got.Message, string(r.perm)) {
+						t.Errorf("403 message %q does not name the permission %s", got.Message, r.perm)
+					}
+				default:
+					if status != want {
+						t.Fatalf("answered %d %s, want %d", status, resp, want)
+					}
+				}
+				if p.token != "" && strings.Contains(string(resp), p.token) {
+					t.Errorf("the answer holds the token: %s", resp)
+				}
+			})
+		}
+	}
+}
+
+// assertEveryAuthenticatedOperationIsWalked fails when openapi.json documents
+// an operation that needs credentials and routes lacks it, so that a new
+// endpoint cannot escape the permission table.
+func assertEveryAuthenticatedOperationIsWalked(t *testing.T, routes []apiRoute) {
+	t.Helper()
+	doc, err := loadOpenAPIDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := map[string]bool{}
+	for _, r := range routes {
+		path, _, _ := strings.Cut(r.path, "?")
+		if strings.HasPrefix(path, "/api/v1/activities/") && path != "/api/v1/activities/export.csv" && path != "/api/v1/activities/export.jsonl" {
+			if strings.HasSuffix(path, "/proof") {
+				path = "/api/v1/activities/{id}/proof"
+			} else {
+				path = "/api/v1/activities/{id}"
+			}
+		}
+		walked[r.method+" "+path] = true
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Security != nil && len(*op.Security) == 0 {
+				continue // public
+			}
+			if !walked[method+" "+path] {
+				t.Errorf("%s %s needs credentials but the permission table does not walk it", method, path)
+			}
+		}
+	}
+}
+
+func TestAPIAuthentication(t *testing.T) {
+	e := newAPIEnv(t)
+	headers := []struct {
+		name   string
+		header string // the whole Authorization header; "" sends none
+		status int
+	}{
+		{"no Authorization header", "", http.StatusUnauthorized},
+		{"a Basic header", "Basic " + e.full, http.StatusUnauthorized},
+		{"Bearer without a token", "Bearer", http.StatusUnauthorized},
+		{"Bearer with blanks only", "Bearer    ", http.StatusUnauthorized},
+		{"the token without a scheme", e.full, http.StatusUnauthorized},
+		{"a Token scheme", "Token " + e.full, http.StatusUnauthorized},
+		{"a Bearer token with one character changed", "Bearer " + e.full[:len(e.full)-1] + flip(e.full[len(e.full)-1]), http.StatusUnauthorized},
+		{"a Bearer token with a suffix", "Bearer " + e.full + "x", http.StatusUnauthorized},
+		{"an unknown alt_ token", "Bearer " + auditlog.GenerateTokenSecret(), http.StatusUnauthorized},
+		{"a valid Bearer token", "Bearer " + e.full, http.StatusOK},
+		{"the scheme in lower case", "bearer " + e.full, http.StatusOK},
+		{"blanks around the token", "Bearer   " + e.full + "  ", http.StatusOK},
+	}
+	for _, h := range headers {
+		t.Run(fmt.Sprintf("%s answers %d", h.name, h.status), func(t *testing.T) {
+			req := e.request(t, "GET", "/api/v1/activities", "")
+			if h.header != "" {
+				req.Header.Set("Authorization", h.header)
+			}
+			status, header, body := e.send(t, req)
+			if h.status == http.StatusOK {
+				if status != http.StatusOK {
+					t.Fatalf("answered %d %s", status, body)
+				}
+				return
+			}
+			wantError(t, status, body, http.StatusUnauthorized, auditlog.EUNAUTHORIZED, "", -1)
+			if got := header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") {
+				t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", got)
+			}
+		})
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+func TestAPIActivityTypes(t *testing.T) {
+	e := newAPIEnv(t)
+	reader := e.token(t, auditlog.NewToken{Name: "reader", Scopes: []auditlog.Permission{auditlog.PermActivitiesRead}})
+
+	t.Run("any valid token lists the catalogue", func(t *testing.T) {
+		status, _, body := e.do(t, "GET", "/api/v1/activity-types", reader, "")
+		if status != http.StatusOK {
+			t.Fatalf("answered %d %s", status, body)
+		}
+		var l struct {
+			ActivityTypes []auditlog.ActivityType `json:"activity_types"`
+		}
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.ActivityTypes) != len(catalog.Builtin()) {
+			t.Errorf("%d types listed, want the %d of the catalogue", len(l.ActivityTypes), len(catalog.Builtin()))
+		}
+		found := false
+		for _, at := range l.ActivityTypes {
+			if at.SystemName == "DOWNLOAD_CSV" {
+				found = at.DisplayName == "Download CSV" && slices.Contains(at.Subtypes, auditlog.Subtype{SystemName: "AUDIT_LOG_CSV", DisplayName: "Audit Log CSV"})
+			}
+		}
+		if !found {
+			t.Errorf("DOWNLOAD_CSV with subtype AUDIT_LOG_CSV is not listed as in the catalogue")
+		}
+	})
+
+	t.Run("an admin registers a type, derived names filled in, and it can be recorded", func(t *testing.T) {
+		status, _, body := e.do(t, "POST", "/api/v1/activity-types", e.full,
+			`{"display_name":"Approve Invoice(s)","description":"An invoice is approved","introduced_in":"2.0","subtypes":[{"display_name":"By Rule"},{"system_name":"MANUAL","display_name":"Manually"}]}`)
+		if status != http.StatusCreated {
+			t.Fatalf("answered %d %s", status, body)
+		}
+		var at auditlog.ActivityType
+		if err := json.Unmarshal(body, &at); err != nil {
+			t.Fatal(err)
+		}
+		if at.SystemName != "APPROVE_INVOICE_S" || !at.Custom || len(at.Subtypes) != 2 || at.Subtypes[0].SystemName != "BY_RULE" {
+			t.Fatalf("registered %+v", at)
+		}
+		id := e.record(t, `{"activity_system_name":"APPROVE_INVOICE_S","activity_subtype_system_name":"MANUAL","operator":"machine"}`)[0]
+		if a := e.detailActivity(t, id); a.DisplayName != "Approve Invoice(s)" || a.SubtypeDisplayName != "Manually" {
+			t.Errorf("recorded %+v", a)
+		}
+	})
+
+	conflicts := []struct{ name, body string }{
+		{"a type registered before", `{"display_name":"Approve Invoice(s)"}`},
+		{"a type registered before under another display name", `{"system_name":"APPROVE_INVOICE_S","display_name":"Something else"}`},
+		{"a catalogue type", `{"display_name":"Edit User"}`},
+	}
+	for _, c := range conflicts {
+		t.Run("registering "+c.name+" answers 409", func(t *testing.T) {
+			status, _, body := e.do(t, "POST", "/api/v1/activity-types", e.full, c.body)
+			wantError(t, status, body, http.StatusConflict, auditlog.ECONFLICT, "system_name", -1)
+		})
+	}
+
+	bad := []struct{ name, body, field string }{
+		{"no display name", `{"description":"x"}`, "display_name"},
+		{"a blank display name", `{"display_name":"   "}`, "display_name"},
+		{"a lower-case system name", `{"system_name":"lower_case","display_name":"x"}`, "system_name"},
+		{"a display name with nothing to derive a system name from", `{"display_name":"!!!"}`, "system_name"},
+		{"a subtype listed twice", `{"display_name":"Twice","subtypes":[{"display_name":"A b"},{"display_name":"a-B"}]}`, "subtypes[1].system_name"},
+		{"a subtype without a display name", `{"display_name":"Sub","subtypes":[{"system_name":"X"}]}`, "subtypes[0].display_name"},
+		{"an unknown key", `{"display_name":"x","colour":"red"}`, "colour"},
+		{"a number as display name", `{"display_name":5}`, "display_name"},
+		{"invalid JSON", `{"display_name" "x"}`, "body"},
+	}
+	for _, c := range bad {
+		t.Run("registering a type with "+c.name+" answers 400 naming "+c.field, func(t *testing.T) {
+			status, _, body := e.do(t, "POST", "/api/v1/activity-types", e.full, c.body)
+			wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, c.field, -1)
+		})
+	}
+
+	t.Run("a token without admin cannot register a type", func(t *testing.T) {
+		status, _, body := e.do(t, "POST", "/api/v1/activity-types", reader, `{"display_name":"Sneaky"}`)
+		wantError(t, status, body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+	})
+}
+
+// apiFixture records activities at known times and returns them as the
+// detail endpoint reads them, oldest first.
+func apiFixture(t *testing.T, e *apiEnv) []auditlog.Activity {
+	t.Helper()
+	start := time.Date(2026, 11, 19, 20, 0, 0, 0, time.UTC)
+	var times []time.Time
+	for i := range 40 {
+		times = append(times, start.Add(time.Duration(i)*97*time.Minute+time.Duration(i)*time.Microsecond))
+	}
+	// Either side of midnight UTC, which is 00:30 and 01:30 in Berlin, and
+	// the last and first microsecond of a UTC day.
+	times = append(times, time.Date(2026, 11, 20, 23, 30, 0, 0, time.UTC), time.Date(2026, 11, 21, 0, 30, 0, 0, time.UTC),
+		time.Date(2026, 11, 20, 23, 59, 59, 999999000, time.UTC), time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	slices.SortFunc(times, time.Time.Compare)
+
+	types := []string{"EDIT_USER", "CREATE_USER", "USER_LOGIN", "LOGIN_FAILED", "DOWNLOAD_CSV", "EDIT_PERMISSION_GROUP"}
+	users := []string{"alice", "bob", "carol", "Dave"}
+	objectTypes := []string{"User", "PermissionGroup", "Flow"}
+	var ids []int64
+	for i, at := range times {
+		e.clock.Set(at)
+		a := map[string]any{
+			"activity_system_name": types[i%len(types)], "operator": "human", "username": users[i%len(users)],
+			"object_type": objectTypes[i%len(objectTypes)], "object_id": strconv.Itoa(i % 7),
+		}
+		if i%5 == 0 {
+			a["operator"], a["username"] = "machine", ""
+		}
+		b, _ := json.Marshal(a)
+		ids = append(ids, e.record(t, string(b))...)
+	}
+	stored := make([]auditlog.Activity, len(ids))
+	for i, id := range ids {
+		stored[i] = e.detailActivity(t, id)
+		if !stored[i].Created.Equal(times[i]) {
+			t.Fatalf("activity %d created %v, want %v", id, stored[i].Created, times[i])
+		}
+	}
+	return stored
+}
+
+func TestAPIListFilters(t *testing.T) {
+	e := newAPIEnv(t)
+	stored := apiFixture(t, e)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := stored[slices.IndexFunc(stored, func(a auditlog.Activity) bool {
+		return a.Created.Equal(time.Date(2026, 11, 20, 23, 30, 0, 0, time.UTC))
+	})]
+
+	in := func(from, until time.Time) func(auditlog.Activity) bool { // from inclusive, until exclusive
+		return func(a auditlog.Activity) bool { return !a.Created.Before(from) && a.Created.Before(until) }
+	}
+	day := func(loc *time.Location, d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, loc) }
+	oneOf := func(get func(auditlog.Activity) string, values ...string) func(auditlog.Activity) bool {
+		return func(a auditlog.Activity) bool { return slices.Contains(values, get(a)) }
+	}
+	system := func(a auditlog.Activity) string { return a.SystemName }
+	user := func(a auditlog.Activity) string { return a.Username }
+	and := func(ps ...func(auditlog.Activity) bool) func(auditlog.Activity) bool {
+		return func(a auditlog.Activity) bool {
+			for _, p := range ps {
+				if !p(a) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	from, to := stored[10].Created, stored[20].Created
+
+	cases := []struct {
+		name  string
+		query url.Values
+		match func(auditlog.Activity) bool
+	}{
+		{"no filter lists everything", url.Values{}, func(auditlog.Activity) bool { return true }},
+		{"one activity", url.Values{"activity": {"USER_LOGIN"}}, oneOf(system, "USER_LOGIN")},
+		{"a repeated activity means either", url.Values{"activity": {"USER_LOGIN", "LOGIN_FAILED"}}, oneOf(system, "USER_LOGIN", "LOGIN_FAILED")},
+		{"an activity nobody recorded", url.Values{"activity": {"RESET_MFA"}}, func(auditlog.Activity) bool { return false }},
+		{"operator machine", url.Values{"operator": {"machine"}}, func(a auditlog.Activity) bool { return a.Operator == auditlog.OperatorMachine }},
+		{"operator human", url.Values{"operator": {"human"}}, func(a auditlog.Activity) bool { return a.Operator == auditlog.OperatorHuman }},
+		{"a username", url.Values{"username": {"bob"}}, oneOf(user, "bob")},
+		{"two usernames", url.Values{"username": {"bob", "Dave"}}, oneOf(user, "bob", "Dave")},
+		{"ids, one of them absent", url.Values{"id": {strconv.FormatInt(stored[3].ID, 10), strconv.FormatInt(stored[30].ID, 10), "999999"}},
+			func(a auditlog.Activity) bool { return a.ID == stored[3].ID || a.ID == stored[30].ID }},
+		{"an object type", url.Values{"object_type": {"Flow"}}, oneOf(func(a auditlog.Activity) string { return a.ObjectType }, "Flow")},
+		{"an object type and id", url.Values{"object_type": {"Flow"}, "object_id": {"3"}},
+			func(a auditlog.Activity) bool { return a.ObjectType == "Flow" && a.ObjectID == "3" }},
+		{"created_on a day in UTC", url.Values{"created_on": {"2026-11-21"}}, in(day(time.UTC, 21), day(time.UTC, 22))},
+		{"created_on a day in Berlin", url.Values{"created_on": {"2026-11-21"}, "tz": {"Europe/Berlin"}}, in(day(berlin, 21), day(berlin, 22))},
+		{"created_from and created_to dates cover both whole days", url.Values{"created_from": {"2026-11-20"}, "created_to": {"2026-11-21"}}, in(day(time.UTC, 20), day(time.UTC, 22))},
+		{"created_to alone is through the end of that day", url.Values{"created_to": {"2026-11-20"}}, in(time.Time{}, day(time.UTC, 21))},
+		{"created_from alone a date in Berlin", url.Values{"created_from": {"2026-11-21"}, "tz": {"Europe/Berlin"}}, in(day(berlin, 21), day(time.UTC, 30))},
+		{"RFC 3339 bounds are inclusive instants", url.Values{"created_from": {from.Format(time.RFC3339Nano)}, "created_to": {to.Format(time.RFC3339Nano)}},
+			in(from, to.Add(time.Nanosecond))},
+		{"an RFC 3339 bound with an offset", url.Values{"created_from": {from.In(berlin).Format(time.RFC3339Nano)}}, in(from, day(time.UTC, 30))},
+		{"a day without activities", url.Values{"created_on": {"2026-12-24"}}, func(auditlog.Activity) bool { return false }},
+		{"activity, operator, username and a date range together",
+			url.Values{"activity": {"EDIT_USER", "CREATE_USER", "USER_LOGIN"}, "operator": {"human"}, "username": {"alice", "carol", "bob"}, "created_from": {"2026-11-20"}, "created_to": {"2026-11-21"}},
+			and(oneOf(system, "EDIT_USER", "CREATE_USER", "USER_LOGIN"), oneOf(user, "alice", "carol", "bob"), in(day(time.UTC, 20), day(time.UTC, 22)))},
+		{"empty values are ignored", url.Values{"activity": {""}, "username": {""}, "operator": {""}, "tz": {""}}, func(auditlog.Activity) bool { return true }},
+	}
+	for _, c := range cases {
+		want := []int64{}
+		for _, a := range stored {
+			if c.match(a) {
+				want = append(want, a.ID)
+			}
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i] > want[j] })
+		limits := []int{1000, 3}
+		if len(want) > 0 {
+			limits = append(limits, len(want)) // exactly one full page: no next_cursor
+		}
+		for _, limit := range limits {
+			t.Run(fmt.Sprintf("%s, in pages of %d, lists what a scan of every activity selects", c.name, limit), func(t *testing.T) {
+				got := e.collect(t, c.query, limit)
+				if !slices.Equal(got, want) {
+					t.Fatalf("?%s: got %v, want %v", c.query.Encode(), got, want)
+				}
+			})
+		}
+	}
+
+	t.Run("an activity at 23:30 UTC is on that day in UTC and on the next in Berlin", func(t *testing.T) {
+		has := func(q string) bool {
+			for _, a := range e.list(t, q+"&limit=1000").Activities {
+				if a.ID == late.ID {
+					return true
+				}
+			}
+			return false
+		}
+		if !has("created_on=2026-11-20") || has("created_on=2026-11-21") {
+			t.Errorf("in UTC, activity %d (%v) is not on 2026-11-20 only", late.ID, late.Created)
+		}
+		if !has("created_on=2026-11-21&tz=Europe/Berlin") || has("created_on=2026-11-20&tz=Europe/Berlin") {
+			t.Errorf("in Berlin, activity %d (%v) is not on 2026-11-21 only", late.ID, late.Created)
+		}
+	})
+}
+
+// collect follows next_cursor from the first page to the last and returns
+// the ids listed, checking the size of every page.
+func (e *apiEnv) collect(t *testing.T, q url.Values, limit int) []int64 {
+	t.Helper()
+	ids := []int64{}
+	cursor := ""
+	for page := 0; ; page++ {
+		pq := url.Values{}
+		for k, v := range q {
+			pq[k] = v
+		}
+		pq.Set("limit", strconv.Itoa(limit))
+		if cursor != "" {
+			pq.Set("cursor", cursor)
+		}
+		l := e.list(t, pq.Encode())
+		if len(l.Activities) > limit {
+			t.Fatalf("page %d holds %d activities, over the limit %d", page, len(l.Activities), limit)
+		}
+		for _, a := range l.Activities {
+			ids = append(ids, a.ID)
+		}
+		if l.NextCursor == nil {
+			return ids
+		}
+		if len(l.Activities) != limit {
+			t.Fatalf("page %d holds %d activities and has a next page; want full pages of %d", page, len(l.Activities), limit)
+		}
+		if *l.NextCursor == "" || *l.NextCursor == cursor {
+			t.Fatalf("page %d: next_cursor %q", page, *l.NextCursor)
+		}
+		if page > 100 {
+			t.Fatal("paging does not end")
+		}
+		cursor = *l.NextCursor
+	}
+}
+
+func TestAPIListPaging(t *testing.T) {
+	t.Run("without a limit a page holds 50 activities and points to the next", func(t *testing.T) {
+		e := newAPIEnv(t)
+		ids := e.record(t, batchOf(slices.Repeat([]string{machineActivity}, auditlog.DefaultLimit+1)...))
+		l := e.list(t, "")
+		if len(l.Activities) != auditlog.DefaultLimit || l.NextCursor == nil {
+			t.Fatalf("the default page holds %d activities, next_cursor %v; want %d and a cursor", len(l.Activities), l.NextCursor, auditlog.DefaultLimit)
+		}
+		last := e.list(t, "cursor="+url.QueryEscape(*l.NextCursor))
+		if len(last.Activities) != 1 || last.Activities[0].ID != ids[0] || last.NextCursor != nil {
+			t.Fatalf("the second page holds %v, next_cursor %v; want only %d and null", idsOfList(last), last.NextCursor, ids[0])
+		}
+	})
+	t.Run("activities recorded while paging do not shift the pages", testAPIPagingWhileRecording)
+}
+
+func testAPIPagingWhileRecording(t *testing.T) {
+	e := newAPIEnv(t)
+	var ids []int64
+	for i := range 7 {
+		ids = append(ids, e.record(t, humanActivity("EDIT_USER", fmt.Sprintf("u%d", i)))...)
+	}
+	first := e.list(t, "limit=3")
+	if first.NextCursor == nil || len(first.Activities) != 3 || first.Activities[0].ID != ids[6] {
+		t.Fatalf("first page %+v", first)
+	}
+	e.record(t, humanActivity("EDIT_USER", "late")) // must not shift the pages already begun
+	got := idsOfList(first)
+	cursor := *first.NextCursor
+	for cursor != "" {
+		l := e.list(t, "limit=3&cursor="+url.QueryEscape(cursor))
+		got = append(got, idsOfList(l)...)
+		cursor = ""
+		if l.NextCursor != nil {
+			cursor = *l.NextCursor
+		}
+	}
+	want := slices.Clone(ids)
+	slices.Reverse(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+}
+
+func idsOfList(l apiList) []int64 {
+	var ids []int64
+	for _, a := range l.Activities {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+func TestAPIListRefusesBadParameters(t *testing.T) {
+	e := newAPIEnv(t)
+	cases := []struct {
+		name, query, field string
+	}{
+		{"an unknown parameter", "colour=red", "colour"},
+		{"a misspelt filter", "usernme=bob", "usernme"},
+		{"limit 0", "limit=0", "limit"},
+		{"limit 1001", "limit=1001", "limit"},
+		{"limit x", "limit=x", "limit"},
+		{"limit given twice", "limit=5&limit=6", "limit"},
+		{"a cursor this server did not issue", "cursor=bad", "cursor"},
+		{"a cursor of id 0", "cursor=" + auditlog.EncodeCursor(0), "cursor"},
+		{"operator robot", "operator=robot", "operator"},
+		{"id -1", "id=-1", "id"},
+		{"id abc", "id=abc", "id"},
+		{"created_on 2026-13-01", "created_on=2026-13-01", "created_on"},
+		{"created_from not a time", "created_from=yesterday", "created_from"},
+		{"tz Mars/Base", "tz=Mars/Base", "tz"},
+		{"tz Local", "tz=Local", "tz"},
+		{"created_on together with created_from", "created_on=2026-11-20&created_from=2026-11-19", "created_from"},
+		{"created_on together with created_to", "created_on=2026-11-20&created_to=2026-11-21", "created_to"},
+		{"created_to before created_from", "created_from=2026-11-21&created_to=2026-11-20", "created_to"},
+		{"a filter repeated 101 times", strings.Repeat("&activity=EDIT_USER", auditlog.MaxFilterValues+1)[1:], "activity"},
+		{"a username over 256 bytes", "username=" + strings.Repeat("u", auditlog.MaxUsernameLen+1), "username"},
+		{"a control character in object_id", "object_id=a%07b", "object_id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" answers 400 naming "+c.field, func(t *testing.T) {
+			status, _, body := e.do(t, "GET", "/api/v1/activities?"+c.query, e.full, "")
+			wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, c.field, -1)
+		})
+	}
+	t.Run("a filter repeated exactly 100 times is accepted", func(t *testing.T) {
+		q := strings.Repeat("&activity=EDIT_USER", auditlog.MaxFilterValues)[1:]
+		if status, _, body := e.do(t, "GET", "/api/v1/activities?"+q, e.full, ""); status != http.StatusOK {
+			t.Fatalf("answered %d %s", status, body)
+		}
+	})
+}
+
+func TestAPIDetailAndUnknownPaths(t *testing.T) {
+	e := newAPIEnv(t)
+	for _, c := range []struct{ path, field string }{
+		{"/api/v1/activities/abc", "id"},
+		{"/api/v1/activities/0", "id"},
+		{"/api/v1/activities/-1", "id"},
+		{"/api/v1/activities/1.5", "id"},
+		{"/api/v1/activities/99999999999999999999", "id"},
+	} {
+		t.Run("GET "+c.path+" answers 400 naming id", func(t *testing.T) {
+			status, _, body := e.do(t, "GET", c.path, e.full, "")
+			wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, c.field, -1)
+		})
+	}
+	t.Run("GET an activity that does not exist answers 404", func(t *testing.T) {
+		status, _, body := e.do(t, "GET", "/api/v1/activities/999999", e.full, "")
+		wantError(t, status, body, http.StatusNotFound, auditlog.ENOTFOUND, "", -1)
+	})
+	// openapi.json describes the endpoints there are, so these answers are
+	// checked against the Error schema by hand instead.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/nope"},
+		{"POST", "/api/v1/nope"},
+		{"GET", "/api/v2/activities"},
+	} {
+		t.Run(c.method+" "+c.path+" answers 404 with an error body", func(t *testing.T) {
+			req := e.request(t, c.method, c.path, "")
+			req.Header.Set("Authorization", "Bearer "+e.full)
+			status, header, body := e.sendUnchecked(t, req)
+			if ct := header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			wantError(t, status, body, http.StatusNotFound, auditlog.ENOTFOUND, "", -1)
+		})
+	}
+}
+
+func TestAPIOperationalEndpoints(t *testing.T) {
+	e := newAPIEnv(t)
+	t.Run("healthz answers 200", func(t *testing.T) {
+		if status, _, body := e.do(t, "GET", "/healthz", "", ""); status != http.StatusOK {
+			t.Fatalf("answered %d %s", status, body)
+		}
+	})
+	t.Run("readyz answers 200 while the store is reachable", func(t *testing.T) {
+		if status, _, body := e.do(t, "GET", "/readyz", "", ""); status != http.StatusOK {
+			t.Fatalf("answered %d %s", status, body)
+		}
+	})
+	t.Run("metrics count requests and recorded activities", func(t *testing.T) {
+		e.record(t, batchOf(machineActivity, machineActivity))
+		e.record(t, machineActivity)
+		status, _, body := e.do(t, "GET", "/metrics", "", "")
+		if status != http.StatusOK {
+			t.Fatalf("answered %d %s", status, body)
+		}
+		for _, line := range []string{
+			"auditlog_activities_recorded_total 3\n",
+			`auditlog_http_requests_total{route="POST /api/v1/activities",status="201"} 2` + "\n",
+			"# TYPE auditlog_http_request_duration_seconds histogram\n",
+		} {
+			if !strings.Contains(string(body), line) {
+				t.Errorf("metrics lack %q", line)
+			}
+		}
+	})
+	t.Run("openapi.json is the embedded document", func(t *testing.T) {
+		status, header, body := e.do(t, "GET", "/api/v1/openapi.json", "", "")
+		if status != http.StatusOK || string(body) != string(openAPIDocument) {
+			t.Fatalf("answered %d with %d bytes, want the %d bytes of openapi.json", status, len(body), len(openAPIDocument))
+		}
+		if ct := header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type %q", ct)
+		}
+	})
+	t.Run("readyz answers 503 once the store is closed", func(t *testing.T) {
+		closed := newAPIEnv(t)
+		if err := closed.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, body := closed.do(t, "GET", "/readyz", "", ""); status != http.StatusServiceUnavailable {
+			t.Fatalf("answered %d %s, want 503", status, body)
+		}
+		if status, _, body := closed.do(t, "GET", "/healthz", "", ""); status != http.StatusOK {
+			t.Fatalf("healthz answered %d %s, want 200: the process is alive", status, body)
+		}
+	})
+}
+
+func TestAPISecurityHeaders(t *testing.T) {
+	e := newAPIEnv(t)
+	id := e.record(t, machineActivity)[0]
+	for _, c := range []struct {
+		name, method, path, token, body string
+		status                          int
+	}{
+		{"a list", "GET", "/api/v1/activities", e.full, "", http.StatusOK},
+		{"a detail", "GET", fmt.Sprintf("/api/v1/activities/%d", id), e.full, "", http.StatusOK},
+		{"a recording", "POST", "/api/v1/activities", e.full, machineActivity, http.StatusCreated},
+		{"the catalogue", "GET", "/api/v1/activity-types", e.full, "", http.StatusOK},
+		{"a 400", "GET", "/api/v1/activities?colour=red", e.full, "", http.StatusBadRequest},
+		{"a 401", "GET", "/api/v1/activities", "", "", http.StatusUnauthorized},
+		{"a 404", "GET", "/api/v1/activities/999999", e.full, "", http.StatusNotFound},
+	} {
+		t.Run(c.name+" is not sniffed, cached or framed", func(t *testing.T) {
+			status, header, body := e.do(t, c.method, c.path, c.token, c.body)
+			if status != c.status {
+				t.Fatalf("answered %d %s, want %d", status, body, c.status)
+			}
+			for name, want := range map[string]string{
+				"X-Content-Type-Options": "nosniff",
+				"Cache-Control":          "no-store",
+				"X-Frame-Options":        "DENY",
+				"Referrer-Policy":        "no-referrer",
+				"Content-Type":           "application/json",
+			} {
+				if got := header.Get(name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestAPISecretsAreNeverEchoed(t *testing.T) {
+	e := newAPIEnv(t)
+	secret := "alt_secretvalue" + strings.TrimPrefix(auditlog.GenerateTokenSecret(), auditlog.TokenPrefix)
+	reader := e.token(t, auditlog.NewToken{Name: "reader", Scopes: []auditlog.Permission{auditlog.PermActivitiesRead}})
+	cases := []struct {
+		name   string
+		req    func() *http.Request
+		secret string
+		status int
+	}{
+		{"an invalid bearer token", func() *http.Request {
+			r := e.request(t, "GET", "/api/v1/activities", "")
+			r.Header.Set("Authorization", "Bearer "+secret)
+			return r
+		}, secret, http.StatusUnauthorized},
+		{"a token in a Basic header", func() *http.Request {
+			r := e.request(t, "GET", "/api/v1/activities", "")
+			r.Header.Set("Authorization", "Basic "+secret)
+			return r
+		}, secret, http.StatusUnauthorized},
+		{"a valid token without the permission", func() *http.Request {
+			r := e.request(t, "POST", "/api/v1/activities", machineActivity)
+			r.Header.Set("Authorization", "Bearer "+reader)
+			return r
+		}, reader, http.StatusForbidden},
+		{"a token in an unknown query parameter", func() *http.Request {
+			r := e.request(t, "GET", "/api/v1/activities?access_token="+secret, "")
+			r.Header.Set("Authorization", "Bearer "+reader)
+			return r
+		}, secret, http.StatusBadRequest},
+		{"a token in an unknown body key", func() *http.Request {
+			r := e.request(t, "POST", "/api/v1/activities", `{"activity_system_name":"EDIT_USER","operator":"machine","token":"`+secret+`"}`)
+			r.Header.Set("Authorization", "Bearer "+e.full)
+			return r
+		}, secret, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" is answered without the token's text", func(t *testing.T) {
+			status, header, body := e.send(t, c.req())
+			if status != c.status {
+				t.Fatalf("answered %d %s, want %d", status, body, c.status)
+			}
+			for _, s := range []string{c.secret, c.secret[len(auditlog.TokenPrefix):], c.secret[8:24]} {
+				if strings.Contains(string(body), s) {
+					t.Errorf("the body holds the token text %q: %s", s, body)
+				}
+				for name, values := range header {
+					if strings.Contains(strings.Join(values, " "), s) {
+						t.Errorf("header %s holds the token text", name)
+					}
+				}
+			}
+		})
+	}
+}
