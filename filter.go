@@ -35,6 +35,8 @@ type Filter struct {
 	BeforeID int64
 	// Limit is the page size; 0 means no limit (exports).
 	Limit int
+	// OldestFirst lists in recording order instead of newest first.
+	OldestFirst bool
 	// Zone is the time zone the dates were read in, and in which exports
 	// show times; nil means UTC.
 	Zone *time.Location

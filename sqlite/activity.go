@@ -220,7 +220,7 @@ func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, er
 		{"object_type", f.ObjectTypes},
 		{"object_id", f.ObjectIDs},
 	} {
-		if split == "" && len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 {
+		if split == "" && len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
 			split, splitValues = c.column, c.values
 			continue
 		}
@@ -237,7 +237,11 @@ func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, er
 		limitArgs = []any{f.Limit}
 	}
 	if split == "" {
-		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + ` ORDER BY id DESC` + limit
+		order := " ORDER BY id DESC"
+		if f.OldestFirst {
+			order = " ORDER BY id"
+		}
+		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + order + limit
 		return query{sql: s, args: append(args, limitArgs...)}, true, nil
 	}
 	var branches []string

@@ -8,7 +8,6 @@ package tlog
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 
 	"github.com/gowebpki/jcs"
@@ -157,9 +156,6 @@ func fromCompact(ids []compact.NodeID) []auditlog.NodeID {
 	}
 	return out
 }
-
-// ErrRootMismatch reports that recomputed data does not match a root hash.
-var ErrRootMismatch = errors.New("root hash mismatch")
 
 // SameHash reports whether two hashes are equal.
 func SameHash(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -30,6 +30,7 @@ Usage:
   auditlog user create --username U --group GROUP [--password-stdin]
   auditlog export [--format csv|jsonl] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
+  auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
   auditlog demo [--count N]                                fill the store with realistic activities
 
 Every command that touches the store takes --data DIR or --database-url URL,
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case cmd == "serve":
 		return runServe(ctx, rest, stderr)
+	case cmd == "verify":
+		return runVerify(ctx, rest, stdout, stderr)
 	case cmd == "export":
 		return runExport(ctx, rest, stdout, stderr)
 	case cmd == "demo":

@@ -14,6 +14,7 @@ import (
 	"github.com/auditlog/auditlog"
 	apihttp "github.com/auditlog/auditlog/http"
 	"github.com/auditlog/auditlog/password"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -21,7 +22,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", envOr("AUDITLOG_ADDR", "127.0.0.1:8080"), "address to listen on (env AUDITLOG_ADDR)")
 	logFormat := fs.String("log-format", envOr("AUDITLOG_LOG_FORMAT", "text"), "log format: text or json (env AUDITLOG_LOG_FORMAT)")
 	var sf storeFlags
+	var kf keyFlags
 	sf.register(fs)
+	kf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,13 +47,29 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, store, log); err != nil {
 		return err
 	}
+	signer, created, err := kf.signer(&sf, true)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created the checkpoint signing key", "file", kf.path(&sf))
+	}
+	log.Info("checkpoints are signed by", "origin", signer.Origin(), "verifier_key", signer.VerifierKey)
+	checkpointer := &tlog.Checkpointer{Store: store, Signer: signer, Log: log}
+	if _, err := checkpointer.Publish(ctx); err != nil {
+		return fmt.Errorf("publish a checkpoint: %w", err)
+	}
+	cpCtx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
+	cpDone := make(chan struct{})
+	go func() { checkpointer.Run(cpCtx); close(cpDone) }()
+	defer func() { stopCheckpoints(); <-cpDone }()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{
-		Handler:           apihttp.NewServer(apihttp.Config{Store: store, Logger: log}),
+		Handler:           apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
+)
+
+// runVerify recomputes every leaf and the tree from the stored activities
+// and checks them against every signed checkpoint (and an auditor's saved
+// one); it fails naming the first activity that does not match.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify", stderr)
+	vkey := fs.String("verifier-key", os.Getenv("AUDITLOG_VERIFIER_KEY"),
+		"the log's verifier key <name>+<hash>+<key> (env AUDITLOG_VERIFIER_KEY); default: derived from the signing key. An auditor should pass the copy they trust")
+	saved := fs.String("checkpoint", "", "a checkpoint saved earlier (GET /api/v1/checkpoint): the log must still extend it")
+	var sf storeFlags
+	var kf keyFlags
+	sf.register(fs)
+	kf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	verifier, err := verifierFor(*vkey, &kf, &sf)
+	if err != nil {
+		return err
+	}
+	var savedNote []byte
+	if *saved != "" {
+		if savedNote, err = os.ReadFile(*saved); err != nil {
+			return auditlog.FieldErrorf("--checkpoint", "read the saved checkpoint: %v", err)
+		}
+	}
+	store, err := sf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	report, err := tlog.Verify(ctx, store, verifier, savedNote)
+	if err != nil {
+		return err
+	}
+	if !report.OK() {
+		for _, p := range report.Problems {
+			fmt.Fprintln(stderr, "  -", p.Message)
+		}
+		first := report.First()
+		if first.ActivityID > 0 {
+			return fmt.Errorf("verification failed at activity %d: %s", first.ActivityID, first.Message)
+		}
+		return fmt.Errorf("verification failed: %s", first.Message)
+	}
+	fmt.Fprintf(stdout, "verified %d activities against log %s\n", report.Activities, verifier.Name())
+	if c := report.Checkpoint; c != nil {
+		fmt.Fprintf(stdout, "latest signed checkpoint: size %d, root %s\n", c.Size, base64.StdEncoding.EncodeToString(c.Root))
+	} else {
+		fmt.Fprintln(stdout, "no checkpoint has been signed yet: nothing is covered by a signature")
+	}
+	if report.Uncovered > 0 {
+		fmt.Fprintf(stdout, "%d activities recorded after it are intact but not signed yet (the service signs within a second)\n", report.Uncovered)
+	}
+	if *saved != "" {
+		fmt.Fprintf(stdout, "the log extends the saved checkpoint %s\n", *saved)
+	}
+	return nil
+}
+
+// verifierFor returns the verifier of the given key, or of the log's own
+// signing key when none is given.
+func verifierFor(vkey string, kf *keyFlags, sf *storeFlags) (note.Verifier, error) {
+	if vkey == "" {
+		s, _, err := kf.signer(sf, false)
+		if err != nil {
+			return nil, auditlog.FieldErrorf("--verifier-key", "no --verifier-key given, and the signing key cannot be read: %v", auditlog.ErrorMessage(err))
+		}
+		vkey = s.VerifierKey
+	}
+	v, err := tlog.NewVerifier(vkey)
+	if err != nil {
+		return nil, auditlog.FieldErrorf("--verifier-key", "%v", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,233 @@
+package tlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/auditlog/auditlog"
+)
+
+// Store is what verification reads: the activities and the tree.
+type Store interface {
+	auditlog.ActivityService
+	auditlog.TreeService
+}
+
+// Problem is one way in which the store does not match what was signed.
+type Problem struct {
+	// ActivityID is the first activity concerned; 0 when none is (a
+	// checkpoint's signature, the stored tree nodes).
+	ActivityID int64
+	Message    string
+}
+
+// Report is what Verify found.
+type Report struct {
+	Activities uint64 // activities read
+	Leaves     uint64 // leaves of the recomputed tree
+	// Checkpoint is the latest signed checkpoint, checked against the log.
+	Checkpoint *auditlog.Checkpoint
+	// Uncovered counts the activities recorded after the latest checkpoint:
+	// intact as far as the tree goes, but not signed yet.
+	Uncovered uint64
+	Problems  []Problem
+}
+
+// errStop ends a stream early.
+var errStop = errors.New("stop")
+
+// maxProblems bounds the report: after the first problem the rest of the
+// log usually follows from it.
+const maxProblems = 50
+
+func (r *Report) add(id int64, format string, args ...any) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, Problem{ActivityID: id, Message: fmt.Sprintf(format, args...)})
+	}
+}
+
+// OK reports whether nothing is wrong.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// First returns the problem of the smallest activity ID (problems with no
+// activity come last), or nil.
+func (r *Report) First() *Problem {
+	ps := append([]Problem(nil), r.Problems...)
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].ActivityID, ps[j].ActivityID
+		if (a == 0) != (b == 0) {
+			return b == 0
+		}
+		return a < b
+	})
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ps[0]
+}
+
+// expected is a signed root the recomputed tree must reach at its size.
+type expected struct {
+	root   []byte
+	source string
+}
+
+// Verify recomputes every leaf from the stored activities and the tree from
+// the leaves, and checks them against every stored checkpoint (each one's
+// signature checked with v) and, when given, against saved: a checkpoint an
+// auditor kept, which catches a history rewritten by someone who holds the
+// signing key. It reports the first activity that does not match: edited,
+// missing, inserted, reordered or cut off at the tail.
+func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Report, error) {
+	r := &Report{}
+	want := map[uint64]expected{}
+	checkpoints, err := s.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range checkpoints {
+		c := &checkpoints[i]
+		size, root, err := OpenCheckpoint(c.Note, v)
+		if err != nil {
+			r.add(0, "the checkpoint of size %d does not carry a valid signature of %s: %v", c.Size, v.Name(), err)
+			continue
+		}
+		if size != c.Size || !SameHash(root, c.Root) {
+			r.add(0, "the checkpoint stored for size %d differs from its own signed note", c.Size)
+		}
+		want[size] = expected{root: root, source: fmt.Sprintf("the signed checkpoint of size %d", size)}
+		r.Checkpoint = c
+	}
+	if saved != nil {
+		size, root, err := OpenCheckpoint(saved, v)
+		if err != nil {
+			return nil, fmt.Errorf("the saved checkpoint: %w", err)
+		}
+		if w, ok := want[size]; ok && !SameHash(w.root, root) {
+			r.add(0, "two different roots were signed for tree size %d: the log forked", size)
+		}
+		want[size] = expected{root: root, source: fmt.Sprintf("your saved checkpoint of size %d", size)}
+	}
+
+	// Everything recorded after this head (while verification runs) is left
+	// for the next run.
+	head, err := s.TreeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// The stored leaves arrive alongside the activities, both in order.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type leaf struct {
+		index uint64
+		hash  []byte
+	}
+	leaves := make(chan leaf, 4096)
+	leafErr := make(chan error, 1)
+	go func() {
+		defer close(leaves)
+		leafErr <- s.StreamLeafHashes(ctx, 0, func(i uint64, h []byte) error {
+			if i >= head.Size {
+				return errStop
+			}
+			select {
+			case leaves <- leaf{i, h}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	pending, more := <-leaves
+
+	tree, _ := NewTree(0, nil)
+	lastSigned := uint64(0)
+	appendLeaf := func(h []byte) {
+		tree.Append(h, func(auditlog.NodeID, []byte) {})
+		size := tree.Size()
+		if w, ok := want[size]; ok {
+			if !SameHash(tree.Root(), w.root) {
+				r.add(int64(lastSigned)+1, "activities %d to %d do not match %s", lastSigned+1, size, w.source)
+			}
+			lastSigned = size
+		}
+	}
+	err = s.StreamActivities(ctx, auditlog.Filter{OldestFirst: true, BeforeID: int64(head.Size) + 1}, func(a *auditlog.Activity) error {
+		r.Activities++
+		index := uint64(a.ID - 1)
+		if a.ID < 1 || index < tree.Size() {
+			r.add(a.ID, "activity %d is out of order: it was inserted or renumbered", a.ID)
+			return nil
+		}
+		// Leaves before this activity's have lost their activity.
+		for more && pending.index < index {
+			r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
+			appendLeaf(pending.hash)
+			pending, more = <-leaves
+		}
+		if tree.Size() < index && (!more || pending.index > tree.Size()) {
+			r.add(int64(tree.Size())+1, "activities %d to %d are missing, and their leaves with them", tree.Size()+1, index)
+		}
+		h, err := ActivityLeafHash(a)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !more || pending.index != index:
+			r.add(a.ID, "activity %d is not in the Merkle tree: it was inserted after the fact", a.ID)
+		case !SameHash(h, pending.hash):
+			r.add(a.ID, "activity %d was altered: it no longer matches the leaf recorded with it", a.ID)
+		}
+		if more && pending.index == index {
+			pending, more = <-leaves
+		}
+		appendLeaf(h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for more {
+		r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
+		appendLeaf(pending.hash)
+		pending, more = <-leaves
+	}
+	if err := <-leafErr; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	r.Leaves = tree.Size()
+
+	// An activity added at the tail without a leaf is visible beyond the head
+	// (a genuine one always has its leaf: both commit together).
+	newest, _, err := s.FindActivities(ctx, auditlog.Filter{Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(newest) == 1 && uint64(newest[0].ID) > head.Size {
+		if _, err := s.TreeNodes(ctx, []auditlog.NodeID{{Level: 0, Index: uint64(newest[0].ID - 1)}}); auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+			r.add(newest[0].ID, "activity %d is not in the Merkle tree: it was inserted after the fact", newest[0].ID)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+
+	// What was signed must still be there: a cut-off tail leaves checkpoints
+	// (or the saved one) larger than the log.
+	for size, w := range want {
+		if size > tree.Size() {
+			r.add(int64(tree.Size())+1, "activities %d to %d are missing: %s covers them", tree.Size()+1, size, w.source)
+		}
+	}
+	if r.Checkpoint != nil && tree.Size() > r.Checkpoint.Size {
+		r.Uncovered = tree.Size() - r.Checkpoint.Size
+	}
+	if head.Size != tree.Size() || !SameHash(head.Root, tree.Root()) {
+		r.add(0, "the stored tree nodes (size %d) differ from the tree of the stored leaves (size %d): proofs would not verify", head.Size, tree.Size())
+	}
+	return r, nil
+}
