@@ -76,13 +76,16 @@ func TestOpenBuildsTheTreeOfActivitiesRecordedWithoutIt(t *testing.T) {
 	}
 	db.Close()
 
-	// A store written before the tree existed has activities and no nodes.
+	// A store written before the tree existed: migration 0002 not applied.
 	raw, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DELETE FROM tree_nodes`); err != nil {
-		t.Fatal(err)
+	for _, stmt := range []string{`DROP TABLE tree_nodes`, `DROP TABLE checkpoints`, `DROP TABLE tree_backfill`,
+		`DELETE FROM schema_migrations WHERE name = 'migration/0002_tree.sql'`} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	raw.Close()
 

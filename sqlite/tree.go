@@ -178,9 +178,9 @@ func (db *DB) Checkpoints(ctx context.Context) ([]auditlog.Checkpoint, error) {
 	return out, storeError("list checkpoints", rows.Err())
 }
 
-// catchUpTree adds the leaves of activities the tree does not cover yet:
-// those recorded before the tree existed (a store from before migration
-// 0002). Every write since records its leaves in its own transaction.
+// catchUpTree adds the leaves of the activities recorded before the tree
+// existed (a store from before migration 0002), and of no other: every write
+// since records its leaves in its own transaction.
 func (db *DB) catchUpTree(ctx context.Context) error {
 	for {
 		done, err := db.catchUpBatch(ctx, 10000)
@@ -200,7 +200,8 @@ func (db *DB) catchUpBatch(ctx context.Context, n int) (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+activityColumns+` FROM activities WHERE id > ? ORDER BY id LIMIT ?`, tree.Size(), n)
+	rows, err := tx.QueryContext(ctx, `SELECT `+activityColumns+` FROM activities
+		WHERE id > ? AND id <= (SELECT upto FROM tree_backfill) ORDER BY id LIMIT ?`, tree.Size(), n)
 	if err != nil {
 		return false, err
 	}

@@ -22,7 +22,10 @@ type Problem struct {
 	// ActivityID is the first activity concerned; 0 when none is (a
 	// checkpoint's signature, the stored tree nodes).
 	ActivityID int64
-	Message    string
+	// RangeEnd is set when the problem concerns activities ActivityID to
+	// RangeEnd as a whole (a checkpoint they no longer match).
+	RangeEnd int64
+	Message  string
 }
 
 // Report is what Verify found.
@@ -45,18 +48,32 @@ var errStop = errors.New("stop")
 const maxProblems = 50
 
 func (r *Report) add(id int64, format string, args ...any) {
+	r.addRange(id, 0, format, args...)
+}
+
+func (r *Report) addRange(id, end int64, format string, args ...any) {
 	if len(r.Problems) < maxProblems {
-		r.Problems = append(r.Problems, Problem{ActivityID: id, Message: fmt.Sprintf(format, args...)})
+		r.Problems = append(r.Problems, Problem{ActivityID: id, RangeEnd: end, Message: fmt.Sprintf(format, args...)})
 	}
 }
 
 // OK reports whether nothing is wrong.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
-// First returns the problem of the smallest activity ID (problems with no
-// activity come last), or nil.
+// First returns the problem of the smallest activity ID, or nil. A range
+// that holds a problem of one activity gives way to it: that activity is
+// what made the range fail. Problems with no activity come last.
 func (r *Report) First() *Problem {
-	ps := append([]Problem(nil), r.Problems...)
+	var ps []Problem
+	for _, p := range r.Problems {
+		explained := false
+		for _, q := range r.Problems {
+			explained = explained || (p.RangeEnd > 0 && q.RangeEnd == 0 && q.ActivityID >= p.ActivityID && q.ActivityID <= p.RangeEnd)
+		}
+		if !explained {
+			ps = append(ps, p)
+		}
+	}
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i].ActivityID, ps[j].ActivityID
 		if (a == 0) != (b == 0) {
@@ -152,7 +169,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		size := tree.Size()
 		if w, ok := want[size]; ok {
 			if !SameHash(tree.Root(), w.root) {
-				r.add(int64(lastSigned)+1, "activities %d to %d do not match %s", lastSigned+1, size, w.source)
+				r.addRange(int64(lastSigned)+1, int64(size), "activities %d to %d do not match %s", lastSigned+1, size, w.source)
 			}
 			lastSigned = size
 		}
@@ -170,8 +187,13 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 			appendLeaf(pending.hash)
 			pending, more = <-leaves
 		}
-		if tree.Size() < index && (!more || pending.index > tree.Size()) {
+		if tree.Size() < index {
+			// Neither the activities nor their leaves are there: a stand-in
+			// keeps the recomputed tree aligned with the ids that follow.
 			r.add(int64(tree.Size())+1, "activities %d to %d are missing, and their leaves with them", tree.Size()+1, index)
+			for tree.Size() < index {
+				appendLeaf(make([]byte, 32))
+			}
 		}
 		h, err := ActivityLeafHash(a)
 		if err != nil {

@@ -16,3 +16,10 @@ CREATE TABLE checkpoints (
   note       TEXT    NOT NULL, -- the C2SP signed note
   created_us INTEGER NOT NULL
 );
+
+-- The activities recorded before the tree existed: the only ones whose
+-- leaves are built afterwards (on open). Any later activity gets its leaf in
+-- its own transaction, so a row planted behind the service's back never
+-- gets one.
+CREATE TABLE tree_backfill (upto INTEGER NOT NULL);
+INSERT INTO tree_backfill SELECT coalesce(max(id), 0) FROM activities;

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/sqlite"
+	"github.com/auditlog/auditlog/tlog"
+)
+
+// signedLog makes a data directory with 60 demo activities and signed
+// checkpoints at sizes 30 and 60, written by real server processes.
+func signedLog(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for range 2 {
+		mustCLI(t, "demo", "--data", dir, "--count", "30", "--seed", "3")
+		startServer(t, dir).kill() // it signs the tree head when it starts
+	}
+	return dir
+}
+
+// copyLog copies a data directory so that each case tampers with its own.
+func copyLog(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
+}
+
+// tamper runs SQL on the database file behind the service's back.
+func tamper(t *testing.T, dir string, statements ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range statements {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// releaf recomputes activity id's leaf as a forger would, so that the
+// activity and its leaf agree again.
+func releaf(t *testing.T, dir string, id int64) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.FindActivityByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := tlog.ActivityLeafHash(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	db, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE tree_nodes SET hash = ? WHERE level = 0 AND idx = ?`, leaf, id-1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyPassesOnAnIntactLog(t *testing.T) {
+	dir := signedLog(t)
+	out := mustCLI(t, "verify", "--data", dir)
+	if !strings.Contains(out, "verified 60 activities") || !strings.Contains(out, "latest signed checkpoint: size 60") {
+		t.Fatalf("verify printed %q", out)
+	}
+}
+
+func TestVerifyNamesTheFirstActivityThatWasTamperedWith(t *testing.T) {
+	signed := signedLog(t)
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, dir string)
+		want   string // in the error: the activity named and why
+	}{
+		{"an edited activity", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET username = 'mallory' WHERE id = 17`)
+		}, "activity 17 was altered"},
+		{"an edited column change", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET object_column_changes = '[]' WHERE id = (SELECT min(id) FROM activities WHERE object_column_changes != '[]' AND id > 40)`)
+		}, "was altered"},
+		{"an edited activity whose leaf was forged to match", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET object_name = 'nothing to see' WHERE id = 40`)
+			releaf(t, dir, 40)
+		}, "activity 31: activities 31 to 60 do not match the signed checkpoint of size 60"},
+		{"a deleted activity", func(t *testing.T, dir string) {
+			tamper(t, dir, `DELETE FROM activities WHERE id = 23`)
+		}, "activity 23 is missing"},
+		{"a deleted activity and its leaf", func(t *testing.T, dir string) {
+			tamper(t, dir, `DELETE FROM activities WHERE id = 23`, `DELETE FROM tree_nodes WHERE level = 0 AND idx = 22`)
+		}, "activity 23"},
+		{"two activities swapped", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET id = -30 WHERE id = 30`, `UPDATE activities SET id = 30 WHERE id = 31`, `UPDATE activities SET id = 31 WHERE id = -30`)
+		}, "activity 30 was altered"},
+		{"an activity inserted at the end", func(t *testing.T, dir string) {
+			tamper(t, dir, `INSERT INTO activities (id, created_us, operator, username, activity_system_name, activity_display_name,
+				subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes)
+				SELECT 61, created_us, operator, username, activity_system_name, activity_display_name, subtype_system_name,
+				subtype_display_name, extra, object_id, object_type, 'planted', object_column_changes FROM activities WHERE id = 5`)
+		}, "activity 61 is not in the Merkle tree"},
+		{"the newest activities cut off with their tree", func(t *testing.T, dir string) {
+			tamper(t, dir, `DELETE FROM activities WHERE id > 55`, `DELETE FROM tree_nodes WHERE ((idx + 1) << level) > 55`)
+		}, "activities 56 to 60 are missing"},
+		{"the newest activities cut off, their leaves left", func(t *testing.T, dir string) {
+			tamper(t, dir, `DELETE FROM activities WHERE id > 57`)
+		}, "activity 58 is missing"},
+		{"a checkpoint with a forged signature", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE checkpoints SET note = replace(note, char(10) || '60' || char(10), char(10) || '61' || char(10)) WHERE tree_size = 60`)
+		}, "does not carry a valid signature"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyLog(t, signed)
+			c.tamper(t, dir)
+			out, errOut, err := cli(t, "", "verify", "--data", dir)
+			if err == nil {
+				t.Fatalf("verify passed a tampered log:\n%s", out)
+			}
+			if msg := describe(err); !strings.Contains(msg, c.want) {
+				t.Fatalf("verify said %q (details: %s); want it to name %q", msg, errOut, c.want)
+			}
+		})
+	}
+}
+
+func TestASavedCheckpointCatchesHistoryRewrittenWithTheSigningKey(t *testing.T) {
+	dir := signedLog(t)
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := store.LatestCheckpoint(context.Background())
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "checkpoint-60.txt")
+	if err := os.WriteFile(saved, latest.Note, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Someone with the database and the signing key rewrites activity 10,
+	// throws the tree and the checkpoints away and has them made anew (it
+	// knows the schema well enough to have the tree rebuilt on open).
+	tamper(t, dir, `UPDATE activities SET username = 'nobody' WHERE id = 10`, `DELETE FROM tree_nodes`, `DELETE FROM checkpoints`,
+		`UPDATE tree_backfill SET upto = 60`)
+	startServer(t, dir).kill()
+	if _, _, err := cli(t, "", "verify", "--data", dir); err != nil {
+		t.Fatalf("the rewritten log does not even verify on its own terms: %v", err)
+	}
+	_, _, err = cli(t, "", "verify", "--data", dir, "--checkpoint", saved)
+	if err == nil || !strings.Contains(describe(err), "do not match your saved checkpoint of size 60") {
+		t.Fatalf("verify with the saved checkpoint: %v", err)
+	}
+}
+
+func TestVerifyWithTheAuditorsOwnKey(t *testing.T) {
+	dir := signedLog(t)
+	other, _ := tlog.GenerateKey("impostor.example/log")
+	s, _ := tlog.NewSigner(other)
+	_, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", s.VerifierKey)
+	if err == nil || !strings.Contains(describe(err), "valid signature") {
+		t.Fatalf("verify under another key: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, keyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := tlog.NewSigner(string(b))
+	out := mustCLI(t, "verify", "--data", dir, "--verifier-key", mine.VerifierKey)
+	if !strings.Contains(out, "verified 60 activities") {
+		t.Fatalf("verify with the log's own key printed %q", out)
+	}
+	info, err := os.Stat(filepath.Join(dir, keyFileName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the signing key file has mode %v", info.Mode().Perm())
+	}
+}
