@@ -360,8 +360,9 @@ func TestSeedCases(t *testing.T) {
 			{SystemName: "ALL_USERS_PERFORMANCE_CSV", DisplayName: "All Users Performance CSV"},
 			{SystemName: "AUDIT_LOG_CSV", DisplayName: "Audit Log CSV"},
 		}},
-		{"DOWNLOAD_JSON has the AUDIT_LOG_JSON_LINES subtype for the service's own exports", "DOWNLOAD_JSON", []auditlog.Subtype{
+		{"DOWNLOAD_JSON has subtypes for the service's own JSON Lines and proof bundle exports", "DOWNLOAD_JSON", []auditlog.Subtype{
 			{SystemName: "AUDIT_LOG_JSON_LINES", DisplayName: "Audit Log JSON Lines"},
+			{SystemName: "AUDIT_LOG_PROOF_BUNDLE", DisplayName: "Audit Log Proof Bundle"},
 		}},
 		{"ARCHIVE_FLOW can be completed through the application or the API", "ARCHIVE_FLOW", []auditlog.Subtype{
 			{SystemName: "APPLICATION", DisplayName: "Application"},

@@ -5,15 +5,16 @@ package export
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 // Format is an export file format.
@@ -23,23 +24,37 @@ type Format string
 const (
 	CSV   Format = "csv"
 	JSONL Format = "jsonl"
+	// Bundle is a JSON proof bundle: activities with their inclusion proofs
+	// and the signed checkpoint, checkable offline (see tlog.VerifyBundle).
+	Bundle Format = "bundle"
 )
 
 // ParseFormat reads a format name.
 func ParseFormat(field, s string) (Format, error) {
 	switch Format(s) {
-	case CSV, JSONL:
+	case CSV, JSONL, Bundle:
 		return Format(s), nil
 	}
-	return "", auditlog.FieldErrorf(field, "%s must be csv or jsonl, not %q", field, s)
+	return "", auditlog.FieldErrorf(field, "%s must be csv, jsonl or bundle, not %q", field, s)
 }
 
 // ContentType is the media type of the format.
 func (f Format) ContentType() string {
-	if f == CSV {
+	switch f {
+	case CSV:
 		return "text/csv; charset=utf-8"
+	case Bundle:
+		return "application/json"
 	}
 	return "application/jsonl; charset=utf-8"
+}
+
+// extension is the file name extension of the format.
+func (f Format) extension() string {
+	if f == Bundle {
+		return "bundle.json"
+	}
+	return string(f)
 }
 
 // Header is the CSV header row, in the contract's order.
@@ -159,7 +174,59 @@ func FileName(f Format, filtered bool, at time.Time) string {
 	if filtered {
 		what = "filtered-activities"
 	}
-	return fmt.Sprintf("audit-log-%s-%s.%s", what, at.UTC().Format("20060102T150405Z"), strings.ToLower(string(f)))
+	return fmt.Sprintf("audit-log-%s-%s.%s", what, at.UTC().Format("20060102T150405Z"), f.extension())
+}
+
+// Stream writes every activity that f selects to w in the format, newest
+// first, from one snapshot. A bundle holds the activities that the latest
+// checkpoint covers, each with its inclusion proof into that checkpoint.
+func Stream(ctx context.Context, s auditlog.Store, f Format, filter auditlog.Filter, verifierKey string, w io.Writer) error {
+	if f == Bundle {
+		return streamBundle(ctx, s, filter, verifierKey, w)
+	}
+	ew, err := NewWriter(f, w, filter.Location())
+	if err != nil {
+		return err
+	}
+	if err := s.StreamActivities(ctx, filter, ew.Write); err != nil {
+		return err
+	}
+	return ew.Close()
+}
+
+func streamBundle(ctx context.Context, s auditlog.Store, filter auditlog.Filter, verifierKey string, w io.Writer) error {
+	cp, err := s.LatestCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	b, err := tlog.NewBundleWriter(bw, tlog.BundleHeader{Checkpoint: string(cp.Note), VerifierKey: verifierKey})
+	if err != nil {
+		return err
+	}
+	if filter.BeforeID == 0 || filter.BeforeID > int64(cp.Size)+1 {
+		filter.BeforeID = int64(cp.Size) + 1
+	}
+	fetch := func(ids []auditlog.NodeID) ([][]byte, error) { return s.TreeNodes(ctx, ids) }
+	err = s.StreamActivities(ctx, filter, func(a *auditlog.Activity) error {
+		index := uint64(a.ID - 1)
+		hashes, err := tlog.InclusionProof(index, cp.Size, fetch)
+		if err != nil {
+			return err
+		}
+		raw, err := auditlog.EncodeJSON(a)
+		if err != nil {
+			return err
+		}
+		return b.Write(tlog.BundleEntry{Activity: raw, LeafIndex: index, Hashes: hashes})
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Actor is who asks for an export: a user, or a machine account (a token
@@ -188,8 +255,11 @@ func Activity(f Format, filter auditlog.Filter, by Actor, fileName string) audit
 		Operator: by.Operator, Username: by.Username, Extra: b,
 		ObjectType: "AuditLogExport", ObjectName: fileName,
 	}
-	if f == JSONL {
+	switch f {
+	case JSONL:
 		a.SystemName, a.SubtypeSystemName = "DOWNLOAD_JSON", "AUDIT_LOG_JSON_LINES"
+	case Bundle:
+		a.SystemName, a.SubtypeSystemName = "DOWNLOAD_JSON", "AUDIT_LOG_PROOF_BUNDLE"
 	}
 	return a
 }

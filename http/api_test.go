@@ -577,6 +577,7 @@ func TestAPIAuthorization(t *testing.T) {
 		{"GET", fmt.Sprintf("/api/v1/activities/%d", id), nil, read},
 		{"GET", "/api/v1/activities/export.csv", nil, export},
 		{"GET", "/api/v1/activities/export.jsonl", nil, export},
+		{"GET", "/api/v1/activities/export.bundle", nil, export},
 		{"GET", fmt.Sprintf("/api/v1/activities/%d/proof", id), nil, read},
 		{"GET", fmt.Sprintf("/api/v1/consistency?from=%d", size), nil, read},
 		{"GET", "/api/v1/checkpoint", nil, read},
@@ -642,7 +643,7 @@ func assertEveryAuthenticatedOperationIsWalked(t *testing.T, routes []apiRoute) 
 	walked := map[string]bool{}
 	for _, r := range routes {
 		path, _, _ := strings.Cut(r.path, "?")
-		if strings.HasPrefix(path, "/api/v1/activities/") && path != "/api/v1/activities/export.csv" && path != "/api/v1/activities/export.jsonl" {
+		if strings.HasPrefix(path, "/api/v1/activities/") && !strings.HasPrefix(path, "/api/v1/activities/export.") {
 			if strings.HasSuffix(path, "/proof") {
 				path = "/api/v1/activities/{id}/proof"
 			} else {

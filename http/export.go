@@ -32,13 +32,7 @@ func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 		h.Set("Content-Type", format.ContentType())
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 		out := &sentWriter{w: w}
-		ew, err := export.NewWriter(format, out, f.Location())
-		if err == nil {
-			err = s.store.StreamActivities(ctx, f, ew.Write)
-		}
-		if err == nil {
-			err = ew.Close()
-		}
+		err = export.Stream(ctx, s.store, format, f, s.verifierKey, out)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:

@@ -49,6 +49,7 @@ func NewServer(cfg Config) *Server {
 	s.route("GET /api/v1/activities/{id}", auditlog.PermActivitiesRead, s.handleGetActivity)
 	s.route("GET /api/v1/activities/export.csv", auditlog.PermActivitiesExport, s.handleExport(export.CSV))
 	s.route("GET /api/v1/activities/export.jsonl", auditlog.PermActivitiesExport, s.handleExport(export.JSONL))
+	s.route("GET /api/v1/activities/export.bundle", auditlog.PermActivitiesExport, s.handleExport(export.Bundle))
 	s.route("GET /api/v1/activities/{id}/proof", auditlog.PermActivitiesRead, s.handleInclusionProof)
 	s.route("GET /api/v1/consistency", auditlog.PermActivitiesRead, s.handleConsistencyProof)
 	s.route("GET /api/v1/checkpoint", auditlog.PermActivitiesRead, s.handleCheckpoint)

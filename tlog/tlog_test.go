@@ -373,3 +373,33 @@ func FuzzVerifyProofs(f *testing.F) {
 		}
 	})
 }
+
+func FuzzVerifyBundle(f *testing.F) {
+	skey, _ := GenerateKey("example.com/audit")
+	s, _ := NewSigner(skey)
+	v, _ := NewVerifier(s.VerifierKey)
+	m := newMemTree()
+	leafJSON := []byte(`{"id":1,"x":"a"}`)
+	m.append(LeafHash(leafJSON))
+	note, _ := s.Sign(1, m.roots[1])
+	var buf bytes.Buffer
+	bw, _ := NewBundleWriter(&buf, BundleHeader{Checkpoint: string(note), VerifierKey: s.VerifierKey})
+	bw.Write(BundleEntry{Activity: leafJSON, LeafIndex: 0, Hashes: [][]byte{}})
+	bw.Close()
+	valid := buf.Bytes()
+	if _, err := VerifyBundle(bytes.NewReader(valid), v); err != nil {
+		f.Fatalf("the seed bundle does not verify: %v", err)
+	}
+	f.Add(valid)
+	f.Add([]byte(`{"activities":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		report, err := VerifyBundle(bytes.NewReader(data), v)
+		if err != nil || report.Activities == 0 {
+			return
+		}
+		// Whatever verifies must carry the one signed activity, unchanged in value.
+		if !bytes.Contains(data, []byte(`"x"`)) {
+			t.Fatalf("a bundle without the signed activity verified: %q", data)
+		}
+	})
+}

@@ -25,7 +25,8 @@ func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 // stdout or --output, reading the store directly.
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
-	formatName := fs.String("format", "csv", "csv or jsonl")
+	formatName := fs.String("format", "csv", "csv, jsonl, or bundle (activities with their inclusion proofs, for auditlog verify --bundle)")
+	withProofs := fs.Bool("with-proofs", false, "export a proof bundle: the same as --format bundle")
 	output := fs.String("output", "", "file to write (default: standard output)")
 	// The filter flags are the API's query parameters, with - for _;
 	// each may be repeated, and ParseFilter says which may not.
@@ -35,13 +36,18 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Var(filters[p], strings.ReplaceAll(p, "_", "-"), "filter on "+p+", as the API's query parameter")
 	}
 	var sf storeFlags
+	var kf keyFlags
 	sf.register(fs)
+	kf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	format, err := export.ParseFormat("--format", *formatName)
 	if err != nil {
 		return err
+	}
+	if *withProofs {
+		format = export.Bundle
 	}
 	q := url.Values{}
 	for p, values := range filters {
@@ -83,14 +89,15 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, by, name)}); err != nil {
 		return fmt.Errorf("record the export: %w", err)
 	}
-	w, err := export.NewWriter(format, out, f.Location())
-	if err != nil {
-		return err
+	var vkey string
+	if format == export.Bundle {
+		signer, _, err := kf.signer(&sf, false)
+		if err != nil {
+			return err
+		}
+		vkey = signer.VerifierKey
 	}
-	if err := store.StreamActivities(ctx, f, w.Write); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := export.Stream(ctx, store, format, f, vkey, out); err != nil {
 		return err
 	}
 	if file, ok := out.(*os.File); ok && *output != "" {

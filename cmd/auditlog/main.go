@@ -28,9 +28,10 @@ Usage:
   auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]
   auditlog group create --name NAME [--permissions P1,P2]
   auditlog user create --username U --group GROUP [--password-stdin]
-  auditlog export [--format csv|jsonl] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
+  auditlog export [--format csv|jsonl|bundle] [--with-proofs] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
+  auditlog verify --bundle FILE --verifier-key KEY         check an exported proof bundle offline
   auditlog demo [--count N]                                fill the store with realistic activities
 
 Every command that touches the store takes --data DIR or --database-url URL,

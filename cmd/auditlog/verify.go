@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -21,6 +22,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	vkey := fs.String("verifier-key", os.Getenv("AUDITLOG_VERIFIER_KEY"),
 		"the log's verifier key <name>+<hash>+<key> (env AUDITLOG_VERIFIER_KEY); default: derived from the signing key. An auditor should pass the copy they trust")
 	saved := fs.String("checkpoint", "", "a checkpoint saved earlier (GET /api/v1/checkpoint): the log must still extend it")
+	bundle := fs.String("bundle", "", "check a proof bundle (auditlog export --with-proofs) offline, without the store")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -31,6 +33,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verifier, err := verifierFor(*vkey, &kf, &sf)
 	if err != nil {
 		return err
+	}
+	if *bundle != "" {
+		return verifyBundle(*bundle, verifier, stdout)
 	}
 	var savedNote []byte
 	if *saved != "" {
@@ -87,4 +92,19 @@ func verifierFor(vkey string, kf *keyFlags, sf *storeFlags) (note.Verifier, erro
 		return nil, auditlog.FieldErrorf("--verifier-key", "%v", err)
 	}
 	return v, nil
+}
+
+// verifyBundle checks a proof bundle offline: no store is opened.
+func verifyBundle(path string, verifier note.Verifier, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return auditlog.FieldErrorf("--bundle", "open the bundle: %v", err)
+	}
+	defer f.Close()
+	report, err := tlog.VerifyBundle(bufio.NewReaderSize(f, 1<<20), verifier)
+	if err != nil {
+		return fmt.Errorf("the bundle does not verify: %w", err)
+	}
+	fmt.Fprintf(stdout, "verified %d activities of the bundle against the checkpoint of size %d signed by %s\n", report.Activities, report.Size, verifier.Name())
+	return nil
 }

@@ -205,3 +205,49 @@ func TestVerifyWithTheAuditorsOwnKey(t *testing.T) {
 		t.Fatalf("the signing key file has mode %v", info.Mode().Perm())
 	}
 }
+
+func TestProofBundlesVerifyOfflineAndCatchEdits(t *testing.T) {
+	dir := signedLog(t)
+	b, err := os.ReadFile(filepath.Join(dir, keyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := tlog.NewSigner(string(b))
+	bundle := filepath.Join(t.TempDir(), "humans.bundle.json")
+	mustCLI(t, "export", "--data", dir, "--with-proofs", "--operator", "human", "--output", bundle)
+
+	// Offline: no data directory, only the bundle and the verifier key.
+	out := mustCLI(t, "verify", "--data", t.TempDir(), "--bundle", bundle, "--verifier-key", signer.VerifierKey)
+	if !strings.Contains(out, "against the checkpoint of size 60") {
+		t.Fatalf("verify --bundle printed %q", out)
+	}
+
+	body, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := tlog.GenerateKey("impostor.example/log")
+	impostor, _ := tlog.NewSigner(other)
+	cases := []struct {
+		name  string
+		edit  func(string) string
+		vkey  string
+		wants string
+	}{
+		{"a username changed in the bundle", func(s string) string { return strings.Replace(s, `"operator":"human","username":"`, `"operator":"human","username":"x`, 1) }, signer.VerifierKey, "does not verify"},
+		{"an activity renumbered", func(s string) string { return strings.Replace(s, `"leaf_index":`, `"leaf_index":1`, 1) }, signer.VerifierKey, "leaf"},
+		{"another log's key", func(s string) string { return s }, impostor.VerifierKey, "checkpoint"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			edited := filepath.Join(t.TempDir(), "edited.json")
+			if err := os.WriteFile(edited, []byte(c.edit(string(body))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := cli(t, "", "verify", "--data", t.TempDir(), "--bundle", edited, "--verifier-key", c.vkey)
+			if err == nil || !strings.Contains(describe(err), c.wants) {
+				t.Fatalf("verify --bundle of %s: %v", c.name, err)
+			}
+		})
+	}
+}
