@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +198,35 @@ func TestExportCommandWritesTheFilteredActivitiesAndRecordsItself(t *testing.T) 
 	if _, _, err := cli(t, "", "export", "--data", dir, "--format", "xml"); err == nil || !strings.Contains(describe(err), "--format") {
 		t.Fatalf("a bad format: %v", err)
 	}
+}
+
+func TestServeSignsACheckpointCoveringNewActivitiesWithinASecond(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	if !regexp.MustCompile(`checkpoints are signed by" origin=auditlog/[0-9a-f]{16} verifier_key=auditlog/[0-9a-f]{16}\+[0-9a-f]{8}\+\S+`).MatchString(srv.log()) {
+		t.Fatalf("serve does not print its verifier key:\n%s", srv.log())
+	}
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:write,activities:read"))
+	var out struct{ IDs []int64 }
+	if code := call(t, "POST", srv.url+"/api/v1/activities", token, map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine"}, &out); code != 201 {
+		t.Fatalf("record: %d", code)
+	}
+	recorded := time.Now()
+	// The service checks for growth every half second; allow for a slow machine.
+	for time.Since(recorded) < 10*time.Second {
+		req, _ := http.NewRequest("GET", srv.url+"/api/v1/checkpoint", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if lines := strings.Split(string(body), "\n"); len(lines) > 1 && lines[1] == strconv.FormatInt(out.IDs[0], 10) {
+			t.Logf("covered after %v", time.Since(recorded).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no checkpoint covers the activity 10 s after it was recorded")
 }

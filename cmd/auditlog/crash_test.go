@@ -114,6 +114,12 @@ func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d activities acknowledged before SIGKILL, %d stored after restart", acked, len(stored))
 
+	// Every stored activity has its leaf: the tree verifies against the
+	// checkpoints signed before and after the kill.
+	if out, errOut, err := cli(t, "", "verify", "--data", dir); err != nil {
+		t.Fatalf("verify after SIGKILL: %v\n%s%s", err, out, errOut)
+	}
+
 	// A client that retries every batch, acknowledged or not, records each
 	// activity once: event ids make the retry safe.
 	for _, events := range sent {

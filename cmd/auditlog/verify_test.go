@@ -234,7 +234,9 @@ func TestProofBundlesVerifyOfflineAndCatchEdits(t *testing.T) {
 		vkey  string
 		wants string
 	}{
-		{"a username changed in the bundle", func(s string) string { return strings.Replace(s, `"operator":"human","username":"`, `"operator":"human","username":"x`, 1) }, signer.VerifierKey, "does not verify"},
+		{"a username changed in the bundle", func(s string) string {
+			return strings.Replace(s, `"operator":"human","username":"`, `"operator":"human","username":"x`, 1)
+		}, signer.VerifierKey, "does not verify"},
 		{"an activity renumbered", func(s string) string { return strings.Replace(s, `"leaf_index":`, `"leaf_index":1`, 1) }, signer.VerifierKey, "leaf"},
 		{"another log's key", func(s string) string { return s }, impostor.VerifierKey, "checkpoint"},
 	}
