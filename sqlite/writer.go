@@ -19,6 +19,10 @@ type pendingActivity struct {
 	DisplayName        string
 	SubtypeDisplayName string
 	ChangesJSON        string
+	// leaf is the activity's leaf, canonicalised before it reaches the
+	// writer; the writer fills in the id and the time. Nil: the writer
+	// makes the leaf itself.
+	leaf *tlog.LeafTemplate
 }
 
 // writeJob is one all-or-nothing unit of work for the writer: optional
@@ -274,8 +278,10 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 			}
 			continue
 		}
-		leaf, err := tlog.ActivityLeafHash(p.activity(id, created))
-		if err != nil {
+		var leaf []byte
+		if p.leaf != nil {
+			leaf = p.leaf.LeafHash(id, time.UnixMicro(created))
+		} else if leaf, err = tlog.ActivityLeafHash(p.activity(id, created)); err != nil {
 			return nil, err
 		}
 		var nodeErr error

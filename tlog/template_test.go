@@ -1,0 +1,108 @@
+package tlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/gowebpki/jcs"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/demo"
+)
+
+// templateCases are activities whose text could confuse the template's
+// cutting: keys named like the leaf's own inside extra, quotes, escapes,
+// control and non-ASCII characters, and absent parts.
+func templateCases(t testing.TB) []auditlog.Activity {
+	canon := func(s string) json.RawMessage {
+		b, err := jcs.Transform([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	odd := "q\"uote \\ back <tag> & \u2028 \t\n\x01 zoë 😀 \"created\":\"1970-01-01T00:00:00.000000Z\" ,\"id\":1,\"object_column_changes\":"
+	return []auditlog.Activity{
+		{},
+		{Operator: auditlog.OperatorMachine, SystemName: "EXPORT_CSV", DisplayName: "Export CSV"},
+		{
+			Operator: auditlog.OperatorHuman, Username: odd, SystemName: odd, DisplayName: odd,
+			SubtypeSystemName: odd, SubtypeDisplayName: odd, ObjectID: odd, ObjectType: odd, ObjectName: odd,
+			Extra:   canon(`{"a":0,"created":"1970-01-01T00:00:00.000000Z","id":1,"object_column_changes":[],"n":1e3,"z":{"id":1,"object_column_changes":2}}`),
+			Changes: []auditlog.Change{{ColumnName: odd, OldValue: odd, NewValue: odd}, {ColumnName: "id", OldValue: ",\"id\":1,\"object_column_changes\":"}},
+		},
+		{Extra: canon(`{"id":1}`), Changes: []auditlog.Change{}},
+	}
+}
+
+func TestLeafTemplateMatchesLeafHash(t *testing.T) {
+	acts := templateCases(t)
+	gen := demo.New(1, catalog.Builtin())
+	types := map[string]auditlog.ActivityType{}
+	for _, ty := range catalog.Builtin() {
+		types[ty.SystemName] = ty
+	}
+	for range 2000 {
+		n := gen.Next()
+		extra, err := jcs.Transform(n.Extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ty := types[n.SystemName]
+		sub, _ := ty.Subtype(n.SubtypeSystemName)
+		acts = append(acts, auditlog.Activity{
+			Operator: n.Operator, Username: n.Username, SystemName: n.SystemName, DisplayName: ty.DisplayName,
+			SubtypeSystemName: n.SubtypeSystemName, SubtypeDisplayName: sub.DisplayName, Extra: extra,
+			ObjectID: n.ObjectID, ObjectType: n.ObjectType, ObjectName: n.ObjectName, Changes: n.Changes,
+		})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		berlin = time.FixedZone("CET", 3600)
+	}
+	ids := []int64{1, 9, 10, 99, 1000, 1 << 40, 1<<53 - 1}
+	for i, a := range acts {
+		tmpl, err := NewLeafTemplate(a)
+		if err != nil {
+			t.Fatalf("activity %d: %v", i, err)
+		}
+		for _, id := range []int64{ids[i%len(ids)], 1 + rng.Int64N(1e9)} {
+			created := time.UnixMicro(rng.Int64N(4e15)).In(berlin) // years 1970 to 2096, any zone
+			a.ID, a.Created = id, created
+			want, err := ActivityLeafHash(&a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tmpl.LeafHash(id, created); !bytes.Equal(got, want) {
+				data, _ := LeafData(&a)
+				t.Fatalf("activity %d, id %d, created %s: template hash differs from ActivityLeafHash\nleaf: %s", i, id, created, data)
+			}
+		}
+	}
+}
+
+func BenchmarkLeafHash(b *testing.B) {
+	a := templateCases(b)[2]
+	a.ID, a.Created = 123456, time.Now()
+	b.Run("ActivityLeafHash", func(b *testing.B) {
+		for b.Loop() {
+			ActivityLeafHash(&a)
+		}
+	})
+	b.Run("NewLeafTemplate", func(b *testing.B) {
+		for b.Loop() {
+			NewLeafTemplate(a)
+		}
+	})
+	tmpl, _ := NewLeafTemplate(a)
+	b.Run("LeafTemplate.LeafHash", func(b *testing.B) {
+		for b.Loop() {
+			tmpl.LeafHash(a.ID, a.Created)
+		}
+	})
+}
