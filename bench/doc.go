@@ -1,0 +1,17 @@
+// Package bench holds the benchmarks behind the service's performance
+// targets (docs/performance.md). They build cmd/auditlog, run the real
+// binary in its own process and talk to it over HTTP, and measure the raw
+// SQLite engine in the same run for comparison:
+//
+//	go test ./bench/ -run '^$' -bench . -benchtime 1x -timeout 60m
+//
+// Each benchmark prints a markdown section with its figures and logs its
+// verdict; set AUDITLOG_BENCH_OUT=FILE to also append the sections to FILE. Sizes can be
+// lowered for a quick try with AUDITLOG_BENCH_INGEST_ROWS,
+// AUDITLOG_BENCH_MEMORY_ROWS, AUDITLOG_BENCH_DATASET_ROWS,
+// AUDITLOG_BENCH_LIST_REQUESTS, AUDITLOG_BENCH_LIVE_LIST_REQUESTS (0 skips
+// it) and AUDITLOG_BENCH_SINGLE_REQUESTS; AUDITLOG_BENCH_INGEST_ROUNDS sets
+// the rounds of the ingest comparison (default 2);
+// AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
+// DIR and reuses it on the next run.
+package bench
