@@ -101,12 +101,20 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.write.Close()
 		return nil, err
 	}
-	db.read.SetMaxOpenConns(8)
-	db.read.SetMaxIdleConns(8)
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns)
+	// A connection plans with the statistics it loaded when it opened.
+	db.read.SetConnMaxLifetime(10 * time.Minute)
 
-	if _, err := db.write.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+	// ANALYZE reads a sample of each index, not all of it: milliseconds on
+	// any size of table.
+	if _, err := db.write.ExecContext(ctx, "PRAGMA analysis_limit=1000"); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("optimize: %w", err)
+		return nil, fmt.Errorf("analysis limit: %w", err)
+	}
+	if err := db.optimize(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := db.catchUpTree(ctx); err != nil {
 		db.Close()
@@ -161,6 +169,22 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// readConns is the size of the read-only connection pool.
+const readConns = 8
+
+// optimize refreshes the query planner's statistics where the tables
+// changed, and has the read connections pick them up.
+func (db *DB) optimize(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		return fmt.Errorf("optimize: %w", err)
+	}
+	if db.read != nil {
+		db.read.SetMaxIdleConns(0) // closes the idle connections: new ones load the statistics
+		db.read.SetMaxIdleConns(readConns)
+	}
+	return nil
 }
 
 // Ping reports whether the database answers.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -100,5 +101,48 @@ func TestOpenBuildsTheTreeOfActivitiesRecordedWithoutIt(t *testing.T) {
 	}
 	if got.Size != want.Size || !bytes.Equal(got.Root, want.Root) {
 		t.Fatalf("rebuilt tree %d %x, want %d %x", got.Size, got.Root, want.Size, want.Root)
+	}
+}
+
+func TestPlannerStatisticsFollowTheLogAsItGrows(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	statRows := func() int {
+		var n int
+		if err := raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'`).Scan(&n); err != nil || n == 0 {
+			return 0
+		}
+		if err := raw.QueryRow(`SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'activities'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := statRows(); n != 0 {
+		t.Fatalf("an empty store has %d statistics rows", n)
+	}
+	// A server that started on an empty store is never reopened: its
+	// statistics must still appear as the log grows.
+	for range 3 {
+		acts := make([]auditlog.NewActivity, auditlog.MaxBatch)
+		for i := range acts {
+			acts[i] = auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: fmt.Sprint("user", i%50)}
+		}
+		if _, err := db.RecordActivities(ctx, acts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := statRows(); n == 0 {
+		t.Fatal("no planner statistics for activities after 3,000 were recorded")
 	}
 }

@@ -59,6 +59,10 @@ type writer struct {
 	// tree is the tree as of the last commit, or nil to read it again
 	// (after a failed commit). Only the writer goroutine touches it.
 	tree *tlog.Tree
+	// optimizedAt is the number of activities when the planner statistics
+	// were last refreshed: they are refreshed whenever the log doubles, so
+	// that a server started on an empty store plans well at any size.
+	optimizedAt uint64
 }
 
 const insertActivitySQL = `INSERT INTO activities (
@@ -88,6 +92,9 @@ func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
 	}
 	if w.insertNode, err = db.write.PrepareContext(ctx, `INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)`); err != nil {
 		return nil, fmt.Errorf("prepare node insert: %w", err)
+	}
+	if w.optimizedAt, err = treeSize(ctx, db.write); err != nil {
+		return nil, fmt.Errorf("read the tree size: %w", err)
 	}
 	go w.run()
 	return w, nil
@@ -174,6 +181,11 @@ func (w *writer) commit(group []*writeJob) {
 	}
 	for _, job := range group {
 		close(job.done)
+	}
+	if w.tree != nil && w.tree.Size() >= 2*max(w.optimizedAt, 500) {
+		if err := w.db.optimize(context.Background()); err == nil {
+			w.optimizedAt = w.tree.Size()
+		}
 	}
 }
 

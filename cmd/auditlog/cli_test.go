@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,4 +230,25 @@ func TestServeSignsACheckpointCoveringNewActivitiesWithinASecond(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("no checkpoint covers the activity 10 s after it was recorded")
+}
+
+func TestServeSignsWhatItRecordedWhenItStops(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:write"))
+	acts := make([]map[string]any, 1000)
+	for i := range acts {
+		acts[i] = map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine"}
+	}
+	if code := call(t, "POST", srv.url+"/api/v1/activities", token, map[string]any{"activities": acts}, nil); code != 201 {
+		t.Fatalf("record: %d", code)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.exited
+	out := mustCLI(t, "verify", "--data", dir)
+	if !strings.Contains(out, "latest signed checkpoint: size 1000") || strings.Contains(out, "not signed yet") {
+		t.Fatalf("after a clean stop, verify says:\n%s", out)
+	}
 }

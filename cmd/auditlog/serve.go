@@ -90,6 +90,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Sign what was recorded up to the last request, so that nothing the
+	// service acknowledged waits for its next start to be covered.
+	if _, err := checkpointer.Publish(shutdownCtx); err != nil {
+		return fmt.Errorf("publish the last checkpoint: %w", err)
+	}
 	return nil
 }
 
