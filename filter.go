@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"encoding/base64"
-	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
@@ -293,12 +292,4 @@ func DecodeCursor(s string) (int64, error) {
 		return 0, bad
 	}
 	return id, nil
-}
-
-// String describes f for logs and for the extra of an export activity.
-func (f Filter) String() string {
-	if f.IsZero() {
-		return "all activities"
-	}
-	return fmt.Sprint(f.Query().Encode())
 }
