@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -95,13 +96,14 @@ type csvWriter struct {
 }
 
 func (w *csvWriter) Write(a *auditlog.Activity) error {
-	changes := a.Changes
-	if changes == nil {
-		changes = []auditlog.Change{}
-	}
-	changesJSON, err := auditlog.EncodeJSON(changes)
-	if err != nil {
-		return err
+	// Most activities change no column: their cell is "[]", what EncodeJSON
+	// writes for an empty list, without the encoder.
+	changesJSON := []byte("[]")
+	if len(a.Changes) > 0 {
+		var err error
+		if changesJSON, err = auditlog.EncodeJSON(a.Changes); err != nil {
+			return err
+		}
 	}
 	extra := string(a.Extra)
 	if extra == "" {
@@ -188,10 +190,96 @@ func Stream(ctx context.Context, s auditlog.Store, f Format, filter auditlog.Fil
 	if err != nil {
 		return err
 	}
-	if err := s.StreamActivities(ctx, filter, ew.Write); err != nil {
+	if err := streamPipelined(ctx, s, filter, ew.Write); err != nil {
 		return err
 	}
 	return ew.Close()
+}
+
+// Batches handed from the reading goroutine to the writing one.
+const (
+	pipeBatch  = 256 // activities per batch
+	pipeQueued = 4   // batches waiting to be written
+)
+
+// streamPipelined calls write with every activity that filter selects, in
+// order, from a goroutine of its own: reading the rows (SQLite, database/sql,
+// decoding) and encoding them for the client (CSV or JSON, the socket) take
+// about the same time, and so run on two cores instead of one. At most
+// pipeQueued+2 batches are held at once, so memory stays constant. The
+// activities are copied out of the store's callback, which must not keep
+// them.
+func streamPipelined(ctx context.Context, s auditlog.Store, filter auditlog.Filter, write func(*auditlog.Activity) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type batch struct {
+		acts  []auditlog.Activity
+		bytes []byte // the batch's extra values, end to end
+	}
+	full := make(chan *batch, pipeQueued)
+	free := make(chan *batch, pipeQueued+2)
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				err = ctx.Err() // the client went away: write no more
+			}
+			for i := 0; err == nil && i < len(b.acts); i++ {
+				if err = write(&b.acts[i]); err != nil {
+					cancel() // stops the reading
+				}
+			}
+			clear(b.acts) // let go of the strings before reuse
+			b.acts, b.bytes = b.acts[:0], b.bytes[:0]
+			select {
+			case free <- b:
+			default:
+			}
+		}
+		written <- err
+	}()
+
+	next := func() *batch {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return &batch{acts: make([]auditlog.Activity, 0, pipeBatch)}
+		}
+	}
+	cur := next()
+	send := func() error {
+		select {
+		case full <- cur:
+			cur = next()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := s.StreamActivities(ctx, filter, func(a *auditlog.Activity) error {
+		c := *a
+		start := len(cur.bytes)
+		cur.bytes = append(cur.bytes, a.Extra...)
+		c.Extra = cur.bytes[start:len(cur.bytes):len(cur.bytes)]
+		if len(a.Changes) > 0 {
+			c.Changes = slices.Clone(a.Changes)
+		}
+		cur.acts = append(cur.acts, c)
+		if len(cur.acts) == pipeBatch {
+			return send()
+		}
+		return nil
+	})
+	if err == nil && len(cur.acts) > 0 {
+		err = send()
+	}
+	close(full)
+	if werr := <-written; werr != nil {
+		return werr // the reading stopped because of it
+	}
+	return err
 }
 
 func streamBundle(ctx context.Context, s auditlog.Store, filter auditlog.Filter, verifierKey string, w io.Writer) error {

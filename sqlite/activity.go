@@ -82,14 +82,22 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanActivity(row rowScanner) (auditlog.Activity, error) {
 	var a auditlog.Activity
 	var created int64
-	var extra, changes []byte
-	if err := row.Scan(&a.ID, &created, &a.Operator, &a.Username, &a.SystemName, &a.DisplayName,
+	var operator, changes string // plain strings: database/sql assigns them without reflection or a copy
+	var extra []byte
+	if err := row.Scan(&a.ID, &created, &operator, &a.Username, &a.SystemName, &a.DisplayName,
 		&a.SubtypeSystemName, &a.SubtypeDisplayName, &extra, &a.ObjectID, &a.ObjectType, &a.ObjectName, &changes); err != nil {
 		return a, err
 	}
+	a.Operator = auditlog.Operator(operator)
 	a.Created = time.UnixMicro(created).UTC()
 	a.Extra = json.RawMessage(extra)
-	if err := json.Unmarshal(changes, &a.Changes); err != nil {
+	if changes == "[]" {
+		// Most activities change no column: skip the JSON decoder (its
+		// result would be this same empty, non-nil slice).
+		a.Changes = []auditlog.Change{}
+		return a, nil
+	}
+	if err := json.Unmarshal([]byte(changes), &a.Changes); err != nil {
 		return a, fmt.Errorf("activity %d: decode object_column_changes: %w", a.ID, err)
 	}
 	return a, nil
@@ -140,9 +148,11 @@ func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*
 		return storeError("find activities", err)
 	}
 	defer rows.Close()
+	// One Activity for every row: fn must not keep it, and a fresh one per
+	// row would be an allocation per row (an export reads millions).
+	var a auditlog.Activity
 	for rows.Next() {
-		a, err := scanActivity(rows)
-		if err != nil {
+		if a, err = scanActivity(rows); err != nil {
 			return storeError("find activities", err)
 		}
 		if err := fn(&a); err != nil {
