@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
@@ -137,30 +139,43 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		return nil, err
 	}
 
-	// The stored leaves arrive alongside the activities, both in order.
+	// The stored leaves arrive alongside the activities, both in order, in
+	// batches: one channel operation per leaf cost more than the leaf.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type leaf struct {
-		index uint64
-		hash  []byte
-	}
-	leaves := make(chan leaf, 4096)
+	leafBatches := make(chan []storedLeaf, 4)
 	leafErr := make(chan error, 1)
 	go func() {
-		defer close(leaves)
-		leafErr <- s.StreamLeafHashes(ctx, 0, func(i uint64, h []byte) error {
-			if i >= head.Size {
-				return errStop
-			}
+		defer close(leafBatches)
+		batch := make([]storedLeaf, 0, verifyBatch)
+		send := func() error {
 			select {
-			case leaves <- leaf{i, h}:
+			case leafBatches <- batch:
+				batch = make([]storedLeaf, 0, verifyBatch)
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		err := s.StreamLeafHashes(ctx, 0, func(i uint64, h []byte) error {
+			if i >= head.Size {
+				return errStop
+			}
+			batch = append(batch, storedLeaf{i, h})
+			if len(batch) == verifyBatch {
+				return send()
+			}
+			return nil
 		})
+		if (err == nil || errors.Is(err, errStop)) && len(batch) > 0 {
+			if serr := send(); serr != nil {
+				err = serr
+			}
+		}
+		leafErr <- err
 	}()
-	pending, more := <-leaves
+	leaves := &leafReader{ch: leafBatches}
+	pending, more := leaves.next()
 
 	tree, _ := NewTree(0, nil)
 	lastSigned := uint64(0)
@@ -174,7 +189,10 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 			lastSigned = size
 		}
 	}
-	err = s.StreamActivities(ctx, auditlog.Filter{OldestFirst: true, BeforeID: int64(head.Size) + 1}, func(a *auditlog.Activity) error {
+	// check compares one activity, in id order, with its stored leaf: h is
+	// the leaf hash recomputed from the activity, or hashErr why it could
+	// not be.
+	check := func(a *auditlog.Activity, h []byte, hashErr error) error {
 		r.Activities++
 		index := uint64(a.ID - 1)
 		if a.ID < 1 || index < tree.Size() {
@@ -185,7 +203,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		for more && pending.index < index {
 			r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
 			appendLeaf(pending.hash)
-			pending, more = <-leaves
+			pending, more = leaves.next()
 		}
 		if tree.Size() < index {
 			// Neither the activities nor their leaves are there: a stand-in
@@ -195,9 +213,8 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 				appendLeaf(make([]byte, 32))
 			}
 		}
-		h, err := ActivityLeafHash(a)
-		if err != nil {
-			return err
+		if hashErr != nil {
+			return hashErr
 		}
 		switch {
 		case !more || pending.index != index:
@@ -206,18 +223,19 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 			r.add(a.ID, "activity %d was altered: it no longer matches the leaf recorded with it", a.ID)
 		}
 		if more && pending.index == index {
-			pending, more = <-leaves
+			pending, more = leaves.next()
 		}
 		appendLeaf(h)
 		return nil
-	})
+	}
+	err = hashInParallel(ctx, s, auditlog.Filter{OldestFirst: true, BeforeID: int64(head.Size) + 1}, check)
 	if err != nil {
 		return nil, err
 	}
 	for more {
 		r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
 		appendLeaf(pending.hash)
-		pending, more = <-leaves
+		pending, more = leaves.next()
 	}
 	if err := <-leafErr; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errStop) {
 		return nil, err
@@ -252,4 +270,124 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		r.add(0, "the stored tree nodes (size %d) differ from the tree of the stored leaves (size %d): proofs would not verify", head.Size, tree.Size())
 	}
 	return r, nil
+}
+
+// verifyBatch is how many activities (and stored leaves) travel together
+// between the goroutines of Verify.
+const verifyBatch = 512
+
+type storedLeaf struct {
+	index uint64
+	hash  []byte
+}
+
+// leafReader hands out the stored leaves one at a time from their batches.
+type leafReader struct {
+	ch    <-chan []storedLeaf
+	batch []storedLeaf
+}
+
+func (l *leafReader) next() (storedLeaf, bool) {
+	for len(l.batch) == 0 {
+		b, ok := <-l.ch
+		if !ok {
+			return storedLeaf{}, false
+		}
+		l.batch = b
+	}
+	leaf := l.batch[0]
+	l.batch = l.batch[1:]
+	return leaf, true
+}
+
+// hashBatch is a run of activities whose leaf hashes a worker computes.
+type hashBatch struct {
+	acts   []auditlog.Activity
+	extra  []byte // the activities' extra values, end to end
+	hashes [][]byte
+	errs   []error
+	done   chan struct{}
+}
+
+// hashInParallel streams the activities that f selects and calls check with
+// each and its leaf hash, in order, from the calling goroutine; the leaf
+// hashes (RFC 8785 canonical JSON and SHA-256, most of the cost of
+// verifying) are computed ahead by one worker per CPU. A hashing error is
+// handed to check with its activity, which returns it only where it would
+// have hashed the activity itself. At most a few batches are held at once.
+func hashInParallel(ctx context.Context, s auditlog.ActivityService, f auditlog.Filter, check func(a *auditlog.Activity, h []byte, hashErr error) error) error {
+	workers := runtime.GOMAXPROCS(0)
+	ahead := 2*workers + 2 // batches hashed or being hashed ahead of check
+	work := make(chan *hashBatch, ahead+1)
+	defer close(work)
+	for range workers {
+		go func() {
+			for b := range work {
+				for i := range b.acts {
+					b.hashes[i], b.errs[i] = ActivityLeafHash(&b.acts[i])
+				}
+				close(b.done)
+			}
+		}()
+	}
+	newBatch := func() *hashBatch {
+		return &hashBatch{acts: make([]auditlog.Activity, 0, verifyBatch), done: make(chan struct{})}
+	}
+	var queue []*hashBatch
+	checkBatch := func(b *hashBatch) error {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for i := range b.acts {
+			if err := check(&b.acts[i], b.hashes[i], b.errs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	submit := func(b *hashBatch) error {
+		b.hashes, b.errs = make([][]byte, len(b.acts)), make([]error, len(b.acts))
+		work <- b
+		queue = append(queue, b)
+		if len(queue) > ahead {
+			head := queue[0]
+			queue = queue[1:]
+			return checkBatch(head)
+		}
+		return nil
+	}
+	cur := newBatch()
+	err := s.StreamActivities(ctx, f, func(a *auditlog.Activity) error {
+		// The store's activity must not be kept: copy what is not a string.
+		c := *a
+		start := len(cur.extra)
+		cur.extra = append(cur.extra, a.Extra...)
+		c.Extra = cur.extra[start:len(cur.extra):len(cur.extra)]
+		if len(a.Changes) > 0 {
+			c.Changes = slices.Clone(a.Changes)
+		}
+		cur.acts = append(cur.acts, c)
+		if len(cur.acts) < verifyBatch {
+			return nil
+		}
+		b := cur
+		cur = newBatch()
+		return submit(b)
+	})
+	if err != nil {
+		return err
+	}
+	if len(cur.acts) > 0 {
+		if err := submit(cur); err != nil {
+			return err
+		}
+	}
+	for _, b := range queue {
+		if err := checkBatch(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
