@@ -10,8 +10,11 @@
 // lowered for a quick try with AUDITLOG_BENCH_INGEST_ROWS,
 // AUDITLOG_BENCH_MEMORY_ROWS, AUDITLOG_BENCH_DATASET_ROWS,
 // AUDITLOG_BENCH_LIST_REQUESTS, AUDITLOG_BENCH_LIVE_LIST_REQUESTS (0 skips
-// it) and AUDITLOG_BENCH_SINGLE_REQUESTS; AUDITLOG_BENCH_INGEST_ROUNDS sets
-// the rounds of the ingest comparison (default 2);
+// it), AUDITLOG_BENCH_SINGLE_REQUESTS, AUDITLOG_BENCH_PROOF_REQUESTS and
+// AUDITLOG_BENCH_CONSISTENCY_REQUESTS; AUDITLOG_BENCH_INGEST_ROUNDS sets
+// the rounds of the ingest comparison (default 2) and
+// AUDITLOG_BENCH_EXPORT_ROUNDS the full CSV exports (default 3);
 // AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
-// DIR and reuses it on the next run.
+// DIR and reuses it on the next run (the export, proof and verify
+// benchmarks run on it too, and add activities to it).
 package bench

@@ -105,8 +105,14 @@ type server struct {
 // The server is stopped with SIGTERM when the benchmark ends.
 func startServer(b *testing.B, dir string) *server {
 	b.Helper()
+	return startServerScopes(b, dir, "activities:read,activities:write")
+}
+
+// startServerScopes is startServer with a token of the given scopes.
+func startServerScopes(b *testing.B, dir, scopes string) *server {
+	b.Helper()
 	token := strings.TrimSpace(run(b, "token", "create", "--data", dir, "--name", "bench",
-		"--scopes", "activities:read,activities:write"))
+		"--scopes", scopes))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
