@@ -66,12 +66,24 @@ func (db *DB) prepareActivities(ctx context.Context, activities []auditlog.NewAc
 		// hash) is made here, in the request's goroutine and in parallel
 		// with other requests, rather than in the single writer: it only
 		// fills in the id and the time and hashes.
-		if p.leaf, err = tlog.NewLeafTemplate(*p.activity(0, 0)); err != nil {
+		if p.leaf, err = tlog.NewLeafTemplate(p.activity()); err != nil {
 			return nil, err
 		}
 		pending[i] = p
 	}
 	return pending, nil
+}
+
+// activity is the activity as it will be stored and read back, but for
+// the id and the creation time, which the writer assigns.
+func (p *pendingActivity) activity() auditlog.Activity {
+	return auditlog.Activity{
+		Operator: p.Operator, Username: p.Username,
+		DisplayName: p.DisplayName, SystemName: p.SystemName,
+		SubtypeDisplayName: p.SubtypeDisplayName, SubtypeSystemName: p.SubtypeSystemName,
+		Extra: p.Extra, ObjectID: p.ObjectID, ObjectType: p.ObjectType, ObjectName: p.ObjectName,
+		Changes: p.Changes,
+	}
 }
 
 const activityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,

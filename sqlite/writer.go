@@ -20,8 +20,7 @@ type pendingActivity struct {
 	SubtypeDisplayName string
 	ChangesJSON        string
 	// leaf is the activity's leaf, canonicalised before it reaches the
-	// writer; the writer fills in the id and the time. Nil: the writer
-	// makes the leaf itself.
+	// writer; the writer fills in the id and the time.
 	leaf *tlog.LeafTemplate
 }
 
@@ -290,12 +289,7 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 			}
 			continue
 		}
-		var leaf []byte
-		if p.leaf != nil {
-			leaf = p.leaf.LeafHash(id, time.UnixMicro(created))
-		} else if leaf, err = tlog.ActivityLeafHash(p.activity(id, created)); err != nil {
-			return nil, err
-		}
+		leaf := p.leaf.LeafHash(id, time.UnixMicro(created))
 		var nodeErr error
 		tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
 			if nodeErr == nil {
@@ -308,15 +302,4 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 		ids[i] = id
 	}
 	return ids, nil
-}
-
-// activity is the activity as it is stored and will be read back.
-func (p *pendingActivity) activity(id, created int64) *auditlog.Activity {
-	return &auditlog.Activity{
-		ID: id, Created: time.UnixMicro(created).UTC(), Operator: p.Operator, Username: p.Username,
-		DisplayName: p.DisplayName, SystemName: p.SystemName,
-		SubtypeDisplayName: p.SubtypeDisplayName, SubtypeSystemName: p.SubtypeSystemName,
-		Extra: p.Extra, ObjectID: p.ObjectID, ObjectType: p.ObjectType, ObjectName: p.ObjectName,
-		Changes: p.Changes,
-	}
 }
