@@ -50,6 +50,22 @@ type Activity struct {
 	Changes    []Change
 }
 
+// Retain returns a copy of a that outlives a StreamActivities callback:
+// the slices a shares with the store (extra, changes) are copied, extra by
+// appending it to arena, which is returned (strings are immutable and
+// shared as they are). Batching many activities into one arena saves an
+// allocation per activity.
+func (a *Activity) Retain(arena []byte) (Activity, []byte) {
+	c := *a
+	start := len(arena)
+	arena = append(arena, a.Extra...)
+	c.Extra = arena[start:len(arena):len(arena)]
+	if len(a.Changes) > 0 {
+		c.Changes = append([]Change(nil), a.Changes...)
+	}
+	return c, arena
+}
+
 // CreatedLayout is how Created is written: RFC 3339 in UTC with microseconds.
 const CreatedLayout = "2006-01-02T15:04:05.000000Z07:00"
 

@@ -9,7 +9,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -259,14 +258,8 @@ func streamPipelined(ctx context.Context, s auditlog.Store, filter auditlog.Filt
 		}
 	}
 	err := s.StreamActivities(ctx, filter, func(a *auditlog.Activity) error {
-		c := *a
-		start := len(cur.bytes)
-		cur.bytes = append(cur.bytes, a.Extra...)
-		c.Extra = cur.bytes[start:len(cur.bytes):len(cur.bytes)]
-		if len(a.Changes) > 0 {
-			c.Changes = slices.Clone(a.Changes)
-		}
-		cur.acts = append(cur.acts, c)
+		c, bytes := a.Retain(cur.bytes)
+		cur.acts, cur.bytes = append(cur.acts, c), bytes
 		if len(cur.acts) == pipeBatch {
 			return send()
 		}

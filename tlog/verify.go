@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
@@ -360,15 +359,8 @@ func hashInParallel(ctx context.Context, s auditlog.ActivityService, f auditlog.
 	}
 	cur := newBatch()
 	err := s.StreamActivities(ctx, f, func(a *auditlog.Activity) error {
-		// The store's activity must not be kept: copy what is not a string.
-		c := *a
-		start := len(cur.extra)
-		cur.extra = append(cur.extra, a.Extra...)
-		c.Extra = cur.extra[start:len(cur.extra):len(cur.extra)]
-		if len(a.Changes) > 0 {
-			c.Changes = slices.Clone(a.Changes)
-		}
-		cur.acts = append(cur.acts, c)
+		c, extra := a.Retain(cur.extra)
+		cur.acts, cur.extra = append(cur.acts, c), extra
 		if len(cur.acts) < verifyBatch {
 			return nil
 		}
