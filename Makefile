@@ -14,7 +14,7 @@ build:
 serve:
 	$(GO) run ./cmd/auditlog serve
 
-# Benchmarks against the targets in docs/performance.md (about 6 minutes on a
+# Benchmarks against the targets in docs/performance.md (about 8 minutes on a
 # 2-core machine; AUDITLOG_BENCH_OUT=FILE also writes the markdown tables to FILE).
 bench:
 	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1x -timeout 60m
