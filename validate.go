@@ -268,3 +268,16 @@ func (t *ActivityType) Validate() error {
 	t.Custom = true
 	return nil
 }
+
+// CheckName trims a required single-line name and checks it, naming field
+// in the error.
+func CheckName(field, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", FieldErrorf(field, "%s is required", field)
+	}
+	if msg := CheckText(s, max, true); msg != "" {
+		return "", FieldErrorf(field, "%s %s", field, msg)
+	}
+	return s, nil
+}

@@ -2,6 +2,8 @@
 // product document lists, with its display name, system name, description,
 // version of introduction and subtypes. The catalogue is embedded data
 // (activity_types.json) parsed once on first use; callers get copies.
+// service_types.json adds the few types the service records about itself
+// that the seed lacks (the revocation of a token, a logout).
 package catalog
 
 import (
@@ -16,6 +18,9 @@ import (
 
 //go:embed activity_types.json
 var activityTypesJSON []byte
+
+//go:embed service_types.json
+var serviceTypesJSON []byte
 
 // entry is one object of activity_types.json. Note explains a repair or a
 // subtype decision; it stays inside this package.
@@ -40,10 +45,15 @@ var load = sync.OnceValue(func() parsed {
 	if err != nil {
 		panic("catalog: activity_types.json: " + err.Error())
 	}
+	service, err := parse(serviceTypesJSON)
+	if err != nil {
+		panic("catalog: service_types.json: " + err.Error())
+	}
+	entries = append(entries, service...)
 	index := make(map[string]int, len(entries))
 	for i, e := range entries {
 		if _, dup := index[e.SystemName]; dup {
-			panic("catalog: activity_types.json: system name listed twice: " + e.SystemName)
+			panic("catalog: system name listed twice: " + e.SystemName)
 		}
 		index[e.SystemName] = i
 	}
@@ -76,8 +86,9 @@ func (e entry) activityType() auditlog.ActivityType {
 	}
 }
 
-// Builtin returns the seed's activity types in the seed's order. Each call
-// returns a fresh copy, subtypes included, which the caller may modify.
+// Builtin returns the seed's activity types in the seed's order, then the
+// service's own. Each call returns a fresh copy, subtypes included, which
+// the caller may modify.
 func Builtin() []auditlog.ActivityType {
 	entries := load().entries
 	types := make([]auditlog.ActivityType, len(entries))

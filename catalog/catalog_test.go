@@ -470,3 +470,22 @@ func TestLookupMatchesBuiltin(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceTypesAreNotInTheSeed(t *testing.T) {
+	seed := parsedEntries(t)
+	service, err := parse(serviceTypesJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range service {
+		if _, dup := find(seed, e.SystemName); dup {
+			t.Errorf("%s is in the seed already: drop it from service_types.json", e.SystemName)
+		}
+		if e.Note == "" {
+			t.Errorf("%s: a service type needs a note saying why the seed lacks it", e.SystemName)
+		}
+		if _, ok := Lookup(e.SystemName); !ok {
+			t.Errorf("Lookup(%s) finds nothing", e.SystemName)
+		}
+	}
+}

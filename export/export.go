@@ -11,7 +11,6 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/tlog"
@@ -310,25 +309,16 @@ func streamBundle(ctx context.Context, s auditlog.Store, filter auditlog.Filter,
 	return bw.Flush()
 }
 
-// Actor is who asks for an export: a user, or a machine account (a token
-// of its own, or the command line).
-type Actor struct {
-	Operator auditlog.Operator
-	Username string
-	// Details describe the client (token, address, user agent) for extra.
-	Details map[string]string
-}
-
 // Activity is the audit-log activity that records an export of the audit
 // log: Download CSV / Audit Log CSV, or Download JSON / Audit Log JSON Lines,
 // with the filter and the client in extra and the file as the object.
-func Activity(f Format, filter auditlog.Filter, by Actor, fileName string) auditlog.NewActivity {
-	extra := map[string]any{"format": string(f), "filter": clip(filter.Query().Encode(), maxFilterText)}
+func Activity(f Format, filter auditlog.Filter, by auditlog.Actor, fileName string) auditlog.NewActivity {
+	extra := map[string]any{"format": string(f), "filter": auditlog.Clip(filter.Query().Encode(), maxFilterText)}
 	if filter.Zone != nil {
 		extra["tz"] = filter.Zone.String()
 	}
-	for k, v := range by.Details {
-		extra[k] = clip(v, maxDetailText)
+	for k, v := range by.Client {
+		extra[k] = auditlog.Clip(v, maxDetailText)
 	}
 	b, _ := auditlog.EncodeJSON(extra) // a map of strings always encodes
 	a := auditlog.NewActivity{
@@ -351,15 +341,3 @@ const (
 	maxFilterText = 8192
 	maxDetailText = 512
 )
-
-// clip shortens s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…(truncated)"
-}

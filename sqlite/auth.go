@@ -5,159 +5,563 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
 )
 
+// change runs apply in the writer's transaction and records the activities
+// it returns in that same transaction: a change commits with its record or
+// not at all.
+func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error)) error {
+	job := &writeJob{ctx: ctx}
+	job.apply = func(ctx context.Context, tx *sql.Tx) error {
+		job.activities = nil
+		acts, err := apply(ctx, tx)
+		if err != nil || len(acts) == 0 {
+			return err
+		}
+		job.activities, err = db.prepareActivities(ctx, acts)
+		return err
+	}
+	_, err := db.writer.submit(job)
+	return err
+}
+
+// micros is t in stored form; the zero time is 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// timeOf reads a stored time; 0 is the zero time.
+func timeOf(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
 // Bootstrap creates the System Admin group (when missing) and the admin user
-// when the store has no users, in one transaction.
+// when the store has no users, in one transaction with their records.
 func (db *DB) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, error) {
 	created := false
-	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
+	by := auditlog.MachineActor(map[string]string{"client": "auditlog serve", "reason": "first start"})
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
 		created = false
 		var users int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
-			return err
+			return nil, err
 		}
 		if users > 0 {
-			return nil
+			return nil, nil
 		}
-		now := db.now().UnixMicro()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, auditlog.SystemAdminGroup, joinPermissions(auditlog.AllPermissions), now); err != nil {
-			return err
+		var acts []auditlog.NewActivity
+		g, err := findGroup(ctx, tx, auditlog.SystemAdminGroup)
+		if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+			if g, err = db.insertGroup(ctx, tx, auditlog.SystemAdminGroup, auditlog.AllPermissions); err != nil {
+				return nil, err
+			}
+			acts = append(acts, auditlog.GroupCreated(by, g))
+		} else if err != nil {
+			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (username, group_id, password_hash, created_us)
-			SELECT ?, id, ?, ? FROM permission_groups WHERE name = ?`,
-			auditlog.AdminUsername, adminPasswordHash, now, auditlog.SystemAdminGroup); err != nil {
-			return err
+		u, err := db.insertUser(ctx, tx, auditlog.AdminUsername, g, adminPasswordHash)
+		if err != nil {
+			return nil, err
 		}
 		created = true
-		return nil
-	}})
+		return append(acts, auditlog.UserCreated(by, u)), nil
+	})
 	if err != nil {
 		return false, storeError("bootstrap", err)
 	}
 	return created, nil
 }
 
-// CreateGroup creates a permission group.
-func (db *DB) CreateGroup(ctx context.Context, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return nil, auditlog.FieldErrorf("name", "name is required")
+const groupColumns = `id, name, permissions, created_us`
+
+func scanGroup(row rowScanner) (*auditlog.Group, error) {
+	var g auditlog.Group
+	var perms string
+	var created int64
+	if err := row.Scan(&g.ID, &g.Name, &perms, &created); err != nil {
+		return nil, err
 	}
-	if msg := auditlog.CheckText(name, auditlog.MaxDisplayNameLen, true); msg != "" {
-		return nil, auditlog.FieldErrorf("name", "name %s", msg)
+	g.Permissions, g.Created = splitPermissions(perms), timeOf(created)
+	return &g, nil
+}
+
+func findGroup(ctx context.Context, q querier, name string) (*auditlog.Group, error) {
+	g, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "permission group %q does not exist", name)
 	}
-	g := &auditlog.Group{Name: name, Permissions: perms, Created: time.UnixMicro(db.now().UnixMicro()).UTC()}
+	return g, err
+}
+
+func (db *DB) insertGroup(ctx context.Context, tx *sql.Tx, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: timeOf(db.now().UnixMicro())}
 	if g.Permissions == nil {
 		g.Permissions = []auditlog.Permission{}
 	}
-	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)`,
-			name, joinPermissions(perms), g.Created.UnixMicro())
-		if isUniqueViolation(err) {
-			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
-			e.Field = "name"
-			return e
+	res, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)`,
+		name, joinPermissions(g.Permissions), micros(g.Created))
+	if isUniqueViolation(err) {
+		e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
+		e.Field = "name"
+		return nil, e
+	}
+	if err != nil {
+		return nil, err
+	}
+	g.ID, err = res.LastInsertId()
+	return g, err
+}
+
+// CreateGroup creates a permission group.
+func (db *DB) CreateGroup(ctx context.Context, by auditlog.Actor, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+	name, err := auditlog.CheckName("name", name, auditlog.MaxDisplayNameLen)
+	if err != nil {
+		return nil, err
+	}
+	var g *auditlog.Group
+	err = db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		var err error
+		if g, err = db.insertGroup(ctx, tx, name, perms); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return err
-		}
-		g.ID, err = res.LastInsertId()
-		return err
-	}})
+		return []auditlog.NewActivity{auditlog.GroupCreated(by, g)}, nil
+	})
 	if err != nil {
 		return nil, storeError("create group", err)
 	}
 	return g, nil
 }
 
-// CreateUser creates a user in an existing permission group.
-func (db *DB) CreateUser(ctx context.Context, username, groupName, passwordHash string) (*auditlog.User, error) {
-	if strings.TrimSpace(username) == "" {
-		return nil, auditlog.FieldErrorf("username", "username is required")
-	}
-	if msg := auditlog.CheckText(username, auditlog.MaxUsernameLen, true); msg != "" {
-		return nil, auditlog.FieldErrorf("username", "username %s", msg)
-	}
-	u := &auditlog.User{Username: username, GroupName: groupName, PasswordHash: passwordHash,
-		Created: time.UnixMicro(db.now().UnixMicro()).UTC()}
-	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id, name FROM permission_groups WHERE name = ?`, groupName).Scan(&u.GroupID, &u.GroupName)
-		if errors.Is(err, sql.ErrNoRows) {
-			return auditlog.FieldErrorf("group", "permission group %q does not exist", groupName)
+// UpdateGroup renames a group or changes its permissions.
+func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, ch auditlog.GroupChange) (*auditlog.Group, error) {
+	var newName string
+	if ch.Name != nil {
+		var err error
+		if newName, err = auditlog.CheckName("name", *ch.Name, auditlog.MaxDisplayNameLen); err != nil {
+			return nil, err
 		}
+	}
+	var updated *auditlog.Group
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		old, err := findGroup(ctx, tx, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?)`,
-			username, u.GroupID, passwordHash, u.Created.UnixMicro())
+		if err := auditlog.CheckGroupChange(old, ch); err != nil {
+			return nil, err
+		}
+		g := *old
+		if ch.Name != nil {
+			g.Name = newName
+		}
+		if ch.Permissions != nil {
+			g.Permissions = slices.Clone(*ch.Permissions)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE permission_groups SET name = ?, permissions = ? WHERE id = ?`,
+			g.Name, joinPermissions(g.Permissions), g.ID)
 		if isUniqueViolation(err) {
-			e := auditlog.Errorf(auditlog.ECONFLICT, "user %q exists already", username)
-			e.Field = "username"
-			return e
+			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", g.Name)
+			e.Field = "name"
+			return nil, e
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		u.ID, err = res.LastInsertId()
-		return err
-	}})
+		updated = &g
+		return []auditlog.NewActivity{auditlog.GroupEdited(by, old, &g)}, nil
+	})
+	if err != nil {
+		return nil, storeError("update group", err)
+	}
+	return updated, nil
+}
+
+// DeleteGroups deletes groups that no user (deleted users included) belongs to.
+func (db *DB) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
+	if len(names) == 0 {
+		return auditlog.FieldErrorf("names", "name at least one permission group")
+	}
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		var acts []auditlog.NewActivity
+		for _, name := range names {
+			g, err := findGroup(ctx, tx, name)
+			if err != nil {
+				return nil, err
+			}
+			var members int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE group_id = ?`, g.ID).Scan(&members); err != nil {
+				return nil, err
+			}
+			if err := auditlog.CheckGroupDeletion(g, members); err != nil {
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM permission_groups WHERE id = ?`, g.ID); err != nil {
+				return nil, err
+			}
+			acts = append(acts, auditlog.GroupDeleted(by, g))
+		}
+		return acts, nil
+	})
+	return storeError("delete groups", err)
+}
+
+// Groups lists every group by name.
+func (db *DB) Groups(ctx context.Context) ([]auditlog.Group, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
+	if err != nil {
+		return nil, storeError("list groups", err)
+	}
+	defer rows.Close()
+	out := []auditlog.Group{}
+	for rows.Next() {
+		g, err := scanGroup(rows)
+		if err != nil {
+			return nil, storeError("list groups", err)
+		}
+		out = append(out, *g)
+	}
+	return out, storeError("list groups", rows.Err())
+}
+
+// FindGroup returns one group.
+func (db *DB) FindGroup(ctx context.Context, name string) (*auditlog.Group, error) {
+	g, err := findGroup(ctx, db.read, name)
+	return g, storeError("find group", err)
+}
+
+const userSelect = `SELECT u.id, u.username, u.group_id, g.name, u.disabled, u.deleted_us, u.created_us, u.password_hash
+	FROM users u JOIN permission_groups g ON g.id = u.group_id`
+
+func scanUser(row rowScanner) (*auditlog.User, error) {
+	var u auditlog.User
+	var deleted, created int64
+	if err := row.Scan(&u.ID, &u.Username, &u.GroupID, &u.GroupName, &u.Disabled, &deleted, &created, &u.PasswordHash); err != nil {
+		return nil, err
+	}
+	u.Deleted, u.Created = deleted != 0, timeOf(created)
+	return &u, nil
+}
+
+func findUser(ctx context.Context, q querier, username string) (*auditlog.User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, userSelect+` WHERE u.username = ?`, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "user %q does not exist", username)
+	}
+	return u, err
+}
+
+func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
+	u := &auditlog.User{Username: username, GroupID: g.ID, GroupName: g.Name, PasswordHash: passwordHash,
+		Created: timeOf(db.now().UnixMicro())}
+	res, err := tx.ExecContext(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?)`,
+		username, g.ID, passwordHash, micros(u.Created))
+	if isUniqueViolation(err) {
+		e := auditlog.Errorf(auditlog.ECONFLICT, "user %q exists already", username)
+		e.Field = "username"
+		return nil, e
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.ID, err = res.LastInsertId()
+	return u, err
+}
+
+// CreateUser creates a user in an existing permission group.
+func (db *DB) CreateUser(ctx context.Context, by auditlog.Actor, username, groupName, passwordHash string) (*auditlog.User, error) {
+	username, err := auditlog.CheckName("username", username, auditlog.MaxUsernameLen)
+	if err != nil {
+		return nil, err
+	}
+	var u *auditlog.User
+	err = db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		g, err := findGroup(ctx, tx, groupName)
+		if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+			return nil, auditlog.FieldErrorf("group", "permission group %q does not exist", groupName)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if u, err = db.insertUser(ctx, tx, username, g, passwordHash); err != nil {
+			return nil, err
+		}
+		return []auditlog.NewActivity{auditlog.UserCreated(by, u)}, nil
+	})
 	if err != nil {
 		return nil, storeError("create user", err)
 	}
 	return u, nil
 }
 
-// CreateToken stores the hash of secret as a new API token.
-func (db *DB) CreateToken(ctx context.Context, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
-	name := strings.TrimSpace(nt.Name)
-	if name == "" {
-		return nil, auditlog.FieldErrorf("name", "name is required")
+// activeAdmins counts the active members of System Admin other than userID.
+func activeAdmins(ctx context.Context, tx *sql.Tx, userID int64) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users u JOIN permission_groups g ON g.id = u.group_id
+		WHERE g.name = ? AND u.disabled = 0 AND u.deleted_us = 0 AND u.id != ?`, auditlog.SystemAdminGroup, userID).Scan(&n)
+	return n, err
+}
+
+// saveUser writes the user's changed row, ending their live sessions when
+// the change takes their access away or changes their password.
+func (db *DB) saveUser(ctx context.Context, tx *sql.Tx, old, u *auditlog.User) error {
+	deleted := int64(0)
+	if u.Deleted {
+		deleted = db.now().UnixMicro()
 	}
-	if msg := auditlog.CheckText(name, auditlog.MaxDisplayNameLen, true); msg != "" {
-		return nil, auditlog.FieldErrorf("name", "name %s", msg)
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET group_id = ?, password_hash = ?, disabled = ?, deleted_us = ? WHERE id = ?`,
+		u.GroupID, u.PasswordHash, u.Disabled, deleted, u.ID); err != nil {
+		return err
 	}
-	if len(nt.Scopes) == 0 {
-		return nil, auditlog.FieldErrorf("scopes", "at least one scope is required")
+	if auditlog.EndsSessions(old, u) {
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_us = ? WHERE user_id = ? AND ended_us = 0`, db.now().UnixMicro(), u.ID)
+		return err
 	}
-	t := &auditlog.Token{Name: name, Scopes: nt.Scopes, Created: time.UnixMicro(db.now().UnixMicro()).UTC(), Expires: nt.Expires}
-	var expires int64
-	if !nt.Expires.IsZero() {
-		expires = nt.Expires.UnixMicro()
+	return nil
+}
+
+// editUser loads a user, lets edit change a copy and saves it with the
+// activity that record returns.
+func (db *DB) editUser(ctx context.Context, op, username string, edit func(ctx context.Context, tx *sql.Tx, u *auditlog.User) error,
+	record func(old, new *auditlog.User) auditlog.NewActivity) (*auditlog.User, error) {
+	var updated *auditlog.User
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		old, err := findUser(ctx, tx, username)
+		if err != nil {
+			return nil, err
+		}
+		u := *old
+		if err := edit(ctx, tx, &u); err != nil {
+			return nil, err
+		}
+		if old.GroupName == auditlog.SystemAdminGroup && old.Active() && (!u.Active() || u.GroupName != old.GroupName) {
+			n, err := activeAdmins(ctx, tx, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return nil, auditlog.Errorf(auditlog.ECONFLICT, "%q is the last active member of %s: add another one first", u.Username, auditlog.SystemAdminGroup)
+			}
+		}
+		if err := db.saveUser(ctx, tx, old, &u); err != nil {
+			return nil, err
+		}
+		updated = &u
+		return []auditlog.NewActivity{record(old, &u)}, nil
+	})
+	if err != nil {
+		return nil, storeError(op, err)
 	}
-	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
-		var userID any
-		if nt.Username != "" {
-			var disabled bool
-			err := tx.QueryRowContext(ctx, `SELECT id, disabled FROM users WHERE username = ?`, nt.Username).Scan(&t.UserID, &disabled)
-			if errors.Is(err, sql.ErrNoRows) {
-				return auditlog.FieldErrorf("user", "user %q does not exist", nt.Username)
+	return updated, nil
+}
+
+// UpdateUser moves a user to another group, sets their password or
+// disables or enables them.
+func (db *DB) UpdateUser(ctx context.Context, by auditlog.Actor, username string, ch auditlog.UserChange) (*auditlog.User, error) {
+	return db.editUser(ctx, "update user", username, func(ctx context.Context, tx *sql.Tx, u *auditlog.User) error {
+		if ch.Group != nil {
+			g, err := findGroup(ctx, tx, *ch.Group)
+			if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+				return auditlog.FieldErrorf("group", "permission group %q does not exist", *ch.Group)
 			}
 			if err != nil {
 				return err
 			}
-			if disabled {
-				return auditlog.FieldErrorf("user", "user %q is disabled", nt.Username)
+			u.GroupID, u.GroupName = g.ID, g.Name
+		}
+		if ch.PasswordHash != nil {
+			u.PasswordHash = *ch.PasswordHash
+		}
+		if ch.Disabled != nil {
+			u.Disabled = *ch.Disabled
+		}
+		return nil
+	}, func(old, new *auditlog.User) auditlog.NewActivity {
+		return auditlog.UserEdited(by, old, new, ch.PasswordHash != nil)
+	})
+}
+
+// DeleteUser marks a user deleted.
+func (db *DB) DeleteUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+	return db.editUser(ctx, "delete user", username, func(_ context.Context, _ *sql.Tx, u *auditlog.User) error {
+		if u.Deleted {
+			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is deleted already", u.Username)
+		}
+		u.Deleted = true
+		return nil
+	}, func(old, new *auditlog.User) auditlog.NewActivity { return auditlog.UserDeleted(by, old, new) })
+}
+
+// RestoreUser brings a deleted user back.
+func (db *DB) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+	return db.editUser(ctx, "restore user", username, func(_ context.Context, _ *sql.Tx, u *auditlog.User) error {
+		if !u.Deleted {
+			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is not deleted", u.Username)
+		}
+		u.Deleted = false
+		return nil
+	}, func(old, new *auditlog.User) auditlog.NewActivity { return auditlog.UserRestored(by, old, new) })
+}
+
+// Users lists every user by username.
+func (db *DB) Users(ctx context.Context) ([]auditlog.User, error) {
+	rows, err := db.read.QueryContext(ctx, userSelect+` ORDER BY u.username`)
+	if err != nil {
+		return nil, storeError("list users", err)
+	}
+	defer rows.Close()
+	out := []auditlog.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, storeError("list users", err)
+		}
+		u.PasswordHash = ""
+		out = append(out, *u)
+	}
+	return out, storeError("list users", rows.Err())
+}
+
+// FindUser returns one user with their password hash.
+func (db *DB) FindUser(ctx context.Context, username string) (*auditlog.User, error) {
+	u, err := findUser(ctx, db.read, username)
+	return u, storeError("find user", err)
+}
+
+const tokenSelect = `SELECT t.id, t.name, t.scopes, coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_us, t.expires_us, t.revoked_us
+	FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id`
+
+func scanToken(row rowScanner) (*auditlog.Token, error) {
+	var t auditlog.Token
+	var scopes string
+	var created, expires, revoked int64
+	if err := row.Scan(&t.ID, &t.Name, &scopes, &t.UserID, &t.Username, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	t.Scopes, t.Created, t.Expires, t.Revoked = splitPermissions(scopes), timeOf(created), timeOf(expires), revoked != 0
+	return &t, nil
+}
+
+func findToken(ctx context.Context, q querier, id int64) (*auditlog.Token, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, tokenSelect+` WHERE t.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "token %d does not exist", id)
+	}
+	return t, err
+}
+
+// CreateToken stores the hash of secret as a new API token.
+func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
+	name, err := auditlog.CheckName("name", nt.Name, auditlog.MaxDisplayNameLen)
+	if err != nil {
+		return nil, err
+	}
+	if len(nt.Scopes) == 0 {
+		return nil, auditlog.FieldErrorf("scopes", "at least one scope is required")
+	}
+	t := &auditlog.Token{Name: name, Scopes: slices.Clone(nt.Scopes), Created: timeOf(db.now().UnixMicro()), Expires: nt.Expires}
+	err = db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		var userID any
+		if nt.Username != "" {
+			u, err := findUser(ctx, tx, nt.Username)
+			if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+				return nil, auditlog.FieldErrorf("user", "user %q does not exist", nt.Username)
 			}
-			userID = t.UserID
+			if err != nil {
+				return nil, err
+			}
+			if !u.Active() {
+				return nil, auditlog.FieldErrorf("user", "user %q is disabled or deleted", nt.Username)
+			}
+			t.UserID, t.Username, userID = u.ID, u.Username, u.ID
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
-			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), joinPermissions(nt.Scopes), userID, t.Created.UnixMicro(), expires)
+			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), joinPermissions(t.Scopes), userID, micros(t.Created), micros(t.Expires))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t.ID, err = res.LastInsertId()
-		return err
-	}})
+		if t.ID, err = res.LastInsertId(); err != nil {
+			return nil, err
+		}
+		return []auditlog.NewActivity{auditlog.TokenCreated(by, t)}, nil
+	})
 	if err != nil {
 		return nil, storeError("create token", err)
 	}
 	return t, nil
+}
+
+// RevokeToken revokes a token.
+func (db *DB) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*auditlog.Token, error) {
+	var revoked *auditlog.Token
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		old, err := findToken(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if old.Revoked {
+			return nil, auditlog.Errorf(auditlog.ECONFLICT, "token %d is revoked already", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_us = ? WHERE id = ?`, db.now().UnixMicro(), id); err != nil {
+			return nil, err
+		}
+		t := *old
+		t.Revoked = true
+		revoked = &t
+		return []auditlog.NewActivity{auditlog.TokenRevoked(by, old, &t)}, nil
+	})
+	if err != nil {
+		return nil, storeError("revoke token", err)
+	}
+	return revoked, nil
+}
+
+// ResetToken gives a live token a new secret.
+func (db *DB) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secret string) (*auditlog.Token, error) {
+	var t *auditlog.Token
+	err := db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
+		var err error
+		if t, err = findToken(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		if err := auditlog.CheckTokenLive(t, db.now()); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET secret_hash = ? WHERE id = ?`, auditlog.HashToken(secret), id); err != nil {
+			return nil, err
+		}
+		return []auditlog.NewActivity{auditlog.TokenReset(by, t)}, nil
+	})
+	if err != nil {
+		return nil, storeError("reset token", err)
+	}
+	return t, nil
+}
+
+// Tokens lists every token by id.
+func (db *DB) Tokens(ctx context.Context) ([]auditlog.Token, error) {
+	rows, err := db.read.QueryContext(ctx, tokenSelect+` ORDER BY t.id`)
+	if err != nil {
+		return nil, storeError("list tokens", err)
+	}
+	defer rows.Close()
+	out := []auditlog.Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, storeError("list tokens", err)
+		}
+		out = append(out, *t)
+	}
+	return out, storeError("list tokens", rows.Err())
 }
 
 // Authenticate finds the principal behind a token secret.
@@ -169,15 +573,16 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Princi
 		userID               sql.NullInt64
 		username, groupPerms sql.NullString
 		disabled             sql.NullBool
+		deleted              sql.NullInt64
 		expires, revoked     int64
 	)
 	err := db.read.QueryRowContext(ctx, `
-		SELECT t.id, t.name, t.scopes, t.user_id, t.expires_us, t.revoked_us, u.username, u.disabled, g.permissions
+		SELECT t.id, t.name, t.scopes, t.user_id, t.expires_us, t.revoked_us, u.username, u.disabled, u.deleted_us, g.permissions
 		FROM api_tokens t
 		LEFT JOIN users u ON u.id = t.user_id
 		LEFT JOIN permission_groups g ON g.id = u.group_id
 		WHERE t.secret_hash = ?`, auditlog.HashToken(secret)).
-		Scan(&p.TokenID, &p.Name, &scopes, &userID, &expires, &revoked, &username, &disabled, &groupPerms)
+		Scan(&p.TokenID, &p.Name, &scopes, &userID, &expires, &revoked, &username, &disabled, &deleted, &groupPerms)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized
 	}
@@ -189,7 +594,7 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Princi
 	}
 	p.Permissions = splitPermissions(scopes)
 	if userID.Valid {
-		if disabled.Bool {
+		if disabled.Bool || deleted.Int64 != 0 {
 			return nil, unauthorized
 		}
 		p.UserID, p.Username = userID.Int64, username.String

@@ -66,7 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"proofs from stored nodes verify against the tree", testProofs},
 		{"checkpoints are kept, one per tree size", testCheckpoints},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, accessTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
 }
@@ -556,10 +556,10 @@ func testBootstrap(t *testing.T, open Opener) {
 	if err != nil || created {
 		t.Fatalf("second bootstrap: created=%v err=%v", created, err)
 	}
-	if _, err := s.CreateGroup(ctx, "system admin", nil); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+	if _, err := s.CreateGroup(ctx, cli, "system admin", nil); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
 		t.Fatalf("a group named like System Admin: got %v, want conflict", err)
 	}
-	if _, err := s.CreateUser(ctx, "ADMIN", auditlog.SystemAdminGroup, "h"); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+	if _, err := s.CreateUser(ctx, cli, "ADMIN", auditlog.SystemAdminGroup, "h"); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
 		t.Fatalf("a user named like admin: got %v, want conflict", err)
 	}
 }
@@ -568,27 +568,27 @@ func testTokens(t *testing.T, open Opener) {
 	clock := NewClock(base)
 	s := open(t, clock)
 	ctx := context.Background()
-	if _, err := s.CreateGroup(ctx, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+	if _, err := s.CreateGroup(ctx, cli, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateUser(ctx, "audrey", "Nobody", "h"); auditlog.ErrorCode(err) != auditlog.EINVALID {
+	if _, err := s.CreateUser(ctx, cli, "audrey", "Nobody", "h"); auditlog.ErrorCode(err) != auditlog.EINVALID {
 		t.Fatalf("a user in a missing group: got %v, want invalid", err)
 	}
-	if _, err := s.CreateUser(ctx, "audrey", "Auditors", "h"); err != nil {
+	if _, err := s.CreateUser(ctx, cli, "audrey", "Auditors", "h"); err != nil {
 		t.Fatal(err)
 	}
 	userSecret, machineSecret, expiring := auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret()
 	all := []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport, auditlog.PermAdmin}
-	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}, userSecret); err != nil {
+	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}, userSecret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "ingest", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite}}, machineSecret); err != nil {
+	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "ingest", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite}}, machineSecret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "short", Scopes: all[:1], Expires: base.Add(time.Hour)}, expiring); err != nil {
+	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "short", Scopes: all[:1], Expires: base.Add(time.Hour)}, expiring); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateToken(ctx, auditlog.NewToken{Name: "x", Scopes: all, Username: "ghost"}, auditlog.GenerateTokenSecret()); auditlog.ErrorCode(err) != auditlog.EINVALID {
+	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "x", Scopes: all, Username: "ghost"}, auditlog.GenerateTokenSecret()); auditlog.ErrorCode(err) != auditlog.EINVALID {
 		t.Fatalf("a token for a missing user: got %v, want invalid", err)
 	}
 
