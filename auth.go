@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -34,17 +35,29 @@ const AdminUsername = "admin"
 
 // ParsePermissions reads a comma-separated list of permission names.
 func ParsePermissions(field, list string) ([]Permission, error) {
-	var out []Permission
+	var ps []Permission
 	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
+		if p = strings.TrimSpace(p); p != "" {
+			ps = append(ps, Permission(p))
 		}
-		if !slices.Contains(AllPermissions, Permission(p)) {
-			return nil, FieldErrorf(field, "unknown permission %q; known: activities:read, activities:write, activities:export, admin", truncate(p, 40))
+	}
+	return CheckPermissions(field, ps, false)
+}
+
+// CheckPermissions refuses unknown permission names and drops repeated
+// ones. With indexed, an error names the offending element (field[2]).
+func CheckPermissions(field string, ps []Permission, indexed bool) ([]Permission, error) {
+	out := []Permission{}
+	for i, p := range ps {
+		if !slices.Contains(AllPermissions, p) {
+			f := field
+			if indexed {
+				f = fmt.Sprintf("%s[%d]", field, i)
+			}
+			return nil, FieldErrorf(f, "unknown permission %q; known: activities:read, activities:write, activities:export, admin", truncate(string(p), 40))
 		}
-		if !slices.Contains(out, Permission(p)) {
-			out = append(out, Permission(p))
+		if !slices.Contains(out, p) {
+			out = append(out, p)
 		}
 	}
 	return out, nil

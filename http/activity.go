@@ -250,11 +250,9 @@ type newActivityType struct {
 }
 
 func (s *Server) handleCreateActivityType(w http.ResponseWriter, r *http.Request) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
 	var in newActivityType
-	if err := dec.Decode(&in); err != nil {
-		s.fail(w, r, decodeError(err, "", -1))
+	if err := decodeBody(w, r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	t, err := s.store.CreateActivityType(r.Context(), auditlog.ActivityType{

@@ -3,7 +3,6 @@ package http
 import (
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"time"
 
@@ -23,7 +22,7 @@ func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 			return
 		}
 		name := export.FileName(format, !f.IsZero(), time.Now())
-		if _, err := s.store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, actor(r), name)}); err != nil {
+		if _, err := s.store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, s.actor(r), name)}); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -48,20 +47,6 @@ func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 			panic(http.ErrAbortHandler)
 		}
 	}
-}
-
-// actor describes the principal of r for the activities the service records
-// about itself. It never includes a secret.
-func actor(r *http.Request) export.Actor {
-	p := principalFrom(r.Context())
-	a := export.Actor{Operator: p.Operator(), Username: p.Username, Details: map[string]string{"token": p.Name}}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		a.Details["client_address"] = host
-	}
-	if ua := r.UserAgent(); ua != "" {
-		a.Details["user_agent"] = ua
-	}
-	return a
 }
 
 // sentWriter remembers whether anything reached the client.

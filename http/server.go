@@ -1,11 +1,12 @@
 // Package http is the HTTP API of the service: JSON over net/http with
-// bearer-token authentication, permission checks in one place, the error
-// table and the health and metrics endpoints.
+// bearer-token and session authentication, permission checks in one place,
+// login throttling, the error table and the health and metrics endpoints.
 package http
 
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/export"
+	"github.com/auditlog/auditlog/password"
 )
 
 // Config configures a Server.
@@ -23,23 +25,72 @@ type Config struct {
 	Logger *slog.Logger
 	// VerifierKey is the log's checkpoint verifier key in signed-note form.
 	VerifierKey string
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed.
+	TrustedProxies []netip.Prefix
+	// SessionTTL is the absolute lifetime of a session; 12 hours when 0.
+	SessionTTL time.Duration
+	// SessionIdle ends a session unused for this long; 1 hour when 0.
+	SessionIdle time.Duration
+	// LoginLimits throttle failed logins; DefaultLoginLimits when zero.
+	LoginLimits LoginLimits
+	// DeviceKey signs the device cookies of the login throttle; the nodes
+	// of one installation share it. A random key when empty.
+	DeviceKey []byte
+	// PasswordParams are the argon2id costs of new password hashes;
+	// password.Default when zero.
+	PasswordParams password.Params
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // Server serves the API. It is an http.Handler.
 type Server struct {
-	store       auditlog.Store
-	verifierKey string
-	log         *slog.Logger
-	mux         *http.ServeMux
-	metrics     *metrics
+	store          auditlog.Store
+	verifierKey    string
+	log            *slog.Logger
+	mux            *http.ServeMux
+	metrics        *metrics
+	now            func() time.Time
+	crossOrigin    *http.CrossOriginProtection
+	trustedProxies []netip.Prefix
+	throttle       *loginThrottle
+	sessionTTL     time.Duration
+	sessionIdle    time.Duration
+	passwordParams password.Params
+	// dummyHash is verified against when a login names no user, so that
+	// it costs what a wrong password costs.
+	dummyHash      string
+	verifyPassword func(pw, hash string) (bool, error)
 }
 
 // NewServer builds the routes.
 func NewServer(cfg Config) *Server {
-	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, log: cfg.Logger, mux: http.NewServeMux(),
+		now: cfg.Now, crossOrigin: http.NewCrossOriginProtection(), trustedProxies: cfg.TrustedProxies,
+		sessionTTL: cfg.SessionTTL, sessionIdle: cfg.SessionIdle, passwordParams: cfg.PasswordParams,
+		verifyPassword: password.Verify}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.sessionTTL == 0 {
+		s.sessionTTL = 12 * time.Hour
+	}
+	if s.sessionIdle == 0 {
+		s.sessionIdle = time.Hour
+	}
+	if s.passwordParams == (password.Params{}) {
+		s.passwordParams = password.Default
+	}
+	limits := cfg.LoginLimits
+	if limits == (LoginLimits{}) {
+		limits = DefaultLoginLimits
+	}
+	s.throttle = newLoginThrottle(limits, cfg.DeviceKey, s.now)
+	s.dummyHash = password.Hash(password.Generate(), s.passwordParams)
 	s.metrics = newMetrics()
 
 	// Every authenticated route names the permission it needs here, and
@@ -56,6 +107,31 @@ func NewServer(cfg Config) *Server {
 	s.route("GET /api/v1/checkpoint/key", auditlog.PermActivitiesRead, s.handleCheckpointKey)
 	s.route("GET /api/v1/activity-types", anyPermission, s.handleListActivityTypes)
 	s.route("POST /api/v1/activity-types", auditlog.PermAdmin, s.handleCreateActivityType)
+
+	s.public("POST /api/v1/session", s.handleLogin)
+	s.route("GET /api/v1/session", anyPermission, s.handleSession)
+	s.route("DELETE /api/v1/session", anyPermission, s.handleLogout)
+
+	s.route("GET /api/v1/users", auditlog.PermAdmin, s.handleListUsers)
+	s.route("POST /api/v1/users", auditlog.PermAdmin, s.handleCreateUser)
+	s.route("GET /api/v1/users/{username}", auditlog.PermAdmin, s.handleGetUser)
+	s.route("PATCH /api/v1/users/{username}", auditlog.PermAdmin, s.handleUpdateUser)
+	s.route("DELETE /api/v1/users/{username}", auditlog.PermAdmin, s.handleDeleteUser)
+	s.route("POST /api/v1/users/{username}/restore", auditlog.PermAdmin, s.handleRestoreUser)
+	s.route("DELETE /api/v1/users/{username}/sessions", auditlog.PermAdmin, s.handleRevokeSessions)
+	s.route("GET /api/v1/groups", auditlog.PermAdmin, s.handleListGroups)
+	s.route("POST /api/v1/groups", auditlog.PermAdmin, s.handleCreateGroup)
+	s.route("DELETE /api/v1/groups", auditlog.PermAdmin, s.handleDeleteGroups)
+	s.route("GET /api/v1/groups/{name}", auditlog.PermAdmin, s.handleGetGroup)
+	s.route("PATCH /api/v1/groups/{name}", auditlog.PermAdmin, s.handleUpdateGroup)
+	s.route("DELETE /api/v1/groups/{name}", auditlog.PermAdmin, s.handleDeleteGroups)
+	s.route("DELETE /api/v1/groups/{name}/sessions", auditlog.PermAdmin, s.handleRevokeSessions)
+	s.route("GET /api/v1/tokens", auditlog.PermAdmin, s.handleListTokens)
+	s.route("POST /api/v1/tokens", auditlog.PermAdmin, s.handleCreateToken)
+	s.route("DELETE /api/v1/tokens/{id}", auditlog.PermAdmin, s.handleRevokeToken)
+	s.route("POST /api/v1/tokens/{id}/reset", auditlog.PermAdmin, s.handleResetToken)
+	s.route("GET /api/v1/sessions", auditlog.PermAdmin, s.handleListSessions)
+	s.route("DELETE /api/v1/sessions/{id}", auditlog.PermAdmin, s.handleRevokeSessions)
 
 	s.public("GET /api/v1/openapi.json", s.handleOpenAPI)
 	s.public("GET /healthz", s.handleHealth)
@@ -118,10 +194,11 @@ func (s *Server) public(pattern string, h http.HandlerFunc) {
 }
 
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	recorded prometheus.Counter
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	recorded        prometheus.Counter
+	loginsThrottled prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -137,8 +214,11 @@ func newMetrics() *metrics {
 		recorded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "auditlog_activities_recorded_total", Help: "Activities recorded through the API.",
 		}),
+		loginsThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditlog_logins_throttled_total", Help: "Login attempts refused by the failed-login throttle.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.recorded,
+	m.registry.MustRegister(m.requests, m.duration, m.recorded, m.loginsThrottled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -31,6 +31,10 @@ const (
 // MinLength is the shortest password accepted for a user.
 const MinLength = 12
 
+// MaxLength is the longest password accepted, in bytes: hashing has a
+// cost, and a login must not be a way to make the server work hard.
+const MaxLength = 1024
+
 // Hash returns the encoded argon2id hash of password with a fresh salt.
 func Hash(password string, p Params) string {
 	salt := make([]byte, saltLen)

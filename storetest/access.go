@@ -341,8 +341,14 @@ func testInactiveUserTokens(t *testing.T, open Opener) {
 		apply func() error
 		works bool
 	}{
-		{"disabled", func() error { _, err := s.UpdateUser(ctx, cli, "second", auditlog.UserChange{Disabled: &yes}); return err }, false},
-		{"enabled again", func() error { _, err := s.UpdateUser(ctx, cli, "second", auditlog.UserChange{Disabled: &no}); return err }, true},
+		{"disabled", func() error {
+			_, err := s.UpdateUser(ctx, cli, "second", auditlog.UserChange{Disabled: &yes})
+			return err
+		}, false},
+		{"enabled again", func() error {
+			_, err := s.UpdateUser(ctx, cli, "second", auditlog.UserChange{Disabled: &no})
+			return err
+		}, true},
 		{"deleted", func() error { _, err := s.DeleteUser(ctx, cli, "second"); return err }, false},
 		{"restored", func() error { _, err := s.RestoreUser(ctx, cli, "second"); return err }, true},
 	}

@@ -137,9 +137,12 @@ func TestDemoCoversEveryActivityTypeAndBothOperators(t *testing.T) {
 	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "r", "--scopes", "activities:read"))
 	srv := startServer(t, dir)
 	acts := listAll(t, srv.url, token, "").Activities
-	if len(acts) != 1000 {
-		t.Fatalf("%d activities after demo --count 1000", len(acts))
+	// Newest first: the first start's admin user and group, the token, then the demo's.
+	if len(acts) != 1003 || acts[0].SystemName != "CREATE_USER" || acts[1].SystemName != "CREATE_PERMISSION_GROUP" ||
+		acts[2].SystemName != "CREATE_AN_ACCESS_TOKEN_WITHIN_THE_LOCAL_IDENTITY_PROVIDER" {
+		t.Fatalf("%d activities after demo --count 1000, a token and the first start", len(acts))
 	}
+	acts = acts[3:]
 	types := map[string]bool{}
 	operators := map[string]int{}
 	withChanges := 0
@@ -172,6 +175,8 @@ func dateDaysAgo(days int) string {
 func TestExportCommandWritesTheFilteredActivitiesAndRecordsItself(t *testing.T) {
 	dir := t.TempDir()
 	mustCLI(t, "demo", "--data", dir, "--count", "600", "--seed", "2")
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "r", "--scopes", "activities:read"))
+	srv := startServer(t, dir)
 	file := filepath.Join(dir, "machine.csv")
 	mustCLI(t, "export", "--data", dir, "--operator", "machine", "--output", file)
 	body, err := os.ReadFile(file)
@@ -182,8 +187,6 @@ func TestExportCommandWritesTheFilteredActivitiesAndRecordsItself(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "r", "--scopes", "activities:read"))
-	srv := startServer(t, dir)
 	machine := listAll(t, srv.url, token, "operator=machine").Activities
 	// The export recorded itself (as machine) before it ran, so it is in the file.
 	if len(records)-1 != len(machine) || records[1][5] != "DOWNLOAD_CSV" {
@@ -248,7 +251,8 @@ func TestServeSignsWhatItRecordedWhenItStops(t *testing.T) {
 	}
 	<-srv.exited
 	out := mustCLI(t, "verify", "--data", dir)
-	if !strings.Contains(out, "latest signed checkpoint: size 1000") || strings.Contains(out, "not signed yet") {
+	// The 1,000 and, before them, the first start's group and admin user and the token.
+	if !strings.Contains(out, "latest signed checkpoint: size 1003") || strings.Contains(out, "not signed yet") {
 		t.Fatalf("after a clean stop, verify says:\n%s", out)
 	}
 }

@@ -91,7 +91,7 @@ func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 
 	srv = startServer(t, dir)
 	stored := map[string][]int64{} // event id -> ids of the activities carrying it
-	for _, a := range listAll(t, srv.url, token, "").Activities {
+	for _, a := range listAll(t, srv.url, token, "activity=EDIT_USER").Activities {
 		var extra struct{ Event string }
 		if err := json.Unmarshal(a.Extra, &extra); err != nil {
 			t.Fatal(err)
@@ -131,7 +131,7 @@ func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 			t.Fatalf("retry: status %d", code)
 		}
 	}
-	retried := listAll(t, srv.url, token, "").Activities
+	retried := listAll(t, srv.url, token, "activity=EDIT_USER").Activities
 	want := 0
 	for _, events := range sent {
 		want += len(events)

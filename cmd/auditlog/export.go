@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -79,14 +78,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer file.Close()
 		out, name = file, *output
 	}
-	by := export.Actor{Operator: auditlog.OperatorMachine, Details: map[string]string{"client": "auditlog export"}}
-	if u, err := user.Current(); err == nil {
-		by.Details["os_user"] = u.Username
-	}
-	if host, err := os.Hostname(); err == nil {
-		by.Details["host"] = host
-	}
-	if _, err := store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, by, name)}); err != nil {
+	if _, err := store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, cliActor("export"), name)}); err != nil {
 		return fmt.Errorf("record the export: %w", err)
 	}
 	var vkey string

@@ -25,9 +25,15 @@ const usage = `auditlog: a self-hosted, tamper-evident audit log
 
 Usage:
   auditlog serve  [--addr 127.0.0.1:8080] [--data DIR]    run the HTTP API
-  auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]
+  auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]   prints only the token
+  auditlog token list | revoke --id N | reset --id N
   auditlog group create --name NAME [--permissions P1,P2]
+  auditlog group edit --name NAME [--rename NEW] [--permissions P1,P2|none]
+  auditlog group delete --name NAME [--name NAME ...] | list
   auditlog user create --username U --group GROUP [--password-stdin]
+  auditlog user edit --username U [--group G] [--password-stdin] [--disable | --enable]
+  auditlog user delete --username U | restore --username U | list
+  auditlog session list | revoke (--id N | --user U | --group G)
   auditlog export [--format csv|jsonl|bundle] [--with-proofs] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
@@ -70,18 +76,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runExport(ctx, rest, stdout, stderr)
 	case cmd == "demo":
 		return runDemo(ctx, rest, stdout, stderr)
-	case cmd == "token" && sub == "create":
-		return runTokenCreate(ctx, rest[1:], stdout, stderr)
-	case cmd == "group" && sub == "create":
-		return runGroupCreate(ctx, rest[1:], stdout, stderr)
+	case adminCommands[cmd+" "+sub] != nil:
+		return adminCommands[cmd+" "+sub](ctx, rest[1:], stdout, stderr)
 	case cmd == "user" && sub == "create":
 		return runUserCreate(ctx, rest[1:], stdin, stdout, stderr)
+	case cmd == "user" && sub == "edit":
+		return runUserEdit(ctx, rest[1:], stdin, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
+}
+
+// adminCommands are the administrative subcommands that read no input.
+var adminCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"token create":   runTokenCreate,
+	"token list":     runTokenList,
+	"token revoke":   runTokenRevoke,
+	"token reset":    runTokenReset,
+	"group create":   runGroupCreate,
+	"group edit":     runGroupEdit,
+	"group delete":   runGroupDelete,
+	"group list":     runGroupList,
+	"user delete":    runUserDelete,
+	"user restore":   runUserRestore,
+	"user list":      runUserList,
+	"session list":   runSessionList,
+	"session revoke": runSessionRevoke,
 }
 
 // describe writes an error for a person at a terminal.

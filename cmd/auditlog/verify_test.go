@@ -13,13 +13,14 @@ import (
 	"github.com/auditlog/auditlog/tlog"
 )
 
-// signedLog makes a data directory with 60 demo activities and signed
+// signedLog makes a data directory with 60 activities (58 from the demo,
+// and at 29 and 30 the first start's group and admin user) and signed
 // checkpoints at sizes 30 and 60, written by real server processes.
 func signedLog(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for range 2 {
-		mustCLI(t, "demo", "--data", dir, "--count", "30", "--seed", "3")
+	for _, count := range []string{"28", "30"} {
+		mustCLI(t, "demo", "--data", dir, "--count", count, "--seed", "3")
 		startServer(t, dir).kill() // it signs the tree head when it starts
 	}
 	return dir

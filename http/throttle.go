@@ -1,0 +1,185 @@
+package http
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Login throttling. Failed logins are counted against three budgets, each a
+// token bucket that refills with time, so that no lockout lasts:
+//
+//   - the client address, across accounts (password spraying);
+//   - the account, from clients that never logged in to it (guessing one
+//     account's password from many addresses);
+//   - the account from one known device: a client that logged in to the
+//     account before carries a signed device cookie, and its attempts count
+//     against its own budget instead of the account's. An attacker who
+//     exhausts an account's budget thus cannot lock its real user out.
+//
+// Only failures spend a budget; a login is refused (429 with Retry-After)
+// while a budget it would spend is empty.
+
+// LoginLimit is a failure budget: Burst failures at once, then one more
+// every Every.
+type LoginLimit struct {
+	Burst int
+	Every time.Duration
+}
+
+// LoginLimits are the budgets of the login throttle.
+type LoginLimits struct {
+	PerAddress, PerAccount, PerDevice LoginLimit
+}
+
+// DefaultLoginLimits allow a person plenty of typos and an attacker about
+// a hundred guesses an hour per account.
+var DefaultLoginLimits = LoginLimits{
+	PerAddress: LoginLimit{Burst: 20, Every: 10 * time.Second},
+	PerAccount: LoginLimit{Burst: 10, Every: 30 * time.Second},
+	PerDevice:  LoginLimit{Burst: 10, Every: time.Minute},
+}
+
+// maxBuckets bounds the throttle's memory: past it, the buckets that have
+// refilled completely (and so carry no information) are dropped.
+const maxBuckets = 100_000
+
+// DeviceCookie is the name of the cookie that marks a known device.
+const DeviceCookie = "auditlog_device"
+
+// deviceCookieLifetime is how long a device stays known after a login.
+const deviceCookieLifetime = 365 * 24 * time.Hour
+
+type loginThrottle struct {
+	limits LoginLimits
+	now    func() time.Time
+	key    []byte // signs device cookies
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	lim   *rate.Limiter
+	burst int
+}
+
+func newLoginThrottle(limits LoginLimits, deviceKey []byte, now func() time.Time) *loginThrottle {
+	if len(deviceKey) == 0 {
+		deviceKey = make([]byte, 32)
+		if _, err := rand.Read(deviceKey); err != nil {
+			panic(err)
+		}
+	}
+	return &loginThrottle{limits: limits, now: now, key: deviceKey, buckets: map[string]*bucket{}}
+}
+
+// keys are the budgets a login attempt spends on failure.
+func (t *loginThrottle) keys(username, address string, knownDevice bool) map[string]LoginLimit {
+	account := strings.ToLower(username)
+	keys := map[string]LoginLimit{"address\x00" + address: t.limits.PerAddress}
+	if knownDevice {
+		keys["device\x00"+account+"\x00"+address] = t.limits.PerDevice
+	} else {
+		keys["account\x00"+account] = t.limits.PerAccount
+	}
+	return keys
+}
+
+func (t *loginThrottle) bucket(key string, l LoginLimit) *bucket {
+	b, ok := t.buckets[key]
+	if !ok {
+		if len(t.buckets) >= maxBuckets {
+			t.prune()
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Every(l.Every), l.Burst), burst: l.Burst}
+		t.buckets[key] = b
+	}
+	return b
+}
+
+func (t *loginThrottle) prune() {
+	now := t.now()
+	for k, b := range t.buckets {
+		if b.lim.TokensAt(now) >= float64(b.burst) {
+			delete(t.buckets, k)
+		}
+	}
+}
+
+// wait returns how long the attempt must wait, or 0 when it may go ahead.
+func (t *loginThrottle) wait(username, address string, knownDevice bool) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var longest time.Duration
+	for key, l := range t.keys(username, address, knownDevice) {
+		b, ok := t.buckets[key]
+		if !ok {
+			continue
+		}
+		if tokens := b.lim.TokensAt(now); tokens < 1 {
+			d := time.Duration(math.Ceil((1 - tokens) * float64(l.Every)))
+			longest = max(longest, d)
+		}
+	}
+	return longest
+}
+
+// failed spends the budgets of a failed attempt.
+func (t *loginThrottle) failed(username, address string, knownDevice bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for key, l := range t.keys(username, address, knownDevice) {
+		t.bucket(key, l).lim.AllowN(now, 1)
+	}
+}
+
+// succeeded forgets the failures of this account from this client.
+func (t *loginThrottle) succeeded(username, address string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.buckets, "device\x00"+strings.ToLower(username)+"\x00"+address)
+}
+
+// deviceCookie returns the signed value that marks this client as a known
+// device of the account.
+func (t *loginThrottle) deviceCookie(username string) string {
+	expires := t.now().Add(deviceCookieLifetime).Unix()
+	payload := base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(username))) + "." + strconv.FormatInt(expires, 10)
+	return payload + "." + t.sign(payload)
+}
+
+// knownDevice reports whether cookie is a valid, unexpired device cookie
+// of the account.
+func (t *loginThrottle) knownDevice(cookie, username string) bool {
+	parts := strings.Split(cookie, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload := parts[0] + "." + parts[1]
+	if !hmac.Equal([]byte(parts[2]), []byte(t.sign(payload))) {
+		return false
+	}
+	name, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return string(name) == strings.ToLower(username) && t.now().Unix() < exp
+}
+
+func (t *loginThrottle) sign(payload string) string {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte("auditlog device cookie\x00" + payload))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
