@@ -27,6 +27,7 @@ func principalFrom(ctx context.Context) *auditlog.Principal {
 
 // route registers an authenticated handler that requires perm.
 func (s *Server) route(pattern string, perm auditlog.Permission, h http.HandlerFunc) {
+	s.routes = append(s.routes, routeInfo{pattern: pattern, perm: perm})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {

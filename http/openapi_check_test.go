@@ -168,15 +168,43 @@ func openAPITruncate(body []byte) string {
 	return string(body)
 }
 
-// openAPIOperations are the operations openapi.json must describe.
-var openAPIOperations = map[string][]string{
-	"/api/v1/activities":      {http.MethodGet, http.MethodPost},
-	"/api/v1/activities/{id}": {http.MethodGet},
-	"/api/v1/activity-types":  {http.MethodGet, http.MethodPost},
-	"/api/v1/openapi.json":    {http.MethodGet},
-	"/healthz":                {http.MethodGet},
-	"/readyz":                 {http.MethodGet},
-	"/metrics":                {http.MethodGet},
+// TestEveryRouteIsDocumented holds the server's routes and openapi.json
+// together: every route is documented, with the permission it needs and
+// whether it needs credentials, and every documented operation is routed.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	doc, err := loadOpenAPIDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(Config{Store: nil, PasswordParams: testPasswordParams})
+	routed := map[string]bool{}
+	for _, r := range srv.routes {
+		method, path, ok := strings.Cut(r.pattern, " ")
+		if !ok || path == "/{$}" || path == "/api/" {
+			continue // the home page and the API's catch-all 404
+		}
+		routed[method+" "+path] = true
+		item := doc.Paths.Value(path)
+		if item == nil || item.GetOperation(method) == nil {
+			t.Errorf("%s is routed but not documented", r.pattern)
+			continue
+		}
+		op := item.GetOperation(method)
+		public := op.Security != nil && len(*op.Security) == 0
+		if public != r.public {
+			t.Errorf("%s: documented as public=%v, routed as public=%v", r.pattern, public, r.public)
+		}
+		if got, _ := op.Extensions["x-required-permission"].(string); got != string(r.perm) {
+			t.Errorf("%s: x-required-permission %q, routed with %q", r.pattern, got, r.perm)
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !routed[method+" "+path] {
+				t.Errorf("%s %s is documented but not routed", method, path)
+			}
+		}
+	}
 }
 
 func TestOpenAPIDocumentIsValid(t *testing.T) {
@@ -190,23 +218,13 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	if doc.Info.Title != "auditlog API" || doc.Info.Version != "1.0.0" {
 		t.Errorf("info = %q %q, want auditlog API 1.0.0", doc.Info.Title, doc.Info.Version)
 	}
-	for path, methods := range openAPIOperations {
-		item := doc.Paths.Value(path)
-		if item == nil {
-			t.Errorf("path %s is missing", path)
-			continue
-		}
-		for _, m := range methods {
-			if item.GetOperation(m) == nil {
-				t.Errorf("%s %s is missing", m, path)
-			}
+	for _, scheme := range []string{"bearerAuth", "sessionCookie"} {
+		if doc.Components.SecuritySchemes[scheme] == nil {
+			t.Errorf("security scheme %s is missing", scheme)
 		}
 	}
-	if doc.Components.SecuritySchemes["bearerAuth"] == nil {
-		t.Error("security scheme bearerAuth is missing")
-	}
-	if len(doc.Security) != 1 {
-		t.Errorf("global security = %v, want bearerAuth", doc.Security)
+	if len(doc.Security) != 2 {
+		t.Errorf("global security = %v, want bearerAuth or sessionCookie", doc.Security)
 	}
 	for _, path := range []string{"/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"} {
 		if op := doc.Paths.Value(path).Get; op == nil || op.Security == nil || len(*op.Security) != 0 {
@@ -439,7 +457,16 @@ func TestOpenAPICheckerRejectsWrongResponses(t *testing.T) {
 		t.Errorf("checkOpenAPI consumed the request body: %q", rest)
 	}
 
-	// Every documented operation is exercised above.
+	// Each kind of operation is exercised above.
+	kinds := map[string][]string{
+		"/api/v1/activities":      {http.MethodGet, http.MethodPost},
+		"/api/v1/activities/{id}": {http.MethodGet},
+		"/api/v1/activity-types":  {http.MethodGet, http.MethodPost},
+		"/api/v1/openapi.json":    {http.MethodGet},
+		"/healthz":                {http.MethodGet},
+		"/readyz":                 {http.MethodGet},
+		"/metrics":                {http.MethodGet},
+	}
 	exercised := map[string]bool{}
 	for _, tc := range right {
 		router, _ := openAPIRouter()
@@ -447,7 +474,7 @@ func TestOpenAPICheckerRejectsWrongResponses(t *testing.T) {
 			exercised[tc.req.Method+" "+route.Path] = true
 		}
 	}
-	for path, methods := range openAPIOperations {
+	for path, methods := range kinds {
 		for _, m := range methods {
 			if !exercised[m+" "+path] {
 				t.Errorf("no accepted case for %s %s", m, path)

@@ -62,6 +62,9 @@ type Server struct {
 	// it costs what a wrong password costs.
 	dummyHash      string
 	verifyPassword func(pw, hash string) (bool, error)
+	// routes lists what NewServer registered, for the tests that hold
+	// the routes, the policy and the OpenAPI document together.
+	routes []routeInfo
 }
 
 // NewServer builds the routes.
@@ -189,8 +192,17 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer (flushing).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// public registers a handler that needs no credentials.
 func (s *Server) public(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, routeInfo{pattern: pattern, public: true})
 	s.mux.HandleFunc(pattern, h)
+}
+
+// routeInfo is a registered route and what it needs.
+type routeInfo struct {
+	pattern string
+	perm    auditlog.Permission
+	public  bool
 }
 
 type metrics struct {
