@@ -38,12 +38,20 @@ type apiEnv struct {
 	dir   string
 	clock *storetest.Clock
 	srv   *httptest.Server
+	// server is the handler behind srv.
+	server *Server
 	// full is a machine token with every permission.
 	full   string
 	signer *tlog.Signer
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	return newAPIEnvWith(t, nil)
+}
+
+// newAPIEnvWith is newAPIEnv with a server configured by configure.
+func newAPIEnvWith(t *testing.T, configure func(*Config)) *apiEnv {
 	t.Helper()
 	e := &apiEnv{dir: t.TempDir(), clock: storetest.NewClock(apiBase)}
 	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: e.dir, Builtin: catalog.Builtin(), Now: e.clock.Now})
@@ -63,7 +71,12 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if e.signer, err = tlog.NewSigner(skey); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(NewServer(Config{Store: db, VerifierKey: e.signer.VerifierKey, Now: e.clock.Now, PasswordParams: testPasswordParams}))
+	cfg := Config{Store: db, VerifierKey: e.signer.VerifierKey, Now: e.clock.Now, PasswordParams: testPasswordParams}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e.server = NewServer(cfg)
+	e.srv = httptest.NewServer(e.server)
 	t.Cleanup(e.srv.Close) // runs before the store closes
 	// The token's creation is the log's first activity, recorded a day
 	// before the clock's start so that tests may record at earlier times.
@@ -145,7 +158,7 @@ func (e *apiEnv) request(t *testing.T, method, path, body string) *http.Request 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if method == http.MethodPost {
+	if method == http.MethodPost || method == http.MethodPatch {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req

@@ -37,11 +37,11 @@ type policyPrincipal struct {
 }
 
 // doAs sends a request as the principal.
-func (e *apiEnv) doAs(t *testing.T, p policyPrincipal, method, path, body string) (int, http.Header, []byte) {
+func (e *apiEnv) doAs(t *testing.T, p policyPrincipal, method, path, body string, headers map[string]string) (int, http.Header, []byte) {
 	t.Helper()
 	req := e.request(t, method, path, body)
-	if method == http.MethodPatch {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
@@ -245,7 +245,7 @@ func TestAPIAuthorization(t *testing.T) {
 				if r.body != nil {
 					body = r.body(i)
 				}
-				status, header, resp := e.doAs(t, p, r.method, path, body)
+				status, header, resp := e.doAs(t, p, r.method, path, body, nil)
 				switch want {
 				case http.StatusUnauthorized:
 					wantError(t, status, resp, want, auditlog.EUNAUTHORIZED, "", -1)

@@ -1,0 +1,462 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/password"
+)
+
+const testPassword = "correct horse battery staple"
+
+// loopback trusts the test client as a proxy, so that X-Forwarded-For
+// sets each request's client address.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// addUser creates a user with testPassword through the store, after the
+// first start's System Admin group and admin user.
+func (e *apiEnv) addUser(t *testing.T, username, group string) {
+	t.Helper()
+	if _, err := e.db.Bootstrap(context.Background(), "unused-hash"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateUser(context.Background(), setup, username, group, password.Hash(testPassword, testPasswordParams)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type loginResult struct {
+	status  int
+	header  http.Header
+	body    []byte
+	session *http.Cookie
+	device  *http.Cookie
+}
+
+// login posts credentials, from the client address from when the server
+// trusts the test client as a proxy, with the extra cookies and headers.
+func (e *apiEnv) login(t *testing.T, username, pw, from string, cookies []*http.Cookie, headers map[string]string) loginResult {
+	t.Helper()
+	body, _ := json.Marshal(loginRequest{Username: username, Password: pw})
+	req := e.request(t, "POST", "/api/v1/session", string(body))
+	req.Header.Set("User-Agent", "Firefox 131")
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	status, header, resp := e.send(t, req)
+	r := loginResult{status: status, header: header, body: resp}
+	for _, c := range (&http.Response{Header: header}).Cookies() {
+		switch c.Name {
+		case SessionCookie:
+			r.session = c
+		case DeviceCookie:
+			r.device = c
+		}
+	}
+	return r
+}
+
+// withCookie sends a request that authenticates with a session cookie.
+func (e *apiEnv) withCookie(t *testing.T, method, path, secret, body string, headers map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	return e.doAs(t, policyPrincipal{cookie: secret}, method, path, body, headers)
+}
+
+func newestActivity(t *testing.T, e *apiEnv) auditlog.Activity {
+	t.Helper()
+	acts, _, err := e.db.FindActivities(context.Background(), auditlog.Filter{Limit: 1})
+	if err != nil || len(acts) == 0 {
+		t.Fatalf("newest activity: %v", err)
+	}
+	return acts[0]
+}
+
+func extraOf(t *testing.T, a auditlog.Activity) map[string]string {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal(a.Extra, &m); err != nil {
+		t.Fatalf("activity %d extra %s: %v", a.ID, a.Extra, err)
+	}
+	return m
+}
+
+func TestLoginOpensASessionAndRecordsIt(t *testing.T) {
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	r := e.login(t, "audrey", testPassword, "198.51.100.4", nil, nil)
+	if r.status != http.StatusCreated || r.session == nil {
+		t.Fatalf("login answered %d %s", r.status, r.body)
+	}
+	c := r.session
+	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure || c.MaxAge != int((12*time.Hour).Seconds()) {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Lax, Path=/, not Secure over plain HTTP, 12 hours", c)
+	}
+	if !strings.HasPrefix(c.Value, auditlog.SessionPrefix) {
+		t.Errorf("session secret %q lacks its prefix", c.Value)
+	}
+	var who principalJSON
+	if err := json.Unmarshal(r.body, &who); err != nil || who.Username != "audrey" || who.Via != "session" || len(who.Permissions) != len(auditlog.AllPermissions) {
+		t.Fatalf("login answered %s (%v)", r.body, err)
+	}
+	login := newestActivity(t, e)
+	extra := extraOf(t, login)
+	if login.SystemName != "USER_LOGIN" || login.Operator != auditlog.OperatorHuman || login.Username != "audrey" ||
+		extra["client_address"] != "198.51.100.4" || extra["user_agent"] != "Firefox 131" || extra["session_id"] != strconv.FormatInt(who.SessionID, 10) {
+		t.Fatalf("login recorded as %+v with extra %v", login, extra)
+	}
+
+	status, _, body := e.withCookie(t, "GET", "/api/v1/session", c.Value, "", nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"authenticated_by":"session"`) {
+		t.Fatalf("GET /session with the cookie: %d %s", status, body)
+	}
+	status, _, _ = e.withCookie(t, "POST", "/api/v1/activities", c.Value, machineActivity, nil)
+	if status != http.StatusCreated {
+		t.Fatalf("recording with the session: %d", status)
+	}
+
+	status, header, _ := e.withCookie(t, "DELETE", "/api/v1/session", c.Value, "", nil)
+	if status != http.StatusNoContent || !strings.Contains(header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout: %d, Set-Cookie %q", status, header.Get("Set-Cookie"))
+	}
+	if out := newestActivity(t, e); out.SystemName != "USER_LOGOUT" || out.Username != "audrey" {
+		t.Fatalf("logout recorded as %s by %q", out.SystemName, out.Username)
+	}
+	status, _, body = e.withCookie(t, "GET", "/api/v1/session", c.Value, "", nil)
+	wantError(t, status, body, http.StatusUnauthorized, auditlog.EUNAUTHORIZED, "", -1)
+}
+
+func TestSessionCookieIsSecureUnderTLS(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	tlsSrv := httptest.NewTLSServer(e.server)
+	defer tlsSrv.Close()
+	body, _ := json.Marshal(loginRequest{Username: "audrey", Password: testPassword})
+	resp, err := tlsSrv.Client().Post(tlsSrv.URL+"/api/v1/session", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var found bool
+	for _, c := range resp.Cookies() {
+		found = found || c.Name == SessionCookie
+		if !c.Secure {
+			t.Errorf("cookie %s over HTTPS without Secure", c.Name)
+		}
+	}
+	if resp.StatusCode != http.StatusCreated || !found {
+		t.Fatalf("login over HTTPS: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+
+	// Behind a trusted proxy that terminates TLS, the proxy says so.
+	proxied := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	proxied.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	if r := proxied.login(t, "audrey", testPassword, "198.51.100.4", nil, map[string]string{"X-Forwarded-Proto": "https"}); r.session == nil || !r.session.Secure {
+		t.Errorf("behind a TLS proxy the session cookie is %+v, want Secure", r.session)
+	}
+	if r := e.login(t, "audrey", testPassword, "", nil, map[string]string{"X-Forwarded-Proto": "https"}); r.session == nil || r.session.Secure {
+		t.Errorf("an untrusted X-Forwarded-Proto made the cookie %+v", r.session)
+	}
+}
+
+func TestFailedLoginsLookAlikeAndAreRecorded(t *testing.T) {
+	var verified atomic.Int64
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	verify := e.server.verifyPassword
+	e.server.verifyPassword = func(pw, hash string) (bool, error) { verified.Add(1); return verify(pw, hash) }
+	ctx := context.Background()
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	e.addUser(t, "dora", auditlog.SystemAdminGroup)
+	e.addUser(t, "gone", auditlog.SystemAdminGroup)
+	yes := true
+	if _, err := e.db.UpdateUser(ctx, setup, "dora", auditlog.UserChange{Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.DeleteUser(ctx, setup, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, username, password, reason string }{
+		{"a wrong password", "audrey", "not the password", "wrong password"},
+		{"an unknown user", "nobody", testPassword, "unknown user"},
+		{"a disabled user", "dora", testPassword, "user disabled"},
+		{"a deleted user", "gone", testPassword, "user deleted"},
+	}
+	var bodies []string
+	for i, c := range cases {
+		before := verified.Load()
+		r := e.login(t, c.username, c.password, fmt.Sprintf("198.51.100.%d", i+1), nil, nil)
+		wantError(t, r.status, r.body, http.StatusUnauthorized, auditlog.EUNAUTHORIZED, "", -1)
+		if r.session != nil {
+			t.Errorf("%s: a session cookie was set", c.name)
+		}
+		if n := verified.Load() - before; n != 1 {
+			t.Errorf("%s: %d password verifications, want exactly 1 (the same work as any other failure)", c.name, n)
+		}
+		bodies = append(bodies, string(r.body))
+		a := newestActivity(t, e)
+		extra := extraOf(t, a)
+		if a.SystemName != "LOGIN_FAILED" || a.Username != c.username || extra["reason"] != c.reason ||
+			extra["client_address"] != fmt.Sprintf("198.51.100.%d", i+1) || extra["user_agent"] != "Firefox 131" {
+			t.Errorf("%s recorded as %s by %q with extra %v", c.name, a.SystemName, a.Username, extra)
+		}
+		if strings.Contains(string(a.Extra), c.password) {
+			t.Errorf("%s: the attempted password is in the activity", c.name)
+		}
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Errorf("failed logins answer differently:\n%s\n%s", bodies[0], b)
+		}
+	}
+	// The dummy hash costs what a real one costs.
+	if !strings.HasPrefix(e.server.dummyHash, fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", testPasswordParams.Memory, testPasswordParams.Time, testPasswordParams.Threads)) {
+		t.Errorf("dummy hash %q does not use the configured costs", e.server.dummyHash)
+	}
+
+	for _, bad := range []struct{ body, field string }{
+		{`{"password":"x"}`, "username"},
+		{`{"username":"audrey"}`, "password"},
+		{`{"username":"audrey","password":"` + strings.Repeat("x", password.MaxLength+1) + `"}`, "password"},
+		{`{"username":"audrey","password":"x","remember":true}`, "remember"},
+	} {
+		status, _, body := e.do(t, "POST", "/api/v1/session", "", bad.body)
+		wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, bad.field, -1)
+	}
+}
+
+func TestFailedLoginsAreThrottledWithoutLockingTheUserOut(t *testing.T) {
+	limits := LoginLimits{
+		PerAddress: LoginLimit{Burst: 3, Every: time.Minute},
+		PerAccount: LoginLimit{Burst: 4, Every: time.Minute},
+		PerDevice:  LoginLimit{Burst: 3, Every: time.Minute},
+	}
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback; c.LoginLimits = limits })
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	e.addUser(t, "bob", auditlog.SystemAdminGroup)
+
+	// Audrey logs in once from her laptop: it becomes a known device.
+	first := e.login(t, "audrey", testPassword, "192.0.2.10", nil, nil)
+	if first.status != http.StatusCreated || first.device == nil {
+		t.Fatalf("first login: %d, device cookie %v", first.status, first.device)
+	}
+	if !first.device.HttpOnly || first.device.Path != "/api/v1/session" || first.device.SameSite != http.SameSiteStrictMode {
+		t.Errorf("device cookie %+v: want HttpOnly, SameSite=Strict, only for /api/v1/session", first.device)
+	}
+
+	// An attacker guesses from many addresses until the account's budget is spent.
+	for i := range limits.PerAccount.Burst {
+		r := e.login(t, "audrey", "guess", fmt.Sprintf("203.0.113.%d", i+1), nil, nil)
+		wantError(t, r.status, r.body, http.StatusUnauthorized, auditlog.EUNAUTHORIZED, "", -1)
+	}
+	before := e.count(t)
+	r := e.login(t, "audrey", testPassword, "203.0.113.99", nil, nil)
+	wantError(t, r.status, r.body, http.StatusTooManyRequests, auditlog.ERATELIMIT, "", -1)
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+		t.Errorf("Retry-After %q, want 1 to 60 seconds", r.header.Get("Retry-After"))
+	}
+	if n := e.count(t) - before; n != 0 {
+		t.Errorf("a throttled login recorded %d activities", n)
+	}
+
+	// Audrey, from her known device, is not locked out, even with a typo first.
+	if r := e.login(t, "audrey", "typo", "192.0.2.10", []*http.Cookie{first.device}, nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("a typo from the known device: %d %s", r.status, r.body)
+	}
+	if r := e.login(t, "audrey", testPassword, "192.0.2.10", []*http.Cookie{first.device}, nil); r.status != http.StatusCreated {
+		t.Fatalf("the real user from her known device: %d %s", r.status, r.body)
+	}
+	// A device cookie is good for its own account only.
+	if r := e.login(t, "bob", testPassword, "192.0.2.11", []*http.Cookie{first.device}, nil); r.status != http.StatusCreated {
+		t.Fatalf("bob, unthrottled, with audrey's device cookie: %d", r.status)
+	}
+	forged := &http.Cookie{Name: DeviceCookie, Value: strings.Replace(first.device.Value, ".", "x.", 1)}
+	if r := e.login(t, "audrey", testPassword, "198.51.100.200", []*http.Cookie{forged}, nil); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a forged device cookie bypassed the account's throttle: %d", r.status)
+	}
+
+	// One address spraying several accounts spends its own budget.
+	for i := range limits.PerAddress.Burst {
+		e.login(t, fmt.Sprintf("user%d", i), "guess", "198.51.100.66", nil, nil)
+	}
+	if r := e.login(t, "bob", testPassword, "198.51.100.66", nil, nil); r.status != http.StatusTooManyRequests {
+		t.Fatalf("the spraying address: %d, want 429", r.status)
+	}
+
+	// Budgets refill: no lockout lasts.
+	e.clock.Set(e.clock.Now().Add(time.Minute))
+	if r := e.login(t, "audrey", testPassword, "203.0.113.99", nil, nil); r.status != http.StatusCreated {
+		t.Fatalf("a minute later: %d %s", r.status, r.body)
+	}
+}
+
+func TestCrossSiteRequestsWithTheCookieAreRefused(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	r := e.login(t, "audrey", testPassword, "", nil, nil)
+	if r.session == nil {
+		t.Fatalf("login: %d", r.status)
+	}
+	crossSite := []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Origin": "https://evil.example"},
+	}
+	for _, h := range crossSite {
+		before := e.count(t)
+		status, _, body := e.withCookie(t, "POST", "/api/v1/activities", r.session.Value, machineActivity, h)
+		wantError(t, status, body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+		if n := e.count(t) - before; n != 0 {
+			t.Errorf("a refused cross-site request recorded %d activities", n)
+		}
+		status, _, body = e.withCookie(t, "DELETE", "/api/v1/users/audrey", r.session.Value, "", h)
+		wantError(t, status, body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+		// A cross-site login (login CSRF) is refused too.
+		lr := e.login(t, "audrey", testPassword, "", nil, h)
+		wantError(t, lr.status, lr.body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+		// A bearer token is never sent by a browser on its own: unaffected.
+		req := e.request(t, "POST", "/api/v1/activities", machineActivity)
+		req.Header.Set("Authorization", "Bearer "+e.full)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if status, _, body := e.send(t, req); status != http.StatusCreated {
+			t.Errorf("a bearer request with %v: %d %s", h, status, body)
+		}
+	}
+	// Same-origin requests and reads pass.
+	status, _, _ := e.withCookie(t, "POST", "/api/v1/activities", r.session.Value, machineActivity, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if status != http.StatusCreated {
+		t.Errorf("a same-origin request: %d", status)
+	}
+	status, _, _ = e.withCookie(t, "GET", "/api/v1/activities", r.session.Value, "", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if status != http.StatusOK {
+		t.Errorf("a cross-site read: %d", status)
+	}
+}
+
+func TestClientAddressTrustsOnlyConfiguredProxies(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	s := NewServer(Config{TrustedProxies: proxies, PasswordParams: testPasswordParams})
+	cases := []struct {
+		name, peer, forwarded, want string
+	}{
+		{"a direct client", "198.51.100.7:5000", "", "198.51.100.7"},
+		{"a direct client that claims another address", "198.51.100.7:5000", "192.0.2.1", "198.51.100.7"},
+		{"a client behind a trusted proxy", "10.0.0.2:443", "192.0.2.1", "192.0.2.1"},
+		{"a spoofed hop before the real client", "10.0.0.2:443", "6.6.6.6, 192.0.2.1", "192.0.2.1"},
+		{"two trusted proxies", "10.0.0.2:443", "192.0.2.1, 10.0.0.3", "192.0.2.1"},
+		{"garbage in the header", "10.0.0.2:443", "not-an-address", "10.0.0.2"},
+		{"an IPv6 client", "[2001:db8::1]:443", "192.0.2.1", "2001:db8::1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.peer
+			if c.forwarded != "" {
+				r.Header.Set("X-Forwarded-For", c.forwarded)
+			}
+			if got := s.clientAddress(r); got != c.want {
+				t.Errorf("client address %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverLeak runs logins, token creations and resets, password
+// changes and failures, then searches every log line, activity, CSV
+// export and answer for the secrets involved.
+func TestSecretsNeverLeak(t *testing.T) {
+	var logs bytes.Buffer
+	e := newAPIEnvWith(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	var secrets []string
+	var answers bytes.Buffer
+	do := func(method, path, token, body string) []byte {
+		t.Helper()
+		status, _, resp := e.do(t, method, path, token, body)
+		if status >= 500 {
+			t.Fatalf("%s %s: %d %s", method, path, status, resp)
+		}
+		answers.Write(resp)
+		return resp
+	}
+	const newPassword = "a much longer and different passphrase"
+	secrets = append(secrets, testPassword, newPassword, e.full)
+	if _, err := e.db.Bootstrap(context.Background(), "unused-hash"); err != nil {
+		t.Fatal(err)
+	}
+	do("POST", "/api/v1/users", e.full, `{"username":"audrey","group":"System Admin","password":"`+testPassword+`"}`)
+	do("POST", "/api/v1/session", "", `{"username":"audrey","password":"wrong `+testPassword+`"}`)
+	r := e.login(t, "audrey", testPassword, "", nil, nil)
+	secrets = append(secrets, r.session.Value, r.device.Value)
+	do("PATCH", "/api/v1/users/audrey", e.full, `{"password":"`+newPassword+`"}`)
+	do("PATCH", "/api/v1/users/audrey", e.full, `{"password":"short"}`)
+	var made tokenSecretJSON
+	if err := json.Unmarshal(do("POST", "/api/v1/tokens", e.full, `{"name":"ci","scopes":["activities:write"]}`), &made); err != nil {
+		t.Fatal(err)
+	}
+	var reset tokenSecretJSON
+	if err := json.Unmarshal(do("POST", fmt.Sprintf("/api/v1/tokens/%d/reset", made.Token.ID), e.full, ""), &reset); err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, made.Secret, reset.Secret)
+	do("GET", "/api/v1/activities", made.Secret, "")                           // the reset token: refused
+	do("GET", "/api/v1/activities", "alt_"+strings.Repeat("A", 43), "")        // unknown
+	do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", made.Token.ID), e.full, "") // revoked
+	do("GET", "/api/v1/tokens", e.full, "")
+	do("GET", "/api/v1/users", e.full, "")
+	do("GET", "/api/v1/sessions", e.full, "")
+	csvExport := do("GET", "/api/v1/activities/export.csv", e.full, "")
+	jsonlExport := do("GET", "/api/v1/activities/export.jsonl", e.full, "")
+
+	hashes := []string{}
+	for _, s := range secrets {
+		hashes = append(hashes, auditlog.HashToken(s))
+	}
+	users, err := e.db.Users(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		full, _ := e.db.FindUser(context.Background(), u.Username)
+		hashes = append(hashes, full.PasswordHash)
+	}
+	places := map[string]string{"the logs": logs.String(), "the CSV export": string(csvExport), "the JSON Lines export": string(jsonlExport)}
+	for name, text := range places {
+		for _, s := range append(secrets, hashes...) {
+			if strings.Contains(text, s) {
+				t.Errorf("%s hold a secret or its hash (%.12s…)", name, s)
+			}
+		}
+	}
+	// Answers show each token secret once, where it was made, and nothing else.
+	text := answers.String()
+	for _, s := range append([]string{testPassword, newPassword, r.session.Value}, hashes...) {
+		if strings.Contains(text, s) {
+			t.Errorf("an answer holds a password, session or hash (%.12s…)", s)
+		}
+	}
+	if strings.Count(text, made.Secret) != 1 || strings.Count(text, reset.Secret) != 1 {
+		t.Errorf("the token secrets appear %d and %d times in answers, want once each", strings.Count(text, made.Secret), strings.Count(text, reset.Secret))
+	}
+	if !strings.Contains(string(csvExport), "RESET_TOKEN") || !strings.Contains(string(csvExport), "LOGIN_FAILED") {
+		t.Fatal("the export lacks the recorded actions that the search is about")
+	}
+}
