@@ -417,8 +417,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	secrets = append(secrets, made.Secret, reset.Secret)
-	do("GET", "/api/v1/activities", made.Secret, "")                           // the reset token: refused
-	do("GET", "/api/v1/activities", "alt_"+strings.Repeat("A", 43), "")        // unknown
+	do("GET", "/api/v1/activities", made.Secret, "")                          // the reset token: refused
+	do("GET", "/api/v1/activities", "alt_"+strings.Repeat("A", 43), "")       // unknown
 	do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", made.Token.ID), e.full, "") // revoked
 	do("GET", "/api/v1/tokens", e.full, "")
 	do("GET", "/api/v1/users", e.full, "")
@@ -459,4 +459,86 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(string(csvExport), "RESET_TOKEN") || !strings.Contains(string(csvExport), "LOGIN_FAILED") {
 		t.Fatal("the export lacks the recorded actions that the search is about")
 	}
+}
+
+// TestAdministrationIsRecordedAsItsActor checks that changes made through
+// the API are recorded as the person (or machine account) who made them,
+// with their client, and take effect at once.
+func TestAdministrationIsRecordedAsItsActor(t *testing.T) {
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	e.addUser(t, "sam", auditlog.SystemAdminGroup)
+	sam := e.login(t, "sam", testPassword, "192.0.2.50", nil, nil).session.Value
+	as := func(method, path, body string, want int) []byte {
+		t.Helper()
+		status, _, resp := e.withCookie(t, method, path, sam, body, map[string]string{"X-Forwarded-For": "192.0.2.50", "User-Agent": "Firefox 131"})
+		if status != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, status, resp, want)
+		}
+		return resp
+	}
+	wantRecorded := func(system, objectName string, changes ...auditlog.Change) {
+		t.Helper()
+		a := newestActivity(t, e)
+		extra := extraOf(t, a)
+		if a.SystemName != system || a.Operator != auditlog.OperatorHuman || a.Username != "sam" || a.ObjectName != objectName {
+			t.Fatalf("recorded %s by %s %q on %q, want %s by sam on %q", a.SystemName, a.Operator, a.Username, a.ObjectName, system, objectName)
+		}
+		if extra["client_address"] != "192.0.2.50" || extra["user_agent"] != "Firefox 131" || extra["session_id"] == "" {
+			t.Errorf("%s: extra %v lacks the client", system, extra)
+		}
+		if changes != nil && fmt.Sprint(a.Changes) != fmt.Sprint(changes) {
+			t.Errorf("%s: changes %v, want %v", system, a.Changes, changes)
+		}
+	}
+
+	as("POST", "/api/v1/groups", `{"name":"Auditors","permissions":["activities:read","activities:read"]}`, http.StatusCreated)
+	wantRecorded("CREATE_PERMISSION_GROUP", "Auditors", auditlog.Change{ColumnName: "name", NewValue: "Auditors"},
+		auditlog.Change{ColumnName: "permissions", NewValue: "activities:read"})
+	as("PATCH", "/api/v1/groups/Auditors", `{"permissions":["activities:read","activities:export"]}`, http.StatusOK)
+	wantRecorded("EDIT_PERMISSION_GROUP", "Auditors", auditlog.Change{ColumnName: "permissions", OldValue: "activities:read", NewValue: "activities:export,activities:read"})
+	as("POST", "/api/v1/users", `{"username":"audrey","group":"Auditors","password":"`+testPassword+`"}`, http.StatusCreated)
+	wantRecorded("CREATE_USER", "audrey")
+
+	// Audrey logs in and reads; a new password ends her session.
+	audrey := e.login(t, "audrey", testPassword, "192.0.2.51", nil, nil).session.Value
+	if status, _, _ := e.withCookie(t, "GET", "/api/v1/activities", audrey, "", nil); status != http.StatusOK {
+		t.Fatalf("audrey reads: %d", status)
+	}
+	if status, _, _ := e.withCookie(t, "GET", "/api/v1/users", audrey, "", nil); status != http.StatusForbidden {
+		t.Fatalf("audrey lists users: %d, want 403", status)
+	}
+	as("PATCH", "/api/v1/users/audrey", `{"password":"another long passphrase"}`, http.StatusOK)
+	wantRecorded("EDIT_USER", "audrey", auditlog.Change{ColumnName: "password", OldValue: auditlog.Redacted, NewValue: auditlog.Redacted})
+	if status, _, _ := e.withCookie(t, "GET", "/api/v1/activities", audrey, "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("audrey's session after a new password: %d, want 401", status)
+	}
+
+	var made tokenSecretJSON
+	if err := json.Unmarshal(as("POST", "/api/v1/tokens", `{"name":"billing","scopes":["activities:write"],"expires_in":3600}`, http.StatusCreated), &made); err != nil {
+		t.Fatal(err)
+	}
+	wantRecorded("CREATE_AN_ACCESS_TOKEN_WITHIN_THE_LOCAL_IDENTITY_PROVIDER", "billing")
+	if made.Token.State != "active" || made.Token.Expires == nil || !made.Token.Expires.Equal(e.clock.Now().Add(time.Hour).Truncate(time.Microsecond)) {
+		t.Errorf("the new token %+v: want active, expiring in an hour", made.Token)
+	}
+	if status, _, _ := e.do(t, "POST", "/api/v1/activities", made.Secret, machineActivity); status != http.StatusCreated {
+		t.Fatalf("the new token records: %d", status)
+	}
+	// A machine account's own actions are the machine's.
+	if a := newestActivity(t, e); a.Operator != auditlog.OperatorMachine {
+		t.Errorf("recorded through a machine token as %s", a.Operator)
+	}
+	as(http.MethodDelete, fmt.Sprintf("/api/v1/tokens/%d", made.Token.ID), "", http.StatusOK)
+	wantRecorded("REVOKE_ACCESS_TOKEN", "billing")
+	if status, _, _ := e.do(t, "POST", "/api/v1/activities", made.Secret, machineActivity); status != http.StatusUnauthorized {
+		t.Fatalf("a revoked token: %d", status)
+	}
+	status, _, body := e.withCookie(t, "PATCH", "/api/v1/groups/System%20Admin", sam, `{"permissions":["activities:read"]}`, nil)
+	wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "permissions", -1)
+	status, _, body = e.withCookie(t, "POST", "/api/v1/groups", sam, `{"name":"X","permissions":["root"]}`, nil)
+	wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "permissions[0]", -1)
+	status, _, body = e.withCookie(t, "PATCH", "/api/v1/users/audrey", sam, `{}`, nil)
+	wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "body", -1)
+	status, _, body = e.withCookie(t, "POST", "/api/v1/tokens", sam, `{"name":"x","scopes":["admin"],"expires_in":0}`, nil)
+	wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "expires_in", -1)
 }
