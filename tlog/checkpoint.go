@@ -2,7 +2,9 @@ package tlog
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -21,6 +23,7 @@ import (
 type Signer struct {
 	signer   note.Signer
 	verifier note.Verifier
+	skey     string
 	// VerifierKey is the public key in signed-note form: <name>+<hash>+<base64>.
 	VerifierKey string
 }
@@ -55,7 +58,18 @@ func NewSigner(skey string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
 	}
-	return &Signer{signer: signer, verifier: verifier, VerifierKey: vkey}, nil
+	return &Signer{signer: signer, verifier: verifier, skey: strings.TrimSpace(skey), VerifierKey: vkey}, nil
+}
+
+// DeriveKey returns a 32-byte secret for another purpose (HKDF-SHA256 of
+// the signing key, with purpose as its info), so that every node that
+// holds the signing key derives the same secret and no other can.
+func (s *Signer) DeriveKey(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(s.skey), nil, "auditlog "+purpose, 32)
+	if err != nil {
+		panic(err) // only for an output length HKDF cannot give
+	}
+	return key
 }
 
 // LoadOrCreateKey reads the signing key at path, or creates one named

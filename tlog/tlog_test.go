@@ -403,3 +403,18 @@ func FuzzVerifyBundle(f *testing.F) {
 		}
 	})
 }
+
+func TestDeriveKeyIsStablePerKeyAndPurpose(t *testing.T) {
+	k1, _ := GenerateKey("example.com/a")
+	k2, _ := GenerateKey("example.com/a")
+	s1, _ := NewSigner(k1)
+	again, _ := NewSigner(k1 + "\n")
+	s2, _ := NewSigner(k2)
+	a := s1.DeriveKey("device cookies")
+	if len(a) != 32 || !bytes.Equal(a, again.DeriveKey("device cookies")) {
+		t.Fatalf("one key derives %x and %x", a, again.DeriveKey("device cookies"))
+	}
+	if bytes.Equal(a, s1.DeriveKey("other")) || bytes.Equal(a, s2.DeriveKey("device cookies")) {
+		t.Fatal("another purpose or another key derives the same secret")
+	}
+}

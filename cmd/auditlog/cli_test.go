@@ -105,6 +105,19 @@ func TestCommandErrorsNameTheFlag(t *testing.T) {
 		{"an unknown command", "", []string{"frobnicate"}, "frobnicate"},
 		{"a stray argument", "", []string{"demo", "--data", dir, "extra"}, "extra"},
 		{"a demo count of zero", "", []string{"demo", "--data", dir, "--count", "0"}, "--count"},
+		{"an edit without a change", "", []string{"group", "edit", "--data", dir, "--name", "Auditors"}, "--rename"},
+		{"an edit of a missing group", "", []string{"group", "edit", "--data", dir, "--name", "Nobody", "--rename", "X"}, "Nobody"},
+		{"a group delete without a name", "", []string{"group", "delete", "--data", dir}, "--name"},
+		{"a user edit without a change", "", []string{"user", "edit", "--data", dir, "--username", "u"}, "--group"},
+		{"a user both disabled and enabled", "", []string{"user", "edit", "--data", dir, "--username", "u", "--disable", "--enable"}, "--disable"},
+		{"a delete of a missing user", "", []string{"user", "delete", "--data", dir, "--username", "ghost"}, "ghost"},
+		{"a token revoke without an id", "", []string{"token", "revoke", "--data", dir}, "--id"},
+		{"a revoke of a missing token", "", []string{"token", "revoke", "--data", dir, "--id", "999"}, "999"},
+		{"a session revoke by two selectors", "", []string{"session", "revoke", "--data", dir, "--user", "u", "--group", "g"}, "exactly one"},
+		{"a bad trusted proxy", "", []string{"serve", "--data", dir, "--trusted-proxies", "10.0.0.0/8,proxy.example"}, "--trusted-proxies"},
+		{"a TLS certificate without its key", "", []string{"serve", "--data", dir, "--tls-cert", "cert.pem"}, "--tls-cert"},
+		{"a TLS certificate that does not load", "", []string{"serve", "--data", dir, "--tls-cert", "missing.pem", "--tls-key", "missing.key"}, "--tls-cert"},
+		{"a session shorter than a minute", "", []string{"serve", "--data", dir, "--session-idle", "5s"}, "--session-ttl"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,7 +24,8 @@ import (
 const usage = `auditlog: a self-hosted, tamper-evident audit log
 
 Usage:
-  auditlog serve  [--addr 127.0.0.1:8080] [--data DIR]    run the HTTP API
+  auditlog serve  [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert F --tls-key F] [--trusted-proxies CIDRS]
+                  [--session-ttl 12h] [--session-idle 1h]  run the HTTP API
   auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]   prints only the token
   auditlog token list | revoke --id N | reset --id N
   auditlog group create --name NAME [--permissions P1,P2]
@@ -143,6 +144,28 @@ func (sf *storeFlags) open(ctx context.Context, now func() time.Time) (*sqlite.D
 		return nil, auditlog.FieldErrorf("--database-url", "this build stores activities in the embedded SQLite store only; leave --database-url and AUDITLOG_DATABASE_URL unset and use --data")
 	}
 	return sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now})
+}
+
+// envDuration reads a duration flag's default from the environment;
+// checkEnvDurations refuses a value there that does not parse.
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return fallback
+}
+
+// checkEnvDurations refuses environment variables that are set but are not
+// durations, naming the variable.
+func checkEnvDurations(names ...string) error {
+	for _, name := range names {
+		if v := os.Getenv(name); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return auditlog.FieldErrorf(name, "%s=%q is not a duration such as 12h or 30m", name, v)
+			}
+		}
+	}
+	return nil
 }
 
 func envOr(name, fallback string) string {

@@ -55,7 +55,7 @@ type server struct {
 	exited chan struct{}
 }
 
-var servingAddr = regexp.MustCompile(`msg=serving addr=(http://\S+)`)
+var servingAddr = regexp.MustCompile(`msg=serving addr=(https?://\S+)`)
 
 // startServer starts `auditlog serve` on a free port over the data directory.
 func startServer(t *testing.T, dataDir string, env ...string) *server {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -21,6 +24,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	addr := fs.String("addr", envOr("AUDITLOG_ADDR", "127.0.0.1:8080"), "address to listen on (env AUDITLOG_ADDR)")
 	logFormat := fs.String("log-format", envOr("AUDITLOG_LOG_FORMAT", "text"), "log format: text or json (env AUDITLOG_LOG_FORMAT)")
+	tlsCert := fs.String("tls-cert", os.Getenv("AUDITLOG_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file (env AUDITLOG_TLS_CERT); needs --tls-key")
+	tlsKey := fs.String("tls-key", os.Getenv("AUDITLOG_TLS_KEY"), "the PEM private key of --tls-cert (env AUDITLOG_TLS_KEY)")
+	proxies := fs.String("trusted-proxies", os.Getenv("AUDITLOG_TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (env AUDITLOG_TRUSTED_PROXIES)")
+	sessionTTL := fs.Duration("session-ttl", envDuration("AUDITLOG_SESSION_TTL", 12*time.Hour), "a login session's absolute lifetime (env AUDITLOG_SESSION_TTL)")
+	sessionIdle := fs.Duration("session-idle", envDuration("AUDITLOG_SESSION_IDLE", time.Hour), "a login session ends after this long unused (env AUDITLOG_SESSION_IDLE)")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -38,6 +47,20 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return auditlog.FieldErrorf("--log-format", "--log-format must be text or json")
 	}
 	log := slog.New(handler)
+	trusted, err := parseProxies(*proxies)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := loadTLS(*tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
+	if err := checkEnvDurations("AUDITLOG_SESSION_TTL", "AUDITLOG_SESSION_IDLE"); err != nil {
+		return err
+	}
+	if *sessionTTL < time.Minute || *sessionIdle < time.Minute {
+		return auditlog.FieldErrorf("--session-ttl", "--session-ttl and --session-idle must be at least a minute")
+	}
 
 	store, err := sf.open(ctx, nil)
 	if err != nil {
@@ -69,13 +92,22 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{
-		Handler:           apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey}),
+		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey,
+			TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
+			// Every node that holds the signing key knows the same devices.
+			DeviceKey: signer.DeriveKey("login throttle device cookies")}),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", sf.data)
+	scheme := "http://"
+	if tlsConfig != nil {
+		scheme = "https://"
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	log.Info("serving", "addr", scheme+ln.Addr().String(), "data", sf.data)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -96,6 +128,43 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("publish the last checkpoint: %w", err)
 	}
 	return nil
+}
+
+// parseProxies reads --trusted-proxies: addresses or CIDR ranges.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, auditlog.FieldErrorf("--trusted-proxies", "%q is neither an address nor a CIDR range", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// loadTLS reads the certificate and key of --tls-cert and --tls-key, or
+// returns nil when neither is given.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, auditlog.FieldErrorf("--tls-cert", "give both --tls-cert and --tls-key, or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, auditlog.FieldErrorf("--tls-cert", "load the TLS certificate and key: %v", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // bootstrapAdmin creates the admin user of the System Admin group on first
