@@ -109,7 +109,7 @@ type Token struct {
 	Username string       `json:"username,omitempty"` // empty for a machine account
 	Created  time.Time    `json:"created"`
 	// Expires is the zero time for a token that does not expire.
-	Expires time.Time `json:"-"`
+	Expires time.Time `json:"expires,omitzero"`
 	Revoked bool      `json:"revoked"`
 }
 
