@@ -25,6 +25,15 @@ type userPatch struct {
 	Disabled *bool   `json:"disabled"`
 }
 
+// respond writes v as the answer with status, or err when there is one.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 // checkPassword refuses a password a user may not have.
 func checkPassword(field, pw string) error {
 	switch {
@@ -38,22 +47,14 @@ func checkPassword(field, pw string) error {
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	users, err := s.store.Users(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
+	s.respond(w, r, http.StatusOK, struct {
 		Users []auditlog.User `json:"users"`
-	}{users})
+	}{users}, err)
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.store.FindUser(r.Context(), r.PathValue("username"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
+	s.respond(w, r, http.StatusOK, u, err)
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -71,11 +72,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.store.CreateUser(r.Context(), s.actor(r), in.Username, in.Group, password.Hash(in.Password, s.passwordParams))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, u)
+	s.respond(w, r, http.StatusCreated, u, err)
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
@@ -98,29 +95,17 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		ch.PasswordHash = &hash
 	}
 	u, err := s.store.UpdateUser(r.Context(), s.actor(r), r.PathValue("username"), ch)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
+	s.respond(w, r, http.StatusOK, u, err)
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.store.DeleteUser(r.Context(), s.actor(r), r.PathValue("username"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
+	s.respond(w, r, http.StatusOK, u, err)
 }
 
 func (s *Server) handleRestoreUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.store.RestoreUser(r.Context(), s.actor(r), r.PathValue("username"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
+	s.respond(w, r, http.StatusOK, u, err)
 }
 
 type groupRequest struct {
@@ -140,22 +125,14 @@ func checkPermissions(field string, ps *[]auditlog.Permission) error {
 
 func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request) {
 	groups, err := s.store.Groups(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
+	s.respond(w, r, http.StatusOK, struct {
 		Groups []auditlog.Group `json:"groups"`
-	}{groups})
+	}{groups}, err)
 }
 
 func (s *Server) handleGetGroup(w http.ResponseWriter, r *http.Request) {
 	g, err := s.store.FindGroup(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, g)
+	s.respond(w, r, http.StatusOK, g, err)
 }
 
 func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) {
@@ -176,11 +153,7 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) {
 		perms = *in.Permissions
 	}
 	g, err := s.store.CreateGroup(r.Context(), s.actor(r), name, perms)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, g)
+	s.respond(w, r, http.StatusCreated, g, err)
 }
 
 func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request) {
@@ -198,11 +171,7 @@ func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := s.store.UpdateGroup(r.Context(), s.actor(r), r.PathValue("name"), auditlog.GroupChange{Name: in.Name, Permissions: in.Permissions})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, g)
+	s.respond(w, r, http.StatusOK, g, err)
 }
 
 // handleDeleteGroups deletes the group of the path, or the groups named by
@@ -351,13 +320,9 @@ func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	sessions, err := s.store.Sessions(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
+	s.respond(w, r, http.StatusOK, struct {
 		Sessions []auditlog.Session `json:"sessions"`
-	}{sessions})
+	}{sessions}, err)
 }
 
 // handleRevokeSessions ends the session of the path's id, or every session

@@ -34,18 +34,7 @@ func FuzzLogin(f *testing.F) {
 	f.Add(`{"username":"audrey","password":"x"}`, "YXVkcmV5.9999999999.c2ln")
 	f.Add(`{"username":"audrey","password":"x"}`, "...")
 
-	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: f.TempDir(), Builtin: catalog.Builtin()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { db.Close() })
-	ctx := context.Background()
-	if _, err := db.Bootstrap(ctx, password.Hash(password.Generate(), testPasswordParams)); err != nil {
-		f.Fatal(err)
-	}
-	if _, err := db.CreateUser(ctx, setup, "audrey", auditlog.SystemAdminGroup, password.Hash(testPassword, testPasswordParams)); err != nil {
-		f.Fatal(err)
-	}
+	db := loginStore(f, testPasswordParams)
 	// Generous budgets: the fuzzer is one client that fails a lot.
 	lots := LoginLimit{Burst: 1 << 30, Every: time.Nanosecond}
 	srv := NewServer(Config{Store: db, PasswordParams: testPasswordParams, LoginLimits: LoginLimits{lots, lots, lots}})
@@ -76,6 +65,25 @@ func FuzzLogin(f *testing.F) {
 			t.Fatalf("the answer repeats the password: %s", rec.Body)
 		}
 	})
+}
+
+// loginStore is a store with the admin and the user audrey, whose password
+// is testPassword, hashed at the given costs.
+func loginStore(tb testing.TB, params password.Params) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: tb.TempDir(), Builtin: catalog.Builtin()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if _, err := db.Bootstrap(ctx, password.Hash(password.Generate(), params)); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.CreateUser(ctx, setup, "audrey", auditlog.SystemAdminGroup, password.Hash(testPassword, params)); err != nil {
+		tb.Fatal(err)
+	}
+	return db
 }
 
 // sanitizeCookie keeps what a client can send as a cookie value.

@@ -1,17 +1,13 @@
 package http
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/auditlog/auditlog"
-	"github.com/auditlog/auditlog/catalog"
 	"github.com/auditlog/auditlog/password"
-	"github.com/auditlog/auditlog/sqlite"
 )
 
 // BenchmarkFailedLogin measures a failed login at production password
@@ -19,18 +15,7 @@ import (
 // must cost the same, so that timing does not tell which usernames exist
 // (docs/performance.md has the figures).
 func BenchmarkFailedLogin(b *testing.B) {
-	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: b.TempDir(), Builtin: catalog.Builtin()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	if _, err := db.Bootstrap(ctx, password.Hash(password.Generate(), password.Default)); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.CreateUser(ctx, setup, "audrey", auditlog.SystemAdminGroup, password.Hash(testPassword, password.Default)); err != nil {
-		b.Fatal(err)
-	}
+	db := loginStore(b, password.Default)
 	unlimited := LoginLimit{Burst: 1 << 30, Every: time.Nanosecond}
 	srv := NewServer(Config{Store: db, LoginLimits: LoginLimits{unlimited, unlimited, unlimited}})
 	for _, c := range []struct{ name, body string }{

@@ -28,6 +28,24 @@ func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx *sq
 	return err
 }
 
+// queryAll runs query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (*T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
 // micros is t in stored form; the zero time is 0.
 func micros(t time.Time) int64 {
 	if t.IsZero() {
@@ -216,20 +234,8 @@ func (db *DB) DeleteGroups(ctx context.Context, by auditlog.Actor, names []strin
 
 // Groups lists every group by name.
 func (db *DB) Groups(ctx context.Context) ([]auditlog.Group, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
-	if err != nil {
-		return nil, storeError("list groups", err)
-	}
-	defer rows.Close()
-	out := []auditlog.Group{}
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, storeError("list groups", err)
-		}
-		out = append(out, *g)
-	}
-	return out, storeError("list groups", rows.Err())
+	groups, err := queryAll(ctx, db.read, scanGroup, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
+	return groups, storeError("list groups", err)
 }
 
 // FindGroup returns one group.
@@ -413,21 +419,11 @@ func (db *DB) RestoreUser(ctx context.Context, by auditlog.Actor, username strin
 
 // Users lists every user by username.
 func (db *DB) Users(ctx context.Context) ([]auditlog.User, error) {
-	rows, err := db.read.QueryContext(ctx, userSelect+` ORDER BY u.username`)
-	if err != nil {
-		return nil, storeError("list users", err)
+	users, err := queryAll(ctx, db.read, scanUser, userSelect+` ORDER BY u.username`)
+	for i := range users {
+		users[i].PasswordHash = ""
 	}
-	defer rows.Close()
-	out := []auditlog.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, storeError("list users", err)
-		}
-		u.PasswordHash = ""
-		out = append(out, *u)
-	}
-	return out, storeError("list users", rows.Err())
+	return users, storeError("list users", err)
 }
 
 // FindUser returns one user with their password hash.
@@ -548,20 +544,8 @@ func (db *DB) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secre
 
 // Tokens lists every token by id.
 func (db *DB) Tokens(ctx context.Context) ([]auditlog.Token, error) {
-	rows, err := db.read.QueryContext(ctx, tokenSelect+` ORDER BY t.id`)
-	if err != nil {
-		return nil, storeError("list tokens", err)
-	}
-	defer rows.Close()
-	out := []auditlog.Token{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, storeError("list tokens", err)
-		}
-		out = append(out, *t)
-	}
-	return out, storeError("list tokens", rows.Err())
+	tokens, err := queryAll(ctx, db.read, scanToken, tokenSelect+` ORDER BY t.id`)
+	return tokens, storeError("list tokens", err)
 }
 
 // Authenticate finds the principal behind a token secret.

@@ -37,20 +37,7 @@ func scanSession(row rowScanner) (*auditlog.Session, error) {
 
 func (db *DB) liveSessions(ctx context.Context, q querier, where string, args ...any) ([]auditlog.Session, error) {
 	args = append([]any{db.now().UnixMicro()}, args...)
-	rows, err := q.QueryContext(ctx, sessionSelect+` WHERE `+liveSession+where+` ORDER BY s.id DESC`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []auditlog.Session{}
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanSession, sessionSelect+` WHERE `+liveSession+where+` ORDER BY s.id DESC`, args...)
 }
 
 // CreateSession opens a session for an active user and records the login.

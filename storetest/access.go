@@ -69,6 +69,30 @@ func wantActivity(t *testing.T, a auditlog.Activity, system string, by auditlog.
 	}
 }
 
+// assertNoActivityHolds fails when any of the store's last activities holds
+// one of the secrets.
+func assertNoActivityHolds(t *testing.T, s auditlog.Store, secrets ...string) {
+	t.Helper()
+	for _, a := range lastActivities(t, s, 100) {
+		b, _ := json.Marshal(a)
+		for _, secret := range secrets {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("activity %d (%s) holds the secret %.8s…", a.ID, a.SystemName, secret)
+			}
+		}
+	}
+}
+
+// bootstrapped opens a store that has had its first start.
+func bootstrapped(t *testing.T, open Opener, clock *Clock) auditlog.Store {
+	t.Helper()
+	s := open(t, clock)
+	if _, err := s.Bootstrap(context.Background(), "h"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func countActivities(t *testing.T, s auditlog.Store) int {
 	t.Helper()
 	head, err := s.TreeHead(context.Background())
@@ -198,21 +222,12 @@ func testUserChanges(t *testing.T, open Opener) {
 		[]auditlog.Change{{ColumnName: "deleted", OldValue: "false", NewValue: "true"}})
 	wantActivity(t, acts[3], "RESTORE_USER", admin, auditlog.ObjectTypeUser, "audrey",
 		[]auditlog.Change{{ColumnName: "deleted", OldValue: "true", NewValue: "false"}})
-	for _, a := range acts {
-		for _, secret := range []string{"secret-hash-1", "secret-hash-2"} {
-			if b, _ := json.Marshal(a); strings.Contains(string(b), secret) {
-				t.Errorf("activity %d (%s) holds the password hash", a.ID, a.SystemName)
-			}
-		}
-	}
+	assertNoActivityHolds(t, s, "secret-hash-1", "secret-hash-2")
 }
 
 func testLastAdmin(t *testing.T, open Opener) {
-	s := open(t, NewClock(base))
+	s := bootstrapped(t, open, NewClock(base))
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.CreateGroup(ctx, cli, "Auditors", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +270,8 @@ func testLastAdmin(t *testing.T, open Opener) {
 
 func testTokenLifecycle(t *testing.T, open Opener) {
 	clock := NewClock(base)
-	s := open(t, clock)
+	s := bootstrapped(t, open, clock)
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	first := auditlog.GenerateTokenSecret()
 	tok, err := s.CreateToken(ctx, admin, auditlog.NewToken{Name: "billing", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite},
 		Expires: base.Add(24 * time.Hour)}, first)
@@ -312,22 +324,12 @@ func testTokenLifecycle(t *testing.T, open Opener) {
 		[]auditlog.Change{{ColumnName: "secret", OldValue: auditlog.Redacted, NewValue: auditlog.Redacted}})
 	wantActivity(t, acts[3], "REVOKE_ACCESS_TOKEN", admin, auditlog.ObjectTypeAPIToken, "billing",
 		[]auditlog.Change{{ColumnName: "revoked", OldValue: "false", NewValue: "true"}})
-	for _, a := range lastActivities(t, s, 10) {
-		b, _ := json.Marshal(a)
-		for _, secret := range []string{first, second, auditlog.HashToken(first), auditlog.HashToken(second)} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("activity %d (%s) holds a token secret or its hash", a.ID, a.SystemName)
-			}
-		}
-	}
+	assertNoActivityHolds(t, s, first, second, auditlog.HashToken(first), auditlog.HashToken(second))
 }
 
 func testInactiveUserTokens(t *testing.T, open Opener) {
-	s := open(t, NewClock(base))
+	s := bootstrapped(t, open, NewClock(base))
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.CreateUser(ctx, cli, "second", auditlog.SystemAdminGroup, "h"); err != nil {
 		t.Fatal(err)
 	}
@@ -376,11 +378,8 @@ func newSession(t *testing.T, s auditlog.Store, username string, expires time.Ti
 
 func testSessions(t *testing.T, open Opener) {
 	clock := NewClock(base)
-	s := open(t, clock)
+	s := bootstrapped(t, open, clock)
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	secret := newSession(t, s, "admin", base.Add(2*time.Hour), 30*time.Minute)
 	login := lastActivities(t, s, 1)[0]
 	wantActivity(t, login, "USER_LOGIN", auditlog.Actor{Operator: auditlog.OperatorHuman, Username: "admin",
@@ -441,11 +440,8 @@ func testSessions(t *testing.T, open Opener) {
 }
 
 func testSessionRevocation(t *testing.T, open Opener) {
-	s := open(t, NewClock(base))
+	s := bootstrapped(t, open, NewClock(base))
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.CreateGroup(ctx, cli, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
 		t.Fatal(err)
 	}
@@ -504,11 +500,8 @@ func testSessionRevocation(t *testing.T, open Opener) {
 }
 
 func testRefusedChangeRecordsNothing(t *testing.T, open Opener) {
-	s := open(t, NewClock(base))
+	s := bootstrapped(t, open, NewClock(base))
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.CreateGroup(ctx, cli, "Auditors", nil); err != nil {
 		t.Fatal(err)
 	}

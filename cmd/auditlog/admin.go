@@ -76,19 +76,30 @@ func required(flagName, value string) error {
 	return nil
 }
 
-// printList writes rows as a table with a header, or v as JSON.
-func printList(stdout io.Writer, asJSON bool, v any, header string, rows [][]string) error {
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+// listCommand is a command that prints what list returns, as a table of
+// one row per item under header, or with --json as JSON.
+func listCommand[T any](name, header string, list func(auditlog.Store, context.Context) ([]T, error), row func(*T) []string) adminCommand {
+	var asJSON bool
+	return adminCommand{name: name,
+		flags: func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		run: func(ctx context.Context, store auditlog.Store, _ auditlog.Actor, stdout io.Writer) error {
+			items, err := list(store, ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(items)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, header)
+			for i := range items {
+				fmt.Fprintln(tw, strings.Join(row(&items[i]), "\t"))
+			}
+			return tw.Flush()
+		},
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	return tw.Flush()
 }
 
 // readPassword reads the first line of stdin as a password.
@@ -146,34 +157,22 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var asJSON bool
-	return adminCommand{name: "token list",
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		run: func(ctx context.Context, store auditlog.Store, _ auditlog.Actor, stdout io.Writer) error {
-			tokens, err := store.Tokens(ctx)
-			if err != nil {
-				return err
+	return listCommand("token list", "ID\tNAME\tACCOUNT\tSCOPES\tEXPIRES\tSTATE", auditlog.Store.Tokens, func(t *auditlog.Token) []string {
+		account, expires, state := t.Username, "never", "active"
+		if account == "" {
+			account = "(machine)"
+		}
+		if !t.Expires.IsZero() {
+			expires = t.Expires.Format(time.RFC3339)
+		}
+		if err := auditlog.CheckTokenLive(t, time.Now()); err != nil {
+			state = "expired"
+			if t.Revoked {
+				state = "revoked"
 			}
-			rows := make([][]string, len(tokens))
-			for i, t := range tokens {
-				account, expires, state := t.Username, "never", "active"
-				if account == "" {
-					account = "(machine)"
-				}
-				if !t.Expires.IsZero() {
-					expires = t.Expires.Format(time.RFC3339)
-				}
-				if err := auditlog.CheckTokenLive(&t, time.Now()); err != nil {
-					state = "expired"
-					if t.Revoked {
-						state = "revoked"
-					}
-				}
-				rows[i] = []string{strconv.FormatInt(t.ID, 10), t.Name, account, permList(t.Scopes), expires, state}
-			}
-			return printList(stdout, asJSON, tokens, "ID\tNAME\tACCOUNT\tSCOPES\tEXPIRES\tSTATE", rows)
-		},
-	}.exec(ctx, args, stdout, stderr)
+		}
+		return []string{strconv.FormatInt(t.ID, 10), t.Name, account, permList(t.Scopes), expires, state}
+	}).exec(ctx, args, stdout, stderr)
 }
 
 // tokenByID is a command on one token, named by --id.
@@ -298,21 +297,9 @@ func runGroupDelete(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runGroupList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var asJSON bool
-	return adminCommand{name: "group list",
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		run: func(ctx context.Context, store auditlog.Store, _ auditlog.Actor, stdout io.Writer) error {
-			groups, err := store.Groups(ctx)
-			if err != nil {
-				return err
-			}
-			rows := make([][]string, len(groups))
-			for i, g := range groups {
-				rows[i] = []string{strconv.FormatInt(g.ID, 10), g.Name, permList(g.Permissions)}
-			}
-			return printList(stdout, asJSON, groups, "ID\tNAME\tPERMISSIONS", rows)
-		},
-	}.exec(ctx, args, stdout, stderr)
+	return listCommand("group list", "ID\tNAME\tPERMISSIONS", auditlog.Store.Groups, func(g *auditlog.Group) []string {
+		return []string{strconv.FormatInt(g.ID, 10), g.Name, permList(g.Permissions)}
+	}).exec(ctx, args, stdout, stderr)
 }
 
 // runUserCreate creates a user. With --password-stdin the password is read
@@ -424,21 +411,9 @@ func runUserRestore(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runUserList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var asJSON bool
-	return adminCommand{name: "user list",
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		run: func(ctx context.Context, store auditlog.Store, _ auditlog.Actor, stdout io.Writer) error {
-			users, err := store.Users(ctx)
-			if err != nil {
-				return err
-			}
-			rows := make([][]string, len(users))
-			for i, u := range users {
-				rows[i] = []string{strconv.FormatInt(u.ID, 10), u.Username, u.GroupName, userState(&u)}
-			}
-			return printList(stdout, asJSON, users, "ID\tUSERNAME\tGROUP\tSTATE", rows)
-		},
-	}.exec(ctx, args, stdout, stderr)
+	return listCommand("user list", "ID\tUSERNAME\tGROUP\tSTATE", auditlog.Store.Users, func(u *auditlog.User) []string {
+		return []string{strconv.FormatInt(u.ID, 10), u.Username, u.GroupName, userState(u)}
+	}).exec(ctx, args, stdout, stderr)
 }
 
 func userState(u *auditlog.User) string {
@@ -452,22 +427,10 @@ func userState(u *auditlog.User) string {
 }
 
 func runSessionList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var asJSON bool
-	return adminCommand{name: "session list",
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		run: func(ctx context.Context, store auditlog.Store, _ auditlog.Actor, stdout io.Writer) error {
-			sessions, err := store.Sessions(ctx)
-			if err != nil {
-				return err
-			}
-			rows := make([][]string, len(sessions))
-			for i, s := range sessions {
-				rows[i] = []string{strconv.FormatInt(s.ID, 10), s.Username, s.ClientAddress, s.Created.Format(time.RFC3339),
-					s.LastSeen.Format(time.RFC3339), s.Expires.Format(time.RFC3339)}
-			}
-			return printList(stdout, asJSON, sessions, "ID\tUSERNAME\tCLIENT\tCREATED\tLAST SEEN\tEXPIRES", rows)
-		},
-	}.exec(ctx, args, stdout, stderr)
+	return listCommand("session list", "ID\tUSERNAME\tCLIENT\tCREATED\tLAST SEEN\tEXPIRES", auditlog.Store.Sessions, func(s *auditlog.Session) []string {
+		return []string{strconv.FormatInt(s.ID, 10), s.Username, s.ClientAddress, s.Created.Format(time.RFC3339),
+			s.LastSeen.Format(time.RFC3339), s.Expires.Format(time.RFC3339)}
+	}).exec(ctx, args, stdout, stderr)
 }
 
 func runSessionRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
