@@ -9,27 +9,16 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/tlog"
 )
-
-// pendingActivity is a validated activity with its catalogue names resolved,
-// ready to be inserted.
-type pendingActivity struct {
-	auditlog.NewActivity
-	DisplayName        string
-	SubtypeDisplayName string
-	ChangesJSON        string
-	// leaf is the activity's leaf, canonicalised before it reaches the
-	// writer; the writer fills in the id and the time.
-	leaf *tlog.LeafTemplate
-}
 
 // writeJob is one all-or-nothing unit of work for the writer: optional
 // statements of its own (apply) and the activities that record them.
 type writeJob struct {
 	ctx        context.Context
 	apply      func(ctx context.Context, tx *sql.Tx) error
-	activities []pendingActivity
+	activities []sqlstore.Pending
 
 	ids  []int64
 	err  error
@@ -270,13 +259,9 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 	for i := range job.activities {
 		p := &job.activities[i]
 		id := int64(tree.Size()) + 1
-		var eventID any
-		if p.EventID != "" {
-			eventID = p.EventID
-		}
 		res, err := st.insert.ExecContext(ctx, id, created, string(p.Operator), p.Username, p.SystemName, p.DisplayName,
 			p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
-			p.ObjectName, p.ChangesJSON, eventID)
+			p.ObjectName, p.ChangesJSON, p.EventIDArg())
 		if err != nil {
 			return nil, fmt.Errorf("insert activity: %w", err)
 		}
@@ -289,7 +274,7 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 			}
 			continue
 		}
-		leaf := p.leaf.LeafHash(id, time.UnixMicro(created))
+		leaf := p.Leaf.LeafHash(id, time.UnixMicro(created))
 		var nodeErr error
 		tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
 			if nodeErr == nil {
