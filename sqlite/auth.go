@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 // Bootstrap creates the System Admin group (when missing) and the admin user
@@ -26,7 +27,7 @@ func (db *DB) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, er
 		}
 		now := db.now().UnixMicro()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, auditlog.SystemAdminGroup, joinPermissions(auditlog.AllPermissions), now); err != nil {
+			ON CONFLICT (name) DO NOTHING`, auditlog.SystemAdminGroup, sqlstore.JoinPermissions(auditlog.AllPermissions), now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (username, group_id, password_hash, created_us)
@@ -58,7 +59,7 @@ func (db *DB) CreateGroup(ctx context.Context, name string, perms []auditlog.Per
 	}
 	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)`,
-			name, joinPermissions(perms), g.Created.UnixMicro())
+			name, sqlstore.JoinPermissions(perms), g.Created.UnixMicro())
 		if isUniqueViolation(err) {
 			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
 			e.Field = "name"
@@ -147,7 +148,7 @@ func (db *DB) CreateToken(ctx context.Context, nt auditlog.NewToken, secret stri
 			userID = t.UserID
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
-			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), joinPermissions(nt.Scopes), userID, t.Created.UnixMicro(), expires)
+			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), sqlstore.JoinPermissions(nt.Scopes), userID, t.Created.UnixMicro(), expires)
 		if err != nil {
 			return err
 		}
@@ -187,13 +188,13 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Princi
 	if revoked != 0 || (expires != 0 && db.now().UnixMicro() >= expires) {
 		return nil, unauthorized
 	}
-	p.Permissions = splitPermissions(scopes)
+	p.Permissions = sqlstore.SplitPermissions(scopes)
 	if userID.Valid {
 		if disabled.Bool {
 			return nil, unauthorized
 		}
 		p.UserID, p.Username = userID.Int64, username.String
-		granted := splitPermissions(groupPerms.String)
+		granted := sqlstore.SplitPermissions(groupPerms.String)
 		p.Permissions = slices.DeleteFunc(p.Permissions, func(perm auditlog.Permission) bool {
 			return !slices.Contains(granted, perm)
 		})

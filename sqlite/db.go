@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -245,22 +244,4 @@ func isUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) &&
 		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
-}
-
-func joinPermissions(ps []auditlog.Permission) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = string(p)
-	}
-	return strings.Join(s, ",")
-}
-
-func splitPermissions(s string) []auditlog.Permission {
-	out := []auditlog.Permission{}
-	for _, p := range strings.Split(s, ",") {
-		if p != "" {
-			out = append(out, auditlog.Permission(p))
-		}
-	}
-	return out
 }
