@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", sf.data)
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "store", sf.location())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
