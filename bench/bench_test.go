@@ -458,6 +458,12 @@ func sampleDataset(dir string) (*sample, error) {
 		return nil, err
 	}
 	defer db.Close()
+	return sampleDB(db)
+}
+
+// sampleDB draws the sample from a store's database, SQLite or PostgreSQL
+// (the queries are the same on both).
+func sampleDB(db *sql.DB) (*sample, error) {
 	s := &sample{}
 	if err := db.QueryRow(`SELECT count(*), max(id), min(created_us), max(created_us) FROM activities`).Scan(&s.count, &s.maxID, &s.minUS, &s.maxUS); err != nil {
 		return nil, err
@@ -467,7 +473,7 @@ func sampleDataset(dir string) (*sample, error) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	for len(s.rows) < 5000 {
 		var r sampleRow
-		err := db.QueryRow(`SELECT id, created_us, operator, username, activity_system_name, object_type, object_id FROM activities WHERE id = ?`,
+		err := db.QueryRow(`SELECT id, created_us, operator, username, activity_system_name, object_type, object_id FROM activities WHERE id = $1`,
 			1+rng.Int64N(s.maxID)).Scan(&r.id, &r.createdUS, &r.operator, &r.username, &r.activity, &r.objectType, &r.objectID)
 		if err == sql.ErrNoRows {
 			continue
