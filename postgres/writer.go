@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
@@ -160,10 +162,45 @@ func (w *writer) record(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (err e
 	if size != lastID {
 		return fmt.Errorf("the Merkle tree has %d leaves but the last activity is %d: run auditlog verify", size, lastID)
 	}
-	tree := w.tree.Clone()
+	// created never decreases with id, even when the clock steps back or
+	// another node, with a clock of its own, wrote last: date filters rely on it.
+	created := max(w.db.now().UnixMicro(), lastCreated)
 
-	// Event ids recorded before, by this node or any other.
-	recorded := map[string]int64{}
+	// An event_id recorded before is rare (a client's retry), and the
+	// unique index finds it anyway while the rows are copied: so the rows
+	// are copied without looking, and only when the index refuses them are
+	// the recorded events looked up and the copy made again.
+	if _, err := tx.Exec(ctx, "SAVEPOINT copy"); err != nil {
+		return err
+	}
+	tree, err := w.copyActivities(ctx, tx, jobs, created, nil)
+	if isEventConflict(err) {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT copy"); err != nil {
+			return err
+		}
+		var recorded map[string]int64
+		if recorded, err = recordedEvents(ctx, tx, jobs); err != nil {
+			return err
+		}
+		tree, err = w.copyActivities(ctx, tx, jobs, created, recorded)
+	}
+	if err != nil {
+		return err
+	}
+	w.tree = tree // dropped again by commit if the transaction fails
+	return nil
+}
+
+// isEventConflict reports whether err is the unique index on event_id
+// refusing a row.
+func isEventConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "activities_event_id_key"
+}
+
+// recordedEvents looks up which of the jobs' event ids are recorded
+// already, by this node or another, and under which id.
+func recordedEvents(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (map[string]int64, error) {
 	var events []string
 	for _, job := range jobs {
 		for i := range job.activities {
@@ -172,28 +209,36 @@ func (w *writer) record(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (err e
 			}
 		}
 	}
-	if len(events) > 0 {
-		rows, err := tx.Query(ctx, `SELECT event_id, id FROM activities WHERE event_id = ANY($1)`, events)
-		if err != nil {
-			return fmt.Errorf("find recorded events: %w", err)
-		}
-		var event string
-		var id int64
-		if _, err := pgx.ForEachRow(rows, []any{&event, &id}, func() error { recorded[event] = id; return nil }); err != nil {
-			return fmt.Errorf("find recorded events: %w", err)
-		}
+	recorded := map[string]int64{}
+	rows, err := tx.Query(ctx, `SELECT event_id, id FROM activities WHERE event_id = ANY($1)`, events)
+	if err != nil {
+		return nil, fmt.Errorf("find recorded events: %w", err)
 	}
+	var event string
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&event, &id}, func() error { recorded[event] = id; return nil }); err != nil {
+		return nil, fmt.Errorf("find recorded events: %w", err)
+	}
+	return recorded, nil
+}
 
-	// created never decreases with id, even when the clock steps back or
-	// another node, with a clock of its own, wrote last: date filters rely on it.
-	created := max(w.db.now().UnixMicro(), lastCreated)
+// copyActivities assigns the next ids to the jobs' activities, but for
+// those whose event is in recorded (or repeated within the group), and
+// COPYs them and the tree nodes their leaves complete. It returns the
+// tree with their leaves; the writer's own tree is left as it was.
+func (w *writer) copyActivities(ctx context.Context, tx pgx.Tx, jobs []*writeJob, created int64, recorded map[string]int64) (*tlog.Tree, error) {
+	tree := w.tree.Clone()
+	seen := map[string]int64{}
+	for e, id := range recorded {
+		seen[e] = id
+	}
 	createdAt := time.UnixMicro(created)
 	var activityRows, nodeRows [][]any
 	for _, job := range jobs {
 		ids := make([]int64, len(job.activities))
 		for i := range job.activities {
 			p := &job.activities[i]
-			if id, ok := recorded[p.EventID]; ok && p.EventID != "" {
+			if id, ok := seen[p.EventID]; ok && p.EventID != "" {
 				ids[i] = id
 				continue
 			}
@@ -202,26 +247,26 @@ func (w *writer) record(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (err e
 				p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
 				p.ObjectName, p.ChangesJSON, p.EventIDArg()})
 			if p.EventID != "" {
-				recorded[p.EventID] = id
+				seen[p.EventID] = id
 			}
 			leaf := p.Leaf.LeafHash(id, createdAt)
 			if err := tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
 				nodeRows = append(nodeRows, []any{int16(n.Level), int64(n.Index), hash})
 			}); err != nil {
-				return err
+				return nil, err
 			}
 			ids[i] = id
 		}
 		job.ids = ids
 	}
-	if len(activityRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, activityCopyColumns, pgx.CopyFromRows(activityRows)); err != nil {
-			return fmt.Errorf("copy activities: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tree_nodes"}, []string{"level", "idx", "hash"}, pgx.CopyFromRows(nodeRows)); err != nil {
-			return fmt.Errorf("copy tree nodes: %w", err)
-		}
+	if len(activityRows) == 0 {
+		return tree, nil
 	}
-	w.tree = tree // dropped again by commit if the transaction fails
-	return nil
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, activityCopyColumns, pgx.CopyFromRows(activityRows)); err != nil {
+		return nil, fmt.Errorf("copy activities: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tree_nodes"}, []string{"level", "idx", "hash"}, pgx.CopyFromRows(nodeRows)); err != nil {
+		return nil, fmt.Errorf("copy tree nodes: %w", err)
+	}
+	return tree, nil
 }
