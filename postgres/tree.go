@@ -20,7 +20,7 @@ type querier interface {
 // treeSize is the number of leaves in the tree.
 func treeSize(ctx context.Context, q querier) (uint64, error) {
 	var size int64
-	err := q.QueryRow(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0`).Scan(&size)
+	err := q.QueryRow(ctx, `SELECT coalesce(max(leaf) + 1, 0) FROM tree_leaves`).Scan(&size)
 	return uint64(size), err
 }
 
@@ -33,25 +33,41 @@ func loadTree(ctx context.Context, q querier, size uint64) (*tlog.Tree, error) {
 	return tlog.NewTree(size, border)
 }
 
+// hashSize is the size of one node's hash in tree_leaves.hashes.
+const hashSize = 32
+
+// nodeRow returns the leaf whose row holds node id: the leaf that completed
+// it, (index+1)·2^level − 1, or false when that is beyond any tree.
+func nodeRow(id auditlog.NodeID) (int64, bool) {
+	if id.Level >= 63 || id.Index >= (1<<62)>>id.Level {
+		return 0, false
+	}
+	return int64((id.Index+1)<<id.Level) - 1, true
+}
+
 // fetchNodes reads the hashes of the given nodes in one query, in order.
 func fetchNodes(ctx context.Context, q querier, ids []auditlog.NodeID) ([][]byte, error) {
 	if len(ids) == 0 {
 		return [][]byte{}, nil
 	}
-	levels := make([]int16, len(ids))
-	indexes := make([]int64, len(ids))
+	offsets := make([]int32, len(ids))
+	leaves := make([]int64, len(ids))
 	for i, id := range ids {
-		levels[i], indexes[i] = int16(id.Level), int64(id.Index)
+		leaf, ok := nodeRow(id)
+		if !ok {
+			leaf = -1 // no such row
+		}
+		offsets[i], leaves[i] = int32(id.Level)*hashSize, leaf
 	}
-	rows, err := q.Query(ctx, `SELECT n.hash FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS w(level, idx, pos)
-		LEFT JOIN tree_nodes n ON n.level = w.level AND n.idx = w.idx ORDER BY w.pos`, levels, indexes)
+	rows, err := q.Query(ctx, `SELECT substring(n.hashes FROM w.offs + 1 FOR 32) FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS w(offs, leaf, pos)
+		LEFT JOIN tree_leaves n ON n.leaf = w.leaf ORDER BY w.pos`, offsets, leaves)
 	if err != nil {
 		return nil, storeError("read tree nodes", err)
 	}
 	out := make([][]byte, 0, len(ids))
 	var hash []byte
 	if _, err := pgx.ForEachRow(rows, []any{&hash}, func() error {
-		if hash == nil {
+		if len(hash) != hashSize {
 			id := ids[len(out)]
 			return auditlog.Errorf(auditlog.ENOTFOUND, "tree node (%d, %d) is not in the tree", id.Level, id.Index)
 		}
@@ -91,7 +107,7 @@ func (db *DB) TreeNodes(ctx context.Context, ids []auditlog.NodeID) ([][]byte, e
 
 // StreamLeafHashes calls fn with the stored leaf hashes from index from on.
 func (db *DB) StreamLeafHashes(ctx context.Context, from uint64, fn func(index uint64, hash []byte) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT idx, hash FROM tree_nodes WHERE level = 0 AND idx >= $1 ORDER BY idx`, int64(from))
+	rows, err := db.pool.Query(ctx, `SELECT leaf, substring(hashes FROM 1 FOR 32) FROM tree_leaves WHERE leaf >= $1 ORDER BY leaf`, int64(from))
 	if err != nil {
 		return storeError("read leaves", err)
 	}

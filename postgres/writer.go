@@ -149,7 +149,7 @@ func (w *writer) record(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (err e
 	// The tree must cover exactly the activities: leaf i is activity i+1.
 	var size, lastID, lastCreated int64
 	if err := tx.QueryRow(ctx, `SELECT
-		  coalesce((SELECT max(idx) + 1 FROM tree_nodes WHERE level = 0), 0),
+		  coalesce((SELECT max(leaf) + 1 FROM tree_leaves), 0),
 		  coalesce((SELECT id FROM activities ORDER BY id DESC LIMIT 1), 0),
 		  coalesce((SELECT created_us FROM activities ORDER BY id DESC LIMIT 1), 0)`).Scan(&size, &lastID, &lastCreated); err != nil {
 		return fmt.Errorf("read the tree size: %w", err)
@@ -224,7 +224,7 @@ func recordedEvents(ctx context.Context, tx pgx.Tx, jobs []*writeJob) (map[strin
 
 // copyActivities assigns the next ids to the jobs' activities, but for
 // those whose event is in recorded (or repeated within the group), and
-// COPYs them and the tree nodes their leaves complete. It returns the
+// COPYs them and their leaves, each with the tree nodes it completes. It returns the
 // tree with their leaves; the writer's own tree is left as it was.
 func (w *writer) copyActivities(ctx context.Context, tx pgx.Tx, jobs []*writeJob, created int64, recorded map[string]int64) (*tlog.Tree, error) {
 	tree := w.tree.Clone()
@@ -233,7 +233,7 @@ func (w *writer) copyActivities(ctx context.Context, tx pgx.Tx, jobs []*writeJob
 		seen[e] = id
 	}
 	createdAt := time.UnixMicro(created)
-	var activityRows, nodeRows [][]any
+	var activityRows, leafRows [][]any
 	for _, job := range jobs {
 		ids := make([]int64, len(job.activities))
 		for i := range job.activities {
@@ -250,11 +250,20 @@ func (w *writer) copyActivities(ctx context.Context, tx pgx.Tx, jobs []*writeJob
 				seen[p.EventID] = id
 			}
 			leaf := p.Leaf.LeafHash(id, createdAt)
+			hashes := make([]byte, 0, 2*hashSize)
+			var order error
 			if err := tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
-				nodeRows = append(nodeRows, []any{int16(n.Level), int64(n.Index), hash})
+				if row, _ := nodeRow(n); row != id-1 || int(n.Level)*hashSize != len(hashes) {
+					order = fmt.Errorf("tree node (%d, %d) does not belong to leaf %d", n.Level, n.Index, id-1)
+				}
+				hashes = append(hashes, hash...)
 			}); err != nil {
 				return nil, err
 			}
+			if order != nil {
+				return nil, order
+			}
+			leafRows = append(leafRows, []any{id - 1, hashes})
 			ids[i] = id
 		}
 		job.ids = ids
@@ -265,8 +274,8 @@ func (w *writer) copyActivities(ctx context.Context, tx pgx.Tx, jobs []*writeJob
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, activityCopyColumns, pgx.CopyFromRows(activityRows)); err != nil {
 		return nil, fmt.Errorf("copy activities: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tree_nodes"}, []string{"level", "idx", "hash"}, pgx.CopyFromRows(nodeRows)); err != nil {
-		return nil, fmt.Errorf("copy tree nodes: %w", err)
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tree_leaves"}, []string{"leaf", "hashes"}, pgx.CopyFromRows(leafRows)); err != nil {
+		return nil, fmt.Errorf("copy tree leaves: %w", err)
 	}
 	return tree, nil
 }

@@ -147,7 +147,7 @@ func TestVerifyOnPostgresNamesTheActivityThatWasTamperedWith(t *testing.T) {
 		{"an edited activity", []string{`UPDATE activities SET username = 'mallory' WHERE id = 17`}, "activity 17 was altered"},
 		{"a deleted activity", []string{`DELETE FROM activities WHERE id = 23`}, "activity 23 is missing"},
 		{"the newest activities cut off with their tree", []string{`DELETE FROM activities WHERE id > 55`,
-			`DELETE FROM tree_nodes WHERE ((idx + 1) << level) > 55`}, "activities 56 to 60 are missing"},
+			`DELETE FROM tree_leaves WHERE leaf >= 55`}, "activities 56 to 60 are missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
