@@ -26,6 +26,10 @@ CREATE INDEX activities_by_operator    ON activities (operator, id);
 CREATE INDEX activities_by_username    ON activities (username, id);
 CREATE INDEX activities_by_object_type ON activities (object_type, id);
 CREATE INDEX activities_by_object_id   ON activities (object_id, id);
+-- An activity and a username together, the seed's most common combination,
+-- match few rows of two large index ranges: this index finds them directly
+-- instead of intersecting the two (30 ms at 1,000,000 activities).
+CREATE INDEX activities_by_username_activity ON activities (username, activity_system_name, id);
 
 -- Date filters become id ranges by searching the primary key (created never
 -- decreases with id), so created_us needs no B-tree. A BRIN index, a few
