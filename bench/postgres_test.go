@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/mod/sumdb/note"
 	_ "github.com/jackc/pgx/v5/stdlib" // sampling the PostgreSQL dataset with the SQLite sampler's queries
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/auditlog/auditlog/postgres/pgtest"
 )

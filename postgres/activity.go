@@ -80,26 +80,7 @@ func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activit
 
 // FindActivities returns one page of activities, newest first.
 func (db *DB) FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error) {
-	page := f
-	if page.Limit > 0 {
-		page.Limit++ // one more tells whether there is a next page
-	}
-	out := []auditlog.Activity{}
-	var arena []byte
-	err := db.StreamActivities(ctx, page, func(a *auditlog.Activity) error {
-		var kept auditlog.Activity
-		kept, arena = a.Retain(arena)
-		out = append(out, kept)
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	more := false
-	if f.Limit > 0 && len(out) > f.Limit {
-		out, more = out[:f.Limit], true
-	}
-	return out, more, nil
+	return sqlstore.FindPage(ctx, f, db.StreamActivities)
 }
 
 // dialect is PostgreSQL's SQL for the shared list query.

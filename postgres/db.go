@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 //go:embed migration/*.sql
@@ -54,8 +54,7 @@ type DB struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 
-	builtin map[string]auditlog.ActivityType
-	custom  sync.Map // system name -> auditlog.ActivityType, a cache of activity_types
+	catalog *sqlstore.Catalog
 
 	writer *writer
 }
@@ -80,12 +79,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	db := &DB{pool: pool, now: cfg.Now, builtin: map[string]auditlog.ActivityType{}}
+	db := &DB{pool: pool, now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
 	if db.now == nil {
 		db.now = time.Now
-	}
-	for _, t := range cfg.Builtin {
-		db.builtin[t.SystemName] = t
 	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()

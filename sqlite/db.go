@@ -14,10 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -45,8 +45,7 @@ type DB struct {
 	read  *sql.DB // a pool of read-only connections
 	now   func() time.Time
 
-	builtin map[string]auditlog.ActivityType
-	custom  sync.Map // system name -> auditlog.ActivityType, a cache of activity_types
+	catalog *sqlstore.Catalog
 
 	writer *writer
 }
@@ -66,12 +65,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{now: cfg.Now, builtin: map[string]auditlog.ActivityType{}}
+	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
 	if db.now == nil {
 		db.now = time.Now
-	}
-	for _, t := range cfg.Builtin {
-		db.builtin[t.SystemName] = t
 	}
 
 	// The durability settings live here and nowhere else.

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"strings"
 
 	"github.com/auditlog/auditlog"
@@ -155,4 +156,30 @@ func whereClause(conds []string) string {
 		return ""
 	}
 	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// FindPage lists one page of what f selects through stream (a store's
+// StreamActivities), reading one activity more than f.Limit to tell
+// whether there is a next page.
+func FindPage(ctx context.Context, f auditlog.Filter, stream func(context.Context, auditlog.Filter, func(*auditlog.Activity) error) error) ([]auditlog.Activity, bool, error) {
+	page := f
+	if page.Limit > 0 {
+		page.Limit++
+	}
+	out := []auditlog.Activity{}
+	var arena []byte
+	err := stream(ctx, page, func(a *auditlog.Activity) error {
+		var kept auditlog.Activity
+		kept, arena = a.Retain(arena)
+		out = append(out, kept)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	more := false
+	if f.Limit > 0 && len(out) > f.Limit {
+		out, more = out[:f.Limit], true
+	}
+	return out, more, nil
 }
