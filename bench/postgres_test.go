@@ -48,40 +48,31 @@ func BenchmarkPostgresIngestTwoNodes(b *testing.B) {
 
 	rep.printf("%d activities per side and round, mean activity JSON %.0f bytes, %d request bodies of %d activities; %d clients, %d on each of %d nodes. PostgreSQL: %s.\n\n",
 		n, size, len(bodies), batchSize, ingestClients, ingestClients/pgNodes, pgNodes, postgresVersion(b))
-	rep.printf("| round | raw COPY rows/s | HTTP via 2 nodes rows/s | HTTP / raw |\n|---|---:|---:|---:|\n")
-	var bestRaw, bestHTTP float64
-	for round := 1; round <= rounds; round++ {
-		rawURL := pgtest.NewDatabase(b)
-		rawDur, err := rawCopy(rawURL, rows, batchSize)
-		if err != nil {
-			b.Fatalf("raw COPY: %v", err)
-		}
-		rawRate := float64(n) / rawDur.Seconds()
-
-		url := pgtest.NewDatabase(b)
-		nodes := startPostgresNodes(b, url, fmt.Sprintf("ingest-%d", round), keyEnv, "activities:read,activities:write")
-		httpDur, err := ingestThrough(nodes, bodies, batchSize, ingestClients, nil)
-		if err != nil {
-			b.Fatalf("HTTP ingest: %v", err)
-		}
-		for _, s := range nodes {
-			s.stop()
-		}
-		httpRate := float64(n) / httpDur.Seconds()
-		if got, err := countPostgres(url); err != nil || got != int64(n) {
-			b.Fatalf("the store holds %d activities (%v), want %d", got, err, n)
-		}
-		rep.printf("| %d | %.0f (%.2f s) | %.0f (%.2f s) | %.2f |\n", round, rawRate, rawDur.Seconds(), httpRate, httpDur.Seconds(), httpRate/rawRate)
-		bestRaw, bestHTTP = max(bestRaw, rawRate), max(bestHTTP, httpRate)
-	}
-	ratio := bestHTTP / bestRaw
-	rep.verdict("best HTTP through two nodes %.0f rows/s / best raw COPY %.0f rows/s = %.2f (target ≥ %.2f): %s",
-		bestHTTP, bestRaw, ratio, targetTwoNodeRatio, passFail(ratio >= targetTwoNodeRatio))
-	rep.flush()
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(bestRaw, "raw_rows/s")
-	b.ReportMetric(bestHTTP, "http_rows/s")
-	b.ReportMetric(ratio, "ratio")
+	compareIngest(b, rep, n, rounds, targetTwoNodeRatio, ingestSides{
+		raw: "raw COPY", viaHTTP: "HTTP through two nodes",
+		runRaw: func(int) time.Duration {
+			rawDur, err := rawCopy(pgtest.NewDatabase(b), rows, batchSize)
+			if err != nil {
+				b.Fatalf("raw COPY: %v", err)
+			}
+			return rawDur
+		},
+		runHTTP: func(round int) time.Duration {
+			url := pgtest.NewDatabase(b)
+			nodes := startPostgresNodes(b, url, fmt.Sprintf("ingest-%d", round), keyEnv, "activities:read,activities:write")
+			httpDur, err := ingestThrough(nodes, bodies, batchSize, ingestClients, nil)
+			if err != nil {
+				b.Fatalf("HTTP ingest: %v", err)
+			}
+			for _, s := range nodes {
+				s.stop()
+			}
+			if got, err := countPostgres(url); err != nil || got != int64(n) {
+				b.Fatalf("the store holds %d activities (%v), want %d", got, err, n)
+			}
+			return httpDur
+		},
+	})
 }
 
 // BenchmarkPostgresListFirstPage: the first page (50 activities) of every
