@@ -25,10 +25,7 @@ func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewAct
 	return db.writer.submit(&writeJob{ctx: ctx, activities: pending})
 }
 
-const activityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
-  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
-
-// activityScan reads rows of activityColumns into one Activity, reused
+// activityScan reads rows of sqlstore.ActivityColumns into one Activity, reused
 // from row to row.
 type activityScan struct {
 	a                 auditlog.Activity
@@ -65,7 +62,7 @@ func (s *activityScan) finish() error {
 // FindActivityByID returns one activity.
 func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activity, error) {
 	var s activityScan
-	err := db.pool.QueryRow(ctx, `SELECT `+activityColumns+` FROM activities WHERE id = $1`, id).Scan(s.dest()...)
+	err := db.pool.QueryRow(ctx, `SELECT `+sqlstore.ActivityColumns+` FROM activities WHERE id = $1`, id).Scan(s.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "activity %d not found", id)
 	}
@@ -101,7 +98,7 @@ func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*
 		if err != nil || !ok {
 			return err
 		}
-		q := sqlstore.ListQuery(f, ids, activityColumns, dialect)
+		q := sqlstore.ListQuery(f, ids, dialect)
 		rows, err := tx.Query(ctx, q.SQL, q.Args...)
 		if err != nil {
 			return storeError("find activities", err)

@@ -23,9 +23,6 @@ func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewAct
 	return db.writer.submit(&writeJob{ctx: ctx, activities: pending})
 }
 
-const activityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
-  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
-
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanActivity(row rowScanner) (auditlog.Activity, error) {
@@ -54,7 +51,7 @@ func scanActivity(row rowScanner) (auditlog.Activity, error) {
 
 // FindActivityByID returns one activity.
 func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activity, error) {
-	a, err := scanActivity(db.read.QueryRowContext(ctx, `SELECT `+activityColumns+` FROM activities WHERE id = ?`, id))
+	a, err := scanActivity(db.read.QueryRowContext(ctx, `SELECT `+sqlstore.ActivityColumns+` FROM activities WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "activity %d not found", id)
 	}
@@ -115,7 +112,7 @@ func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (sqlstore.Query,
 	if err != nil || !ok {
 		return sqlstore.Query{}, false, err
 	}
-	return sqlstore.ListQuery(f, sqlstore.IDRange{Lo: lo, Hi: hi}, activityColumns, dialect), true, nil
+	return sqlstore.ListQuery(f, sqlstore.IDRange{Lo: lo, Hi: hi}, dialect), true, nil
 }
 
 // idRange turns the filter's date range into the range of ids that can

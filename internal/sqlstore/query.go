@@ -7,6 +7,11 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
+// ActivityColumns are the columns of activities that make up an Activity,
+// in the order the stores scan them.
+const ActivityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
+  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
+
 // Dialect is what the list query needs to know about a database's SQL.
 type Dialect struct {
 	// Placeholder returns the text of the n-th bind parameter (from 1).
@@ -38,8 +43,8 @@ func (b *builder) arg(v any) string {
 	return b.d.Placeholder(len(b.args))
 }
 
-// ListQuery builds the SELECT of the given columns from activities that
-// lists what f selects, its dates already mapped to ids.
+// ListQuery builds the SELECT of ActivityColumns that lists what f
+// selects, its dates already mapped to ids.
 //
 // Every filter has an index ending in the id, so each condition can walk its
 // index newest first and stop after one page. Two things keep that true:
@@ -48,7 +53,7 @@ func (b *builder) arg(v any) string {
 //   - A filter with several values (OR) becomes one branch per value, each
 //     reading at most one page from its index, merged by id: "IN (...)"
 //     would read every match of every value and sort them.
-func ListQuery(f auditlog.Filter, ids IDRange, columns string, d Dialect) Query {
+func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 	b := &builder{d: d}
 
 	// The first multi-valued indexed filter, if any, is split into branches.
@@ -138,13 +143,13 @@ func ListQuery(f auditlog.Filter, ids IDRange, columns string, d Dialect) Query 
 		if f.OldestFirst {
 			order = " ORDER BY id"
 		}
-		s := `SELECT ` + columns + ` FROM activities` + whereClause(conditions()) + order
+		s := `SELECT ` + ActivityColumns + ` FROM activities` + whereClause(conditions()) + order
 		return Query{SQL: s + limit(), Args: b.args}
 	}
 	branches := make([]string, len(splitValues))
 	for i, v := range splitValues {
 		where := append([]string{split + " = " + b.arg(v)}, conditions()...)
-		branches[i] = `SELECT * FROM (SELECT ` + columns + ` FROM activities` + whereClause(where) +
+		branches[i] = `SELECT * FROM (SELECT ` + ActivityColumns + ` FROM activities` + whereClause(where) +
 			` ORDER BY id DESC` + limit() + `) AS branch`
 	}
 	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
