@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +101,15 @@ func TestTwoServersOnOneDatabaseKeepOneLog(t *testing.T) {
 	out := mustCLI(t, "verify", "--database-url", dbURL, "--verifier-key", vkey)
 	if !strings.Contains(out, fmt.Sprintf("verified %d activities", len(all))) || !strings.Contains(out, fmt.Sprintf("latest signed checkpoint: size %d", len(all))) {
 		t.Fatalf("verify printed %q", out)
+	}
+
+	// A proof bundle exported from the database verifies offline.
+	t.Setenv("AUDITLOG_SIGNING_KEY", strings.TrimPrefix(keyEnv, "AUDITLOG_SIGNING_KEY="))
+	bundle := filepath.Join(t.TempDir(), "w1.bundle.json")
+	mustCLI(t, "export", "--database-url", dbURL, "--with-proofs", "--username", "w1-r3-0", "--username", "w2-r0-0", "--output", bundle)
+	out = mustCLI(t, "verify", "--data", t.TempDir(), "--bundle", bundle, "--verifier-key", vkey)
+	if !strings.Contains(out, fmt.Sprintf("verified 2 activities of the bundle against the checkpoint of size %d", len(all))) {
+		t.Fatalf("verify --bundle printed %q", out)
 	}
 }
 
