@@ -5,7 +5,13 @@ FUZZTIME ?= 30s
 
 .PHONY: test build serve bench fuzz
 
+# The PostgreSQL store's tests use the server on 127.0.0.1:5432, which
+# .ci/postgres starts (installing it when absent).
+AUDITLOG_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export AUDITLOG_TEST_DATABASE_URL
+
 test:
+	./.ci/postgres
 	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
 
 build:

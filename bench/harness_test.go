@@ -94,7 +94,6 @@ type server struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
 	token  string
-	dir    string
 	client *http.Client
 	done   chan error
 }
@@ -113,24 +112,31 @@ func startServerScopes(b *testing.B, dir, scopes string) *server {
 	b.Helper()
 	token := strings.TrimSpace(run(b, "token", "create", "--data", dir, "--name", "bench",
 		"--scopes", scopes))
+	return startServerWith(b, []string{"--data", dir}, dir+"-serve.log", token)
+}
+
+// startServerWith starts `auditlog serve` with the given store flags and
+// extra environment, logging to logPath, for clients with token.
+func startServerWith(b *testing.B, storeArgs []string, logPath, token string, env ...string) *server {
+	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	logFile, err := os.OpenFile(dir+"-serve.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(mustBinary(b), "serve", "--data", dir, "--addr", addr)
-	cmd.Env = append(os.Environ(), "AUDITLOG_ADMIN_PASSWORD=bench-admin-password")
+	cmd := exec.Command(mustBinary(b), append(append([]string{"serve"}, storeArgs...), "--addr", addr)...)
+	cmd.Env = append(append(os.Environ(), "AUDITLOG_ADMIN_PASSWORD=bench-admin-password"), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	logFile.Close()
-	s := &server{b: b, cmd: cmd, base: "http://" + addr, token: token, dir: dir, done: make(chan error, 1),
+	s := &server{b: b, cmd: cmd, base: "http://" + addr, token: token, done: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, DisableCompression: true,
 		}}}
@@ -148,11 +154,11 @@ func startServerScopes(b *testing.B, dir, scopes string) *server {
 		}
 		select {
 		case err := <-s.done:
-			b.Fatalf("auditlog serve exited: %v (log: %s)", err, dir+"-serve.log")
+			b.Fatalf("auditlog serve exited: %v (log: %s)", err, logPath)
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("auditlog serve not ready after 2 minutes (log: %s)", dir+"-serve.log")
+			b.Fatalf("auditlog serve not ready after 2 minutes (log: %s)", logPath)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -213,12 +219,19 @@ func (s *server) do(method, path string, body []byte, want int) ([]byte, error) 
 // each taking the next unsent body. after, if set, is called with the
 // number of activities acknowledged so far, after each acknowledgement.
 func (s *server) ingest(bodies [][]byte, perBody, clients int, after func(acked int)) (time.Duration, error) {
+	return ingestThrough([]*server{s}, bodies, perBody, clients, after)
+}
+
+// ingestThrough is ingest spread over several servers: client i posts to
+// server i mod len(servers).
+func ingestThrough(servers []*server, bodies [][]byte, perBody, clients int, after func(acked int)) (time.Duration, error) {
 	var next, acked atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for c := range clients {
+		s := servers[c%len(servers)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -6,88 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
-	"github.com/auditlog/auditlog/tlog"
-	"github.com/gowebpki/jcs"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 // RecordActivities validates the activities against the catalogue and
 // records them through the group-commit writer. It returns once the
 // transaction that holds them is committed and fsynced.
 func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewActivity) ([]int64, error) {
-	pending, err := db.prepareActivities(ctx, activities)
+	pending, err := sqlstore.Prepare(ctx, activities, db.activityType)
 	if err != nil {
 		return nil, err
 	}
 	return db.writer.submit(&writeJob{ctx: ctx, activities: pending})
 }
-
-// prepareActivities checks each activity and resolves its catalogue names.
-func (db *DB) prepareActivities(ctx context.Context, activities []auditlog.NewActivity) ([]pendingActivity, error) {
-	if len(activities) == 0 {
-		return nil, auditlog.FieldErrorf("activities", "at least one activity is required")
-	}
-	if len(activities) > auditlog.MaxBatch {
-		return nil, auditlog.FieldErrorf("activities", "%d activities in one request; the limit is %d", len(activities), auditlog.MaxBatch)
-	}
-	pending := make([]pendingActivity, len(activities))
-	for i, a := range activities {
-		if err := a.Normalize(i, jcs.Transform); err != nil {
-			return nil, err
-		}
-		t, err := db.activityType(ctx, a.SystemName)
-		if err != nil {
-			return nil, err
-		}
-		if t == nil {
-			return nil, auditlog.ValidationError(i, "activity_system_name", "unknown activity type %q; GET /api/v1/activity-types lists them", a.SystemName)
-		}
-		p := pendingActivity{NewActivity: a, DisplayName: t.DisplayName}
-		if a.SubtypeSystemName != "" {
-			s, ok := t.Subtype(a.SubtypeSystemName)
-			if !ok {
-				return nil, auditlog.ValidationError(i, "activity_subtype_system_name", "activity type %s has no subtype %q", t.SystemName, a.SubtypeSystemName)
-			}
-			p.SubtypeDisplayName = s.DisplayName
-		}
-		changes := a.Changes
-		if changes == nil {
-			changes = []auditlog.Change{}
-		}
-		b, err := json.Marshal(changes)
-		if err != nil {
-			return nil, err
-		}
-		p.ChangesJSON = string(b)
-		// The leaf's canonical form (RFC 8785, the costly part of the leaf
-		// hash) is made here, in the request's goroutine and in parallel
-		// with other requests, rather than in the single writer: it only
-		// fills in the id and the time and hashes.
-		if p.leaf, err = tlog.NewLeafTemplate(p.activity()); err != nil {
-			return nil, err
-		}
-		pending[i] = p
-	}
-	return pending, nil
-}
-
-// activity is the activity as it will be stored and read back, but for
-// the id and the creation time, which the writer assigns.
-func (p *pendingActivity) activity() auditlog.Activity {
-	return auditlog.Activity{
-		Operator: p.Operator, Username: p.Username,
-		DisplayName: p.DisplayName, SystemName: p.SystemName,
-		SubtypeDisplayName: p.SubtypeDisplayName, SubtypeSystemName: p.SubtypeSystemName,
-		Extra: p.Extra, ObjectID: p.ObjectID, ObjectType: p.ObjectType, ObjectName: p.ObjectName,
-		Changes: p.Changes,
-	}
-}
-
-const activityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
-  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -117,7 +51,7 @@ func scanActivity(row rowScanner) (auditlog.Activity, error) {
 
 // FindActivityByID returns one activity.
 func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activity, error) {
-	a, err := scanActivity(db.read.QueryRowContext(ctx, `SELECT `+activityColumns+` FROM activities WHERE id = ?`, id))
+	a, err := scanActivity(db.read.QueryRowContext(ctx, `SELECT `+sqlstore.ActivityColumns+` FROM activities WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "activity %d not found", id)
 	}
@@ -129,23 +63,7 @@ func (db *DB) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activit
 
 // FindActivities returns one page of activities, newest first.
 func (db *DB) FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error) {
-	page := f
-	if page.Limit > 0 {
-		page.Limit++ // one more tells whether there is a next page
-	}
-	out := []auditlog.Activity{}
-	err := db.StreamActivities(ctx, page, func(a *auditlog.Activity) error {
-		out = append(out, *a)
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	more := false
-	if f.Limit > 0 && len(out) > f.Limit {
-		out, more = out[:f.Limit], true
-	}
-	return out, more, nil
+	return sqlstore.FindPage(ctx, f, db.StreamActivities)
 }
 
 // StreamActivities runs one query for f and calls fn for each row as it is
@@ -155,7 +73,7 @@ func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*
 	if err != nil || !ok {
 		return err
 	}
-	rows, err := db.read.QueryContext(ctx, q.sql, q.args...)
+	rows, err := db.read.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return storeError("find activities", err)
 	}
@@ -180,120 +98,21 @@ func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*
 	return nil
 }
 
-type query struct {
-	sql  string
-	args []any
+// dialect is SQLite's SQL for the shared list query.
+var dialect = sqlstore.Dialect{
+	Placeholder: func(int) string { return "?" },
+	// A unary + makes the column an expression that no index serves.
+	Unindexed:        func(column string) string { return "+" + column },
+	RepeatDateBounds: true,
 }
 
 // listQuery builds the SQL for f. It reports false when f can match nothing.
-//
-// Every filter has an index ending in the id, so each condition can walk its
-// index newest first and stop after one page. Two things keep that true:
-//   - A date range becomes an id range (created never decreases with id), so
-//     it narrows whichever index the planner picks instead of forcing a sort.
-//   - A filter with several values (OR) becomes one branch per value, each
-//     reading at most one page from its index, merged by id: "IN (...)"
-//     would read every match of every value and sort them.
-func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, error) {
-	var where []string
-	var args []any
-	add := func(cond string, a ...any) {
-		where = append(where, cond)
-		args = append(args, a...)
-	}
-	in := func(column string, values []string) {
-		switch len(values) {
-		case 0:
-		case 1:
-			add(column+" = ?", values[0])
-		default:
-			add(column+" IN ("+placeholders(len(values))+")", anys(values)...)
-		}
-	}
-
+func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (sqlstore.Query, bool, error) {
 	lo, hi, ok, err := db.idRange(ctx, f)
 	if err != nil || !ok {
-		return query{}, false, err
+		return sqlstore.Query{}, false, err
 	}
-	if lo > 0 {
-		add("id >= ?", lo)
-	}
-	if hi > 0 {
-		add("id <= ?", hi)
-	}
-	if !f.CreatedFrom.IsZero() {
-		add("created_us >= ?", f.CreatedFrom.UnixMicro())
-	}
-	if !f.CreatedTo.IsZero() {
-		add("created_us <= ?", f.CreatedTo.UnixMicro())
-	}
-	if len(f.Operators) == 1 {
-		// operator has two values, so its index narrows less than any
-		// other filter's. When another filter is given, the unary + keeps
-		// the planner off that index: with statistics it would not pick it
-		// anyway, but before the first ANALYZE (a store that was empty when
-		// the server started) it may, and then walks half the table.
-		column := "operator"
-		if len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
-			column = "+operator"
-		}
-		add(column+" = ?", string(f.Operators[0]))
-	}
-	if len(f.IDs) > 0 {
-		ids := make([]any, len(f.IDs))
-		for i, id := range f.IDs {
-			ids[i] = id
-		}
-		add("id IN ("+placeholders(len(ids))+")", ids...)
-	}
-
-	// The first multi-valued indexed filter, if any, is split into branches.
-	var split string
-	var splitValues []string
-	for _, c := range []struct {
-		column string
-		values []string
-	}{
-		{"activity_system_name", f.Activities},
-		{"username", f.Usernames},
-		{"object_type", f.ObjectTypes},
-		{"object_id", f.ObjectIDs},
-	} {
-		if split == "" && len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
-			split, splitValues = c.column, c.values
-			continue
-		}
-		in(c.column, c.values)
-	}
-	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
-	}
-
-	limit := ""
-	var limitArgs []any
-	if f.Limit > 0 {
-		limit = " LIMIT ?"
-		limitArgs = []any{f.Limit}
-	}
-	if split == "" {
-		order := " ORDER BY id DESC"
-		if f.OldestFirst {
-			order = " ORDER BY id"
-		}
-		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + order + limit
-		return query{sql: s, args: append(args, limitArgs...)}, true, nil
-	}
-	var branches []string
-	var all []any
-	for _, v := range splitValues {
-		branches = append(branches, `SELECT * FROM (SELECT `+activityColumns+` FROM activities`+
-			whereClause(append([]string{split + " = ?"}, where...))+` ORDER BY id DESC`+limit+`)`)
-		all = append(all, v)
-		all = append(all, args...)
-		all = append(all, limitArgs...)
-	}
-	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) ORDER BY id DESC` + limit
-	return query{sql: s, args: append(all, limitArgs...)}, true, nil
+	return sqlstore.ListQuery(f, sqlstore.IDRange{Lo: lo, Hi: hi}, dialect), true, nil
 }
 
 // idRange turns the filter's date range into the range of ids that can
@@ -321,23 +140,4 @@ func (db *DB) idRange(ctx context.Context, f auditlog.Filter) (lo, hi int64, ok 
 		return 0, 0, false, nil
 	}
 	return lo, hi, true, nil
-}
-
-func whereClause(conds []string) string {
-	if len(conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(conds, " AND ")
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-func anys(values []string) []any {
-	out := make([]any, len(values))
-	for i, v := range values {
-		out[i] = v
-	}
-	return out
 }

@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 // change runs apply in the writer's transaction and records the activities
@@ -21,7 +21,7 @@ func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx *sq
 		if err != nil || len(acts) == 0 {
 			return err
 		}
-		job.activities, err = db.prepareActivities(ctx, acts)
+		job.activities, err = sqlstore.Prepare(ctx, acts, db.activityType)
 		return err
 	}
 	_, err := db.writer.submit(job)
@@ -44,22 +44,6 @@ func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (*T, 
 		out = append(out, *v)
 	}
 	return out, rows.Err()
-}
-
-// micros is t in stored form; the zero time is 0.
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-// timeOf reads a stored time; 0 is the zero time.
-func timeOf(us int64) time.Time {
-	if us == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(us).UTC()
 }
 
 // Bootstrap creates the System Admin group (when missing) and the admin user
@@ -108,7 +92,7 @@ func scanGroup(row rowScanner) (*auditlog.Group, error) {
 	if err := row.Scan(&g.ID, &g.Name, &perms, &created); err != nil {
 		return nil, err
 	}
-	g.Permissions, g.Created = splitPermissions(perms), timeOf(created)
+	g.Permissions, g.Created = sqlstore.SplitPermissions(perms), sqlstore.TimeOf(created)
 	return &g, nil
 }
 
@@ -121,12 +105,12 @@ func findGroup(ctx context.Context, q querier, name string) (*auditlog.Group, er
 }
 
 func (db *DB) insertGroup(ctx context.Context, tx *sql.Tx, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
-	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: timeOf(db.now().UnixMicro())}
+	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: sqlstore.TimeOf(db.now().UnixMicro())}
 	if g.Permissions == nil {
 		g.Permissions = []auditlog.Permission{}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?)`,
-		name, joinPermissions(g.Permissions), micros(g.Created))
+		name, sqlstore.JoinPermissions(g.Permissions), sqlstore.Micros(g.Created))
 	if isUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
 		e.Field = "name"
@@ -185,7 +169,7 @@ func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, c
 			g.Permissions = slices.Clone(*ch.Permissions)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE permission_groups SET name = ?, permissions = ? WHERE id = ?`,
-			g.Name, joinPermissions(g.Permissions), g.ID)
+			g.Name, sqlstore.JoinPermissions(g.Permissions), g.ID)
 		if isUniqueViolation(err) {
 			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", g.Name)
 			e.Field = "name"
@@ -253,7 +237,7 @@ func scanUser(row rowScanner) (*auditlog.User, error) {
 	if err := row.Scan(&u.ID, &u.Username, &u.GroupID, &u.GroupName, &u.Disabled, &deleted, &created, &u.PasswordHash); err != nil {
 		return nil, err
 	}
-	u.Deleted, u.Created = deleted != 0, timeOf(created)
+	u.Deleted, u.Created = deleted != 0, sqlstore.TimeOf(created)
 	return &u, nil
 }
 
@@ -267,9 +251,9 @@ func findUser(ctx context.Context, q querier, username string) (*auditlog.User, 
 
 func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
 	u := &auditlog.User{Username: username, GroupID: g.ID, GroupName: g.Name, PasswordHash: passwordHash,
-		Created: timeOf(db.now().UnixMicro())}
+		Created: sqlstore.TimeOf(db.now().UnixMicro())}
 	res, err := tx.ExecContext(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?)`,
-		username, g.ID, passwordHash, micros(u.Created))
+		username, g.ID, passwordHash, sqlstore.Micros(u.Created))
 	if isUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "user %q exists already", username)
 		e.Field = "username"
@@ -442,7 +426,7 @@ func scanToken(row rowScanner) (*auditlog.Token, error) {
 	if err := row.Scan(&t.ID, &t.Name, &scopes, &t.UserID, &t.Username, &created, &expires, &revoked); err != nil {
 		return nil, err
 	}
-	t.Scopes, t.Created, t.Expires, t.Revoked = splitPermissions(scopes), timeOf(created), timeOf(expires), revoked != 0
+	t.Scopes, t.Created, t.Expires, t.Revoked = sqlstore.SplitPermissions(scopes), sqlstore.TimeOf(created), sqlstore.TimeOf(expires), revoked != 0
 	return &t, nil
 }
 
@@ -463,7 +447,7 @@ func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.Ne
 	if len(nt.Scopes) == 0 {
 		return nil, auditlog.FieldErrorf("scopes", "at least one scope is required")
 	}
-	t := &auditlog.Token{Name: name, Scopes: slices.Clone(nt.Scopes), Created: timeOf(db.now().UnixMicro()), Expires: nt.Expires}
+	t := &auditlog.Token{Name: name, Scopes: slices.Clone(nt.Scopes), Created: sqlstore.TimeOf(db.now().UnixMicro()), Expires: nt.Expires}
 	err = db.change(ctx, func(ctx context.Context, tx *sql.Tx) ([]auditlog.NewActivity, error) {
 		var userID any
 		if nt.Username != "" {
@@ -480,7 +464,7 @@ func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.Ne
 			t.UserID, t.Username, userID = u.ID, u.Username, u.ID
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
-			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), joinPermissions(t.Scopes), userID, micros(t.Created), micros(t.Expires))
+			VALUES (?, ?, ?, ?, ?, ?)`, name, auditlog.HashToken(secret), sqlstore.JoinPermissions(t.Scopes), userID, sqlstore.Micros(t.Created), sqlstore.Micros(t.Expires))
 		if err != nil {
 			return nil, err
 		}
@@ -576,13 +560,13 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Princi
 	if revoked != 0 || (expires != 0 && db.now().UnixMicro() >= expires) {
 		return nil, unauthorized
 	}
-	p.Permissions = splitPermissions(scopes)
+	p.Permissions = sqlstore.SplitPermissions(scopes)
 	if userID.Valid {
 		if disabled.Bool || deleted.Int64 != 0 {
 			return nil, unauthorized
 		}
 		p.UserID, p.Username = userID.Int64, username.String
-		granted := splitPermissions(groupPerms.String)
+		granted := sqlstore.SplitPermissions(groupPerms.String)
 		p.Permissions = slices.DeleteFunc(p.Permissions, func(perm auditlog.Permission) bool {
 			return !slices.Contains(granted, perm)
 		})

@@ -14,11 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -46,8 +45,7 @@ type DB struct {
 	read  *sql.DB // a pool of read-only connections
 	now   func() time.Time
 
-	builtin map[string]auditlog.ActivityType
-	custom  sync.Map // system name -> auditlog.ActivityType, a cache of activity_types
+	catalog *sqlstore.Catalog
 
 	writer *writer
 }
@@ -67,12 +65,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{now: cfg.Now, builtin: map[string]auditlog.ActivityType{}}
+	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
 	if db.now == nil {
 		db.now = time.Now
-	}
-	for _, t := range cfg.Builtin {
-		db.builtin[t.SystemName] = t
 	}
 
 	// The durability settings live here and nowhere else.
@@ -245,22 +240,4 @@ func isUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) &&
 		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
-}
-
-func joinPermissions(ps []auditlog.Permission) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = string(p)
-	}
-	return strings.Join(s, ",")
-}
-
-func splitPermissions(s string) []auditlog.Permission {
-	out := []auditlog.Permission{}
-	for _, p := range strings.Split(s, ",") {
-		if p != "" {
-			out = append(out, auditlog.Permission(p))
-		}
-	}
-	return out
 }

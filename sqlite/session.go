@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 // sessionTouchInterval is how often a session's last use is written: the
@@ -30,7 +31,7 @@ func scanSession(row rowScanner) (*auditlog.Session, error) {
 	if err := row.Scan(&s.ID, &s.UserID, &s.Username, &created, &expires, &idle, &seen, &s.ClientAddress, &s.UserAgent); err != nil {
 		return nil, err
 	}
-	s.Created, s.Expires, s.LastSeen = timeOf(created), timeOf(expires), timeOf(seen)
+	s.Created, s.Expires, s.LastSeen = sqlstore.TimeOf(created), sqlstore.TimeOf(expires), sqlstore.TimeOf(seen)
 	s.IdleTimeout = time.Duration(idle) * time.Microsecond
 	return &s, nil
 }
@@ -56,11 +57,11 @@ func (db *DB) CreateSession(ctx context.Context, by auditlog.Actor, ns auditlog.
 			now, now-endedSessionRetention.Microseconds()); err != nil {
 			return nil, err
 		}
-		s = &auditlog.Session{UserID: u.ID, Username: u.Username, Created: timeOf(now), Expires: ns.Expires,
-			LastSeen: timeOf(now), IdleTimeout: ns.IdleTimeout, ClientAddress: ns.ClientAddress, UserAgent: ns.UserAgent}
+		s = &auditlog.Session{UserID: u.ID, Username: u.Username, Created: sqlstore.TimeOf(now), Expires: ns.Expires,
+			LastSeen: sqlstore.TimeOf(now), IdleTimeout: ns.IdleTimeout, ClientAddress: ns.ClientAddress, UserAgent: ns.UserAgent}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (secret_hash, user_id, created_us, expires_us, idle_timeout_us,
 			last_seen_us, client_address, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			auditlog.HashToken(secret), u.ID, now, micros(ns.Expires), ns.IdleTimeout.Microseconds(), now, ns.ClientAddress, ns.UserAgent)
+			auditlog.HashToken(secret), u.ID, now, sqlstore.Micros(ns.Expires), ns.IdleTimeout.Microseconds(), now, ns.ClientAddress, ns.UserAgent)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +93,7 @@ func (db *DB) AuthenticateSession(ctx context.Context, secret string) (*auditlog
 	if err != nil {
 		return nil, storeError("authenticate session", err)
 	}
-	p.Name, p.Permissions = "session", splitPermissions(perms)
+	p.Name, p.Permissions = "session", sqlstore.SplitPermissions(perms)
 	if now := db.now().UnixMicro(); now-seen >= sessionTouchInterval.Microseconds() {
 		_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen_us = max(last_seen_us, ?) WHERE id = ?`, now, p.SessionID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/tlog"
 )
 
@@ -200,7 +201,7 @@ func (db *DB) catchUpBatch(ctx context.Context, n int) (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+activityColumns+` FROM activities
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlstore.ActivityColumns+` FROM activities
 		WHERE id > ? AND id <= (SELECT upto FROM tree_backfill) ORDER BY id LIMIT ?`, tree.Size(), n)
 	if err != nil {
 		return false, err

@@ -5,35 +5,22 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/tlog"
 )
-
-// pendingActivity is a validated activity with its catalogue names resolved,
-// ready to be inserted.
-type pendingActivity struct {
-	auditlog.NewActivity
-	DisplayName        string
-	SubtypeDisplayName string
-	ChangesJSON        string
-	// leaf is the activity's leaf, canonicalised before it reaches the
-	// writer; the writer fills in the id and the time.
-	leaf *tlog.LeafTemplate
-}
 
 // writeJob is one all-or-nothing unit of work for the writer: optional
 // statements of its own (apply) and the activities that record them.
 type writeJob struct {
 	ctx        context.Context
 	apply      func(ctx context.Context, tx *sql.Tx) error
-	activities []pendingActivity
+	activities []sqlstore.Pending
 
-	ids  []int64
-	err  error
-	done chan struct{}
+	ids []int64
+	err error
 }
 
 // writer serialises every write through one goroutine and one connection.
@@ -41,14 +28,8 @@ type writeJob struct {
 // transaction (group commit): each job runs inside its own savepoint, so it
 // stays all-or-nothing, and one fsync acknowledges them all.
 type writer struct {
-	db      *DB
-	maxRows int
-	jobs    chan *writeJob
-
-	mu      sync.RWMutex // held for reading while submitting; for writing by close
-	closed  bool
-	stop    chan struct{}
-	stopped chan struct{}
+	db    *DB
+	queue *sqlstore.Queue[*writeJob]
 
 	insert     *sql.Stmt
 	insertNode *sql.Stmt
@@ -72,13 +53,7 @@ const insertActivitySQL = `INSERT INTO activities (
 ON CONFLICT (event_id) DO NOTHING`
 
 func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
-	w := &writer{
-		db:      db,
-		maxRows: maxRows,
-		jobs:    make(chan *writeJob, 1024),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}
+	w := &writer{db: db}
 	var err error
 	if w.insert, err = db.write.PrepareContext(ctx, insertActivitySQL); err != nil {
 		return nil, fmt.Errorf("prepare insert: %w", err)
@@ -95,81 +70,34 @@ func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
 	if w.optimizedAt, err = treeSize(ctx, db.write); err != nil {
 		return nil, fmt.Errorf("read the tree size: %w", err)
 	}
-	go w.run()
+	w.queue = sqlstore.NewQueue(sqlstore.QueueConfig[*writeJob]{
+		MaxRows:     maxRows,
+		Rows:        func(job *writeJob) int { return len(job.activities) },
+		Commit:      w.commit,
+		AfterCommit: w.optimizeAsTheLogGrows,
+	})
 	return w, nil
 }
 
 // submit hands a job to the writer and waits until it is committed or failed.
 func (w *writer) submit(job *writeJob) ([]int64, error) {
-	job.done = make(chan struct{})
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return nil, auditlog.Errorf(auditlog.EUNAVAILABLE, "store is closing")
+	if err := w.queue.Submit(job.ctx, job); err != nil {
+		return nil, err
 	}
-	select {
-	case w.jobs <- job:
-	case <-job.ctx.Done():
-		w.mu.RUnlock()
-		return nil, job.ctx.Err()
-	}
-	w.mu.RUnlock()
-	<-job.done
 	return job.ids, job.err
 }
 
 // close stops accepting jobs, lets the writer finish those already queued
 // and releases its statements.
 func (w *writer) close() {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return
-	}
-	w.closed = true
-	w.mu.Unlock()
-	close(w.stop)
-	<-w.stopped
+	w.queue.Close()
 	w.insert.Close()
 	w.insertNode.Close()
 	w.findEvent.Close()
 	w.last.Close()
 }
 
-func (w *writer) run() {
-	defer close(w.stopped)
-	for {
-		var first *writeJob
-		select {
-		case first = <-w.jobs:
-		case <-w.stop:
-			// Every submitter finished sending before stop was closed.
-			for {
-				select {
-				case job := <-w.jobs:
-					w.commit([]*writeJob{job})
-				default:
-					return
-				}
-			}
-		}
-		group := []*writeJob{first}
-		rows := len(first.activities)
-	drain:
-		for rows < w.maxRows {
-			select {
-			case job := <-w.jobs:
-				group = append(group, job)
-				rows += len(job.activities)
-			default:
-				break drain
-			}
-		}
-		w.commit(group)
-	}
-}
-
-// commit writes a group of jobs in one transaction and wakes their submitters.
+// commit writes a group of jobs in one transaction.
 func (w *writer) commit(group []*writeJob) {
 	if err := w.commitTx(group); err != nil {
 		for _, job := range group {
@@ -178,9 +106,11 @@ func (w *writer) commit(group []*writeJob) {
 			}
 		}
 	}
-	for _, job := range group {
-		close(job.done)
-	}
+}
+
+// optimizeAsTheLogGrows refreshes the planner statistics whenever the log
+// has doubled since they were last refreshed.
+func (w *writer) optimizeAsTheLogGrows() {
 	if w.tree != nil && w.tree.Size() >= 2*max(w.optimizedAt, 500) {
 		if err := w.db.optimize(context.Background()); err == nil {
 			w.optimizedAt = w.tree.Size()
@@ -270,13 +200,9 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 	for i := range job.activities {
 		p := &job.activities[i]
 		id := int64(tree.Size()) + 1
-		var eventID any
-		if p.EventID != "" {
-			eventID = p.EventID
-		}
 		res, err := st.insert.ExecContext(ctx, id, created, string(p.Operator), p.Username, p.SystemName, p.DisplayName,
 			p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
-			p.ObjectName, p.ChangesJSON, eventID)
+			p.ObjectName, p.ChangesJSON, p.EventIDArg())
 		if err != nil {
 			return nil, fmt.Errorf("insert activity: %w", err)
 		}
@@ -289,7 +215,7 @@ func (w *writer) runJob(ctx context.Context, tx *sql.Tx, job *writeJob, st jobSt
 			}
 			continue
 		}
-		leaf := p.leaf.LeafHash(id, time.UnixMicro(created))
+		leaf := p.Leaf.LeafHash(id, time.UnixMicro(created))
 		var nodeErr error
 		tree.Append(leaf, func(n auditlog.NodeID, hash []byte) {
 			if nodeErr == nil {

@@ -24,16 +24,25 @@ type Checkpointer struct {
 // it already, and returns the latest checkpoint. It refuses to sign a tree
 // that is not an extension of the last signed one: removed or rewritten
 // history is reported, never covered by a new signature.
+//
+// Several nodes may publish on one store at the same time. The latest
+// checkpoint is read before the tree head, so that a checkpoint another
+// node signed meanwhile is never mistaken for a tree that shrank; it must
+// carry this signer's signature, so that nodes with different keys are
+// caught rather than left to sign one log each.
 func (c *Checkpointer) Publish(ctx context.Context) (*auditlog.Checkpoint, error) {
-	head, err := c.Store.TreeHead(ctx)
-	if err != nil {
-		return nil, err
-	}
 	latest, err := c.Store.LatestCheckpoint(ctx)
 	if err != nil && auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
 		return nil, err
 	}
+	head, err := c.Store.TreeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if latest != nil {
+		if _, _, err := OpenCheckpoint(latest.Note, c.Signer.verifier); err != nil {
+			return nil, fmt.Errorf("the latest checkpoint, of size %d, does not carry this log's signature (every node needs the same signing key): %w", latest.Size, err)
+		}
 		if head.Size < latest.Size {
 			return nil, fmt.Errorf("the tree has %d leaves but checkpoint %d was signed: activities were removed", head.Size, latest.Size)
 		}

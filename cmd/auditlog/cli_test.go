@@ -101,7 +101,7 @@ func TestCommandErrorsNameTheFlag(t *testing.T) {
 		{"a group that exists", "", []string{"group", "create", "--data", dir, "--name", "auditors"}, "exists"},
 		{"a user in a missing group", "", []string{"user", "create", "--data", dir, "--username", "u", "--group", "Nobody"}, "Nobody"},
 		{"a short password", "short\n", []string{"user", "create", "--data", dir, "--username", "u", "--group", "Auditors", "--password-stdin"}, "at least"},
-		{"a PostgreSQL URL", "", []string{"token", "create", "--database-url", "postgres://x", "--name", "x", "--scopes", "admin"}, "--database-url"},
+		{"a database URL that does not parse", "", []string{"token", "create", "--database-url", "postgres://u@host:port/db", "--name", "x", "--scopes", "admin"}, "--database-url"},
 		{"an unknown command", "", []string{"frobnicate"}, "frobnicate"},
 		{"a stray argument", "", []string{"demo", "--data", dir, "extra"}, "extra"},
 		{"a demo count of zero", "", []string{"demo", "--data", dir, "--count", "0"}, "--count"},

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/auditlog/auditlog/postgres/pgtest"
 )
 
 // ack is an acknowledged recording: the event ids sent and the ids answered.
@@ -26,8 +28,21 @@ type ack struct {
 // acknowledged activity present exactly once under the id it was given.
 func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "crash", "--scopes", "activities:read,activities:write"))
-	srv := startServer(t, dir)
+	killDuringIngest(t, []string{"--data", dir}, nil)
+}
+
+// TestAcknowledgedActivitiesSurviveSIGKILLOnPostgres is the same on a
+// PostgreSQL database.
+func TestAcknowledgedActivitiesSurviveSIGKILLOnPostgres(t *testing.T) {
+	keyEnv, vkey := sharedKey(t)
+	killDuringIngest(t, []string{"--database-url", pgtest.NewDatabase(t), "--data", t.TempDir()}, []string{keyEnv}, "--verifier-key", vkey)
+}
+
+// killDuringIngest runs the SIGKILL test on the store the flags name,
+// starting servers with env and verifying with verifyArgs.
+func killDuringIngest(t *testing.T, storeArgs, env []string, verifyArgs ...string) {
+	token := strings.TrimSpace(mustCLI(t, append(append([]string{"token", "create"}, storeArgs...), "--name", "crash", "--scopes", "activities:read,activities:write")...))
+	srv := startServerWith(t, storeArgs, env...)
 
 	var (
 		mu      sync.Mutex
@@ -89,7 +104,7 @@ func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 		t.Fatal("no activity was acknowledged before the kill")
 	}
 
-	srv = startServer(t, dir)
+	srv = startServerWith(t, storeArgs, env...)
 	stored := map[string][]int64{} // event id -> ids of the activities carrying it
 	for _, a := range listAll(t, srv.url, token, "activity=EDIT_USER").Activities {
 		var extra struct{ Event string }
@@ -116,7 +131,7 @@ func TestAcknowledgedActivitiesSurviveSIGKILL(t *testing.T) {
 
 	// Every stored activity has its leaf: the tree verifies against the
 	// checkpoints signed before and after the kill.
-	if out, errOut, err := cli(t, "", "verify", "--data", dir); err != nil {
+	if out, errOut, err := cli(t, "", append(append([]string{"verify"}, storeArgs...), verifyArgs...)...); err != nil {
 		t.Fatalf("verify after SIGKILL: %v\n%s%s", err, out, errOut)
 	}
 

@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := store.Analyze(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "recorded %d demo activities in %s\n", *count, sf.data)
+	fmt.Fprintf(stdout, "recorded %d demo activities in %s\n", *count, sf.location())
 	return nil
 }
 

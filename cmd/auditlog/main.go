@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,14 +19,15 @@ import (
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/postgres"
 	"github.com/auditlog/auditlog/sqlite"
 )
 
 const usage = `auditlog: a self-hosted, tamper-evident audit log
 
 Usage:
-  auditlog serve  [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert F --tls-key F] [--trusted-proxies CIDRS]
-                  [--session-ttl 12h] [--session-idle 1h]  run the HTTP API
+  auditlog serve  [--addr 127.0.0.1:8080] [--data DIR | --database-url URL] [--tls-cert F --tls-key F]
+                  [--trusted-proxies CIDRS] [--session-ttl 12h] [--session-idle 1h]  run the HTTP API
   auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]   prints only the token
   auditlog token list | revoke --id N | reset --id N
   auditlog group create --name NAME [--permissions P1,P2]
@@ -138,12 +140,42 @@ func (sf *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.databaseURL, "database-url", os.Getenv("AUDITLOG_DATABASE_URL"), "PostgreSQL URL instead of the embedded store (env AUDITLOG_DATABASE_URL)")
 }
 
-// open opens the store the flags name, reading time from now (time.Now when nil).
-func (sf *storeFlags) open(ctx context.Context, now func() time.Time) (*sqlite.DB, error) {
+// store is what the commands work on: the embedded SQLite store or PostgreSQL.
+type store interface {
+	auditlog.Store
+	// Analyze refreshes the query planner's statistics after a bulk load.
+	Analyze(ctx context.Context) error
+}
+
+// open opens the store the flags name, reading time from now (time.Now
+// when nil): PostgreSQL when a database URL is given, else the embedded
+// store in the data directory.
+func (sf *storeFlags) open(ctx context.Context, now func() time.Time) (store, error) {
 	if sf.databaseURL != "" {
-		return nil, auditlog.FieldErrorf("--database-url", "this build stores activities in the embedded SQLite store only; leave --database-url and AUDITLOG_DATABASE_URL unset and use --data")
+		db, err := postgres.Open(ctx, postgres.Config{URL: sf.databaseURL, Builtin: catalog.Builtin(), Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("open the PostgreSQL store: %w", err)
+		}
+		return db, nil
 	}
-	return sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now})
+	db, err := sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// location describes the store for a log line: the data directory, or the
+// PostgreSQL server and database (never the password).
+func (sf *storeFlags) location() string {
+	if sf.databaseURL == "" {
+		return sf.data
+	}
+	u, err := url.Parse(sf.databaseURL)
+	if err != nil || u.Host == "" {
+		return "a PostgreSQL database"
+	}
+	return "postgres://" + u.Host + u.Path
 }
 
 // envDuration reads a duration flag's default from the environment;

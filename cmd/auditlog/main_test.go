@@ -60,7 +60,14 @@ var servingAddr = regexp.MustCompile(`msg=serving addr=(https?://\S+)`)
 // startServer starts `auditlog serve` on a free port over the data directory.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", dataDir)
+	return startServerWith(t, []string{"--data", dataDir}, env...)
+}
+
+// startServerWith starts `auditlog serve` on a free port with the given
+// store flags.
+func startServerWith(t *testing.T, storeArgs []string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, storeArgs...)...)
 	cmd.Env = append(os.Environ(), "AUDITLOG_TEST_RUN_MAIN=1")
 	cmd.Env = append(cmd.Env, env...)
 	pipe, err := cmd.StderrPipe()

@@ -107,7 +107,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		scheme = "https://"
 		ln = tls.NewListener(ln, tlsConfig)
 	}
-	log.Info("serving", "addr", scheme+ln.Addr().String(), "data", sf.data)
+	log.Info("serving", "addr", scheme+ln.Addr().String(), "store", sf.location())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

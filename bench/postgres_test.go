@@ -1,0 +1,241 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // sampling the PostgreSQL dataset with the SQLite sampler's queries
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/auditlog/auditlog/postgres/pgtest"
+)
+
+// Targets of the PostgreSQL issue.
+const (
+	targetTwoNodeRatio = 0.5 // HTTP ingest through two nodes / raw COPY into the same server
+	pgNodes            = 2
+)
+
+// BenchmarkPostgresIngestTwoNodes: HTTP ingest of ~600-byte activities in
+// batches of 1,000 from 4 concurrent clients, two on each of two `auditlog
+// serve` nodes sharing one database, against COPYing the same rows
+// straight into a fresh database on the same server, with the store's
+// tables and indexes, in 1,000-row transactions over one connection. Each
+// round does both into fresh databases; the ratio is taken between the
+// best round of each. The server is the one AUDITLOG_TEST_DATABASE_URL
+// names.
+func BenchmarkPostgresIngestTwoNodes(b *testing.B) {
+	n := envInt(b, "AUDITLOG_BENCH_INGEST_ROWS", 200_000)
+	rounds := envInt(b, "AUDITLOG_BENCH_INGEST_ROUNDS", 2)
+	rep := newReport(b, "PostgreSQL: HTTP ingest through two nodes against raw COPY")
+
+	acts := activities(1, n)
+	size := meanJSONSize(acts)
+	bodies := batchBodies(acts, batchSize)
+	rows := rawRows(acts)
+	acts = nil
+	keyEnv := signingKeyEnv(b)
+
+	rep.printf("%d activities per side and round, mean activity JSON %.0f bytes, %d request bodies of %d activities; %d clients, %d on each of %d nodes. PostgreSQL: %s.\n\n",
+		n, size, len(bodies), batchSize, ingestClients, ingestClients/pgNodes, pgNodes, postgresVersion(b))
+	compareIngest(b, rep, n, rounds, targetTwoNodeRatio, ingestSides{
+		raw: "raw COPY", viaHTTP: "HTTP through two nodes",
+		runRaw: func(int) time.Duration {
+			rawDur, err := rawCopy(pgtest.NewDatabase(b), rows, batchSize)
+			if err != nil {
+				b.Fatalf("raw COPY: %v", err)
+			}
+			return rawDur
+		},
+		runHTTP: func(round int) time.Duration {
+			url := pgtest.NewDatabase(b)
+			nodes := startPostgresNodes(b, url, fmt.Sprintf("ingest-%d", round), keyEnv, "activities:read,activities:write")
+			httpDur, err := ingestThrough(nodes, bodies, batchSize, ingestClients, nil)
+			if err != nil {
+				b.Fatalf("HTTP ingest: %v", err)
+			}
+			for _, s := range nodes {
+				s.stop()
+			}
+			if got, err := countPostgres(url); err != nil || got != int64(n) {
+				b.Fatalf("the store holds %d activities (%v), want %d", got, err, n)
+			}
+			return httpDur
+		},
+	})
+}
+
+// BenchmarkPostgresListFirstPage: the first page (50 activities) of every
+// filter of the SQLite list benchmark, through one node, on a PostgreSQL
+// store of 1,000,000 activities spread over 30 days.
+func BenchmarkPostgresListFirstPage(b *testing.B) {
+	perFilter := envInt(b, "AUDITLOG_BENCH_LIST_REQUESTS", listRequests)
+	url, fill := postgresDataset(b)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	smp, err := sampleDB(db)
+	db.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep := newReport(b, fmt.Sprintf("PostgreSQL: first page of every filter, %d activities", smp.count))
+	nodes := startPostgresNodes(b, url, "list", signingKeyEnv(b), "activities:read")
+	results := measureList(b, nodes[0], smp, perFilter)
+	nodes[0].stop()
+	rep.printf("Dataset: %d activities from `auditlog demo --count %d --database-url ...` (%s; the demo ANALYZEs at the end), spread over %s to %s; PostgreSQL %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
+		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), postgresVersion(b), perFilter)
+	worst, failed := writeListTable(rep, results)
+	rep.verdict("worst p95 %.1f ms, %d of %d filters over (target ≤ %d ms for every filter): %s",
+		ms(worst), failed, len(results), targetListP95/time.Millisecond, passFail(failed == 0))
+	rep.flush()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(worst), "worst_p95_ms")
+	b.ReportMetric(float64(failed), "filters_over_target")
+}
+
+// signingKeyEnv is the AUDITLOG_SIGNING_KEY setting every node of one log
+// shares. The key is always the same (made from a fixed seed, so not
+// secret), so that a dataset kept across runs goes on being signed by it.
+func signingKeyEnv(b *testing.B) string {
+	skey, _, err := note.GenerateKey(rand.NewChaCha8([32]byte{'b', 'e', 'n', 'c', 'h'}), "auditlog.bench/postgres")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return "AUDITLOG_SIGNING_KEY=" + skey
+}
+
+// startPostgresNodes creates a token and starts pgNodes servers on the
+// database, each logging to its own file in the work directory.
+func startPostgresNodes(b *testing.B, url, name, keyEnv, scopes string) []*server {
+	b.Helper()
+	token := strings.TrimSpace(run(b, "token", "create", "--database-url", url, "--name", "bench", "--scopes", scopes))
+	nodes := make([]*server, pgNodes)
+	for i := range nodes {
+		dir := filepath.Join(workDir, fmt.Sprintf("%s-node%d", name, i+1))
+		nodes[i] = startServerWith(b, []string{"--database-url", url, "--data", dir}, dir+"-serve.log", token, keyEnv)
+	}
+	return nodes
+}
+
+var postgresDatasetOnce struct {
+	sync.Mutex
+	url, fill string
+}
+
+// postgresDataset returns the URL of a database holding the list
+// benchmark's dataset, filled by `auditlog demo` once per run.
+// AUDITLOG_BENCH_PG_DATASET=URL keeps it in that database across runs (it
+// is filled when empty).
+func postgresDataset(b *testing.B) (string, string) {
+	postgresDatasetOnce.Lock()
+	defer postgresDatasetOnce.Unlock()
+	if postgresDatasetOnce.url != "" {
+		return postgresDatasetOnce.url, postgresDatasetOnce.fill
+	}
+	want := datasetRowsWanted(b)
+	url := os.Getenv("AUDITLOG_BENCH_PG_DATASET")
+	if url == "" {
+		url = pgtest.NewDatabase(b)
+	} else if have, err := countPostgres(url); err == nil && have >= int64(want) {
+		postgresDatasetOnce.url, postgresDatasetOnce.fill = url, "reused from an earlier run"
+		return url, postgresDatasetOnce.fill
+	} else if err == nil && have > 0 {
+		b.Fatalf("AUDITLOG_BENCH_PG_DATASET holds %d activities, fewer than %d: drop them or name an empty database", have, want)
+	}
+	start := time.Now()
+	run(b, "demo", "--count", fmt.Sprint(want), "--seed", "42", "--database-url", url)
+	postgresDatasetOnce.url = url
+	postgresDatasetOnce.fill = fmt.Sprintf("filled in %.0f s", time.Since(start).Seconds())
+	return url, postgresDatasetOnce.fill
+}
+
+// rawCopy creates the store's tables and indexes from its own migration
+// files and COPYs the rows in transactions of txRows, timing the COPYs only.
+func rawCopy(url string, rows []rawRow, txRows int) (time.Duration, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	files, err := filepath.Glob("../postgres/migration/*.sql")
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("no migrations found under ../postgres/migration: %v", err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := conn.Exec(ctx, string(body)); err != nil {
+			return 0, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	columns := []string{"id", "created_us", "operator", "username", "activity_system_name", "activity_display_name",
+		"subtype_system_name", "subtype_display_name", "extra", "object_id", "object_type", "object_name",
+		"object_column_changes", "event_id"}
+	start := time.Now()
+	for off := 0; off < len(rows); off += txRows {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		created := time.Now().UnixMicro()
+		chunk := rows[off:min(off+txRows, len(rows))]
+		values := make([][]any, len(chunk))
+		for i, r := range chunk {
+			values[i] = []any{int64(off + i + 1), created, r.operator, r.username, r.systemName, r.displayName,
+				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType, r.objectName, r.changes, r.eventID}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, columns, pgx.CopyFromRows(values)); err != nil {
+			tx.Rollback(ctx)
+			return 0, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// countPostgres counts the activities in a database.
+func countPostgres(url string) (int64, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM activities`).Scan(&n)
+	return n, err
+}
+
+// postgresVersion is the test server's version and its durability settings.
+func postgresVersion(b *testing.B) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvURL))
+	if err != nil {
+		return "unknown"
+	}
+	defer conn.Close(ctx)
+	var version, fsync, syncCommit string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')`).
+		Scan(&version, &fsync, &syncCommit); err != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s (fsync=%s, synchronous_commit=%s)", version, fsync, syncCommit)
+}

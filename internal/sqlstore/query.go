@@ -1,0 +1,190 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/auditlog/auditlog"
+)
+
+// ActivityColumns are the columns of activities that make up an Activity,
+// in the order the stores scan them.
+const ActivityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
+  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
+
+// Dialect is what the list query needs to know about a database's SQL.
+type Dialect struct {
+	// Placeholder returns the text of the n-th bind parameter (from 1).
+	Placeholder func(n int) string
+	// Unindexed wraps a column so that the planner cannot use its index
+	// for the condition, leaving it a filter on rows found otherwise.
+	Unindexed func(column string) string
+	// RepeatDateBounds also compares created_us with the filter's dates,
+	// besides the id range they map to.
+	RepeatDateBounds bool
+}
+
+// Query is an SQL statement and its arguments.
+type Query struct {
+	SQL  string
+	Args []any
+}
+
+// IDRange is the range of ids a filter's dates map to; 0 leaves an end open.
+type IDRange struct{ Lo, Hi int64 }
+
+type builder struct {
+	d    Dialect
+	args []any
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return b.d.Placeholder(len(b.args))
+}
+
+// ListQuery builds the SELECT of ActivityColumns that lists what f
+// selects, its dates already mapped to ids.
+//
+// Every filter has an index ending in the id, so each condition can walk its
+// index newest first and stop after one page. Two things keep that true:
+//   - A date range becomes an id range (created never decreases with id), so
+//     it narrows whichever index the planner picks instead of forcing a sort.
+//   - A filter with several values (OR) becomes one branch per value, each
+//     reading at most one page from its index, merged by id: "IN (...)"
+//     would read every match of every value and sort them.
+func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
+	b := &builder{d: d}
+
+	// The first multi-valued indexed filter, if any, is split into branches.
+	var split string
+	var splitValues []string
+	textFilters := []struct {
+		column string
+		values []string
+	}{
+		{"activity_system_name", f.Activities},
+		{"username", f.Usernames},
+		{"object_type", f.ObjectTypes},
+		{"object_id", f.ObjectIDs},
+	}
+	for _, c := range textFilters {
+		if len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
+			split, splitValues = c.column, c.values
+			break
+		}
+	}
+
+	conditions := func() []string {
+		var where []string
+		add := func(cond string) { where = append(where, cond) }
+		if ids.Lo > 0 {
+			add("id >= " + b.arg(ids.Lo))
+		}
+		if ids.Hi > 0 {
+			add("id <= " + b.arg(ids.Hi))
+		}
+		if d.RepeatDateBounds && !f.CreatedFrom.IsZero() {
+			add("created_us >= " + b.arg(f.CreatedFrom.UnixMicro()))
+		}
+		if d.RepeatDateBounds && !f.CreatedTo.IsZero() {
+			add("created_us <= " + b.arg(f.CreatedTo.UnixMicro()))
+		}
+		if len(f.Operators) == 1 {
+			// operator has two values, so its index narrows less than any
+			// other filter's. When another filter is given, the planner is
+			// kept off that index: with statistics it would not pick it
+			// anyway, but before the first statistics are gathered (a store
+			// that was empty when the server started) it may, and then
+			// walks half the table.
+			column := "operator"
+			if len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
+				column = d.Unindexed(column)
+			}
+			add(column + " = " + b.arg(string(f.Operators[0])))
+		}
+		if len(f.IDs) > 0 {
+			ps := make([]string, len(f.IDs))
+			for i, id := range f.IDs {
+				ps[i] = b.arg(id)
+			}
+			add("id IN (" + strings.Join(ps, ", ") + ")")
+		}
+		for _, c := range textFilters {
+			if c.column == split {
+				continue
+			}
+			switch len(c.values) {
+			case 0:
+			case 1:
+				add(c.column + " = " + b.arg(c.values[0]))
+			default:
+				ps := make([]string, len(c.values))
+				for i, v := range c.values {
+					ps[i] = b.arg(v)
+				}
+				add(c.column + " IN (" + strings.Join(ps, ", ") + ")")
+			}
+		}
+		if f.BeforeID > 0 {
+			add("id < " + b.arg(f.BeforeID))
+		}
+		return where
+	}
+	limit := func() string {
+		if f.Limit > 0 {
+			return " LIMIT " + b.arg(f.Limit)
+		}
+		return ""
+	}
+
+	if split == "" {
+		order := " ORDER BY id DESC"
+		if f.OldestFirst {
+			order = " ORDER BY id"
+		}
+		s := `SELECT ` + ActivityColumns + ` FROM activities` + whereClause(conditions()) + order
+		return Query{SQL: s + limit(), Args: b.args}
+	}
+	branches := make([]string, len(splitValues))
+	for i, v := range splitValues {
+		where := append([]string{split + " = " + b.arg(v)}, conditions()...)
+		branches[i] = `SELECT * FROM (SELECT ` + ActivityColumns + ` FROM activities` + whereClause(where) +
+			` ORDER BY id DESC` + limit() + `) AS branch`
+	}
+	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
+	return Query{SQL: s, Args: b.args}
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// FindPage lists one page of what f selects through stream (a store's
+// StreamActivities), reading one activity more than f.Limit to tell
+// whether there is a next page.
+func FindPage(ctx context.Context, f auditlog.Filter, stream func(context.Context, auditlog.Filter, func(*auditlog.Activity) error) error) ([]auditlog.Activity, bool, error) {
+	page := f
+	if page.Limit > 0 {
+		page.Limit++
+	}
+	out := []auditlog.Activity{}
+	var arena []byte
+	err := stream(ctx, page, func(a *auditlog.Activity) error {
+		var kept auditlog.Activity
+		kept, arena = a.Retain(arena)
+		out = append(out, kept)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	more := false
+	if f.Limit > 0 && len(out) > f.Limit {
+		out, more = out[:f.Limit], true
+	}
+	return out, more, nil
+}
