@@ -156,6 +156,11 @@ func TestVerifyOnPostgresNamesTheActivityThatWasTamperedWith(t *testing.T) {
 		{"intact", nil, ""},
 		{"an edited activity", []string{`UPDATE activities SET username = 'mallory' WHERE id = 17`}, "activity 17 was altered"},
 		{"a deleted activity", []string{`DELETE FROM activities WHERE id = 23`}, "activity 23 is missing"},
+		{"an activity planted at the end", []string{`INSERT INTO activities (id, created_us, operator, username, activity_system_name,
+			activity_display_name, subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes)
+			SELECT 61, created_us, operator, username, activity_system_name, activity_display_name, subtype_system_name,
+			subtype_display_name, extra, object_id, object_type, 'planted', object_column_changes FROM activities WHERE id = 5`},
+			"activity 61 is not in the Merkle tree"},
 		{"the newest activities cut off with their tree", []string{`DELETE FROM activities WHERE id > 55`,
 			`DELETE FROM tree_leaves WHERE leaf >= 55`}, "activities 56 to 60 are missing"},
 	}
