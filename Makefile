@@ -20,9 +20,11 @@ build:
 serve:
 	$(GO) run ./cmd/auditlog serve
 
-# Benchmarks against the targets in docs/performance.md (about 8 minutes on a
-# 2-core machine; AUDITLOG_BENCH_OUT=FILE also writes the markdown tables to FILE).
+# Benchmarks against the targets in docs/performance.md (about 10 minutes on a
+# 2-core machine, the PostgreSQL ones included; AUDITLOG_BENCH_OUT=FILE also
+# writes the markdown tables to FILE).
 bench:
+	./.ci/postgres
 	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1x -timeout 60m
 
 # Runs every fuzz target for FUZZTIME each.

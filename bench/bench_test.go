@@ -37,15 +37,8 @@ const (
 // inserts the same number of rows both ways into fresh databases; the
 // ratio is taken between the best round of each.
 func BenchmarkIngestVsRawSQLite(b *testing.B) {
-	n := envInt(b, "AUDITLOG_BENCH_INGEST_ROWS", 200_000)
-	rounds := envInt(b, "AUDITLOG_BENCH_INGEST_ROUNDS", 2)
 	rep := newReport(b, "Target 1: HTTP ingest against raw SQLite inserts")
-
-	acts := activities(1, n)
-	size := meanJSONSize(acts)
-	bodies := batchBodies(acts, batchSize)
-	rows := rawRows(acts)
-	acts = nil
+	n, rounds, size, bodies, rows := ingestInput(b)
 	bodyBytes := 0
 	for _, body := range bodies {
 		bodyBytes += len(body)
@@ -83,6 +76,16 @@ func BenchmarkIngestVsRawSQLite(b *testing.B) {
 		},
 	})
 	b.ReportMetric(size, "activity_bytes")
+}
+
+// ingestInput makes the activities of an ingest comparison: their number
+// and the rounds (from the environment), their mean JSON size, the request
+// bodies and the rows as the store writes them.
+func ingestInput(b *testing.B) (n, rounds int, size float64, bodies [][]byte, rows []rawRow) {
+	n = envInt(b, "AUDITLOG_BENCH_INGEST_ROWS", 200_000)
+	rounds = envInt(b, "AUDITLOG_BENCH_INGEST_ROUNDS", 2)
+	acts := activities(1, n)
+	return n, rounds, meanJSONSize(acts), batchBodies(acts, batchSize), rawRows(acts)
 }
 
 // ingestSides are the two ways a benchmark inserts the same rows: straight

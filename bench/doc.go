@@ -17,4 +17,10 @@
 // AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
 // DIR and reuses it on the next run (the export, proof and verify
 // benchmarks run on it too, and add activities to it).
+//
+// The PostgreSQL benchmarks (BenchmarkPostgres...) use the server that
+// AUDITLOG_TEST_DATABASE_URL names, as the tests do, and make and drop
+// databases of their own on it; AUDITLOG_BENCH_PG_DATASET=URL keeps their
+// 1,000,000-activity dataset in that database across runs. Without the
+// variable they are skipped.
 package bench

@@ -35,15 +35,8 @@ const (
 // best round of each. The server is the one AUDITLOG_TEST_DATABASE_URL
 // names.
 func BenchmarkPostgresIngestTwoNodes(b *testing.B) {
-	n := envInt(b, "AUDITLOG_BENCH_INGEST_ROWS", 200_000)
-	rounds := envInt(b, "AUDITLOG_BENCH_INGEST_ROUNDS", 2)
 	rep := newReport(b, "PostgreSQL: HTTP ingest through two nodes against raw COPY")
-
-	acts := activities(1, n)
-	size := meanJSONSize(acts)
-	bodies := batchBodies(acts, batchSize)
-	rows := rawRows(acts)
-	acts = nil
+	n, rounds, size, bodies, rows := ingestInput(b)
 	keyEnv := signingKeyEnv(b)
 
 	rep.printf("%d activities per side and round, mean activity JSON %.0f bytes, %d request bodies of %d activities; %d clients, %d on each of %d nodes. PostgreSQL: %s.\n\n",

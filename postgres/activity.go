@@ -90,43 +90,54 @@ var dialect = sqlstore.Dialect{
 	RepeatDateBounds: false,
 }
 
-// StreamActivities maps the filter's dates to ids and reads the matching
-// activities, all in one REPEATABLE READ transaction: one snapshot.
+// StreamActivities reads the matching activities from one snapshot. A
+// filter with dates maps them to ids first, in the same REPEATABLE READ
+// transaction as the listing; any other is one statement, which reads
+// from one snapshot by itself.
 func (db *DB) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
+	if f.CreatedFrom.IsZero() && f.CreatedTo.IsZero() {
+		return streamActivities(ctx, db.pool, f, sqlstore.IDRange{}, fn)
+	}
 	return db.readTx(ctx, func(tx pgx.Tx) error {
 		ids, ok, err := idRange(ctx, tx, f)
 		if err != nil || !ok {
 			return err
 		}
-		q := sqlstore.ListQuery(f, ids, dialect)
-		rows, err := tx.Query(ctx, q.SQL, q.Args...)
-		if err != nil {
-			return storeError("find activities", err)
-		}
-		defer rows.Close()
-		// One Activity for every row: fn must not keep it, and a fresh one
-		// per row would be an allocation per row (an export reads millions).
-		var s activityScan
-		dest := s.dest()
-		for rows.Next() {
-			if err := rows.Scan(dest...); err != nil {
-				return storeError("find activities", err)
-			}
-			if err := s.finish(); err != nil {
-				return storeError("find activities", err)
-			}
-			if err := fn(&s.a); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return storeError("find activities", err)
-		}
-		return nil
+		return streamActivities(ctx, tx, f, ids, fn)
 	})
+}
+
+// streamActivities runs the list query of f over the given id range and
+// calls fn for each row as it is read.
+func streamActivities(ctx context.Context, q querier, f auditlog.Filter, ids sqlstore.IDRange, fn func(*auditlog.Activity) error) error {
+	list := sqlstore.ListQuery(f, ids, dialect)
+	rows, err := q.Query(ctx, list.SQL, list.Args...)
+	if err != nil {
+		return storeError("find activities", err)
+	}
+	defer rows.Close()
+	// One Activity for every row: fn must not keep it, and a fresh one per
+	// row would be an allocation per row (an export reads millions).
+	var s activityScan
+	dest := s.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return storeError("find activities", err)
+		}
+		if err := s.finish(); err != nil {
+			return storeError("find activities", err)
+		}
+		if err := fn(&s.a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return storeError("find activities", err)
+	}
+	return nil
 }
 
 // idRange turns the filter's date range into the range of ids that can

@@ -75,6 +75,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if pc.MaxConns <= 0 {
 		pc.MaxConns = 16
 	}
+	// A node whose host dies in the middle of a commit leaves its session
+	// idle in a transaction that holds the tree lock, and no closed socket
+	// tells the server so: end such transactions after a minute, so that
+	// the other nodes go on. No transaction of the store waits that long
+	// between two statements.
+	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)

@@ -2,7 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/catalog"
@@ -37,4 +41,59 @@ func open(t *testing.T, clock *storetest.Clock) auditlog.Store {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, open)
+}
+
+func TestCreatedNeverDecreasesAcrossNodesWithSkewedClocks(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	ahead := storetest.NewClock(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
+	behind := storetest.NewClock(time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC))
+	nodes := []*postgres.DB{openURL(t, url, ahead), openURL(t, url, behind)}
+	ctx := context.Background()
+	for i := range 6 {
+		if _, err := nodes[i%2].RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acts, _, err := nodes[1].FindActivities(ctx, auditlog.Filter{OldestFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(acts); i++ {
+		if acts[i].Created.Before(acts[i-1].Created) {
+			t.Fatalf("activity %d created %v, before activity %d at %v", acts[i].ID, acts[i].Created, acts[i-1].ID, acts[i-1].Created)
+		}
+	}
+}
+
+func TestRefusesToRecordWhenTheTreeDoesNotCoverTheActivities(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	db := openURL(t, url, nil)
+	ctx := context.Background()
+	one := []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}
+	for range 3 {
+		if _, err := db.RecordActivities(ctx, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DELETE FROM tree_leaves WHERE leaf = 2`); err != nil {
+		t.Fatal(err)
+	}
+	// A second node, which has no tree of its own cached, must refuse too.
+	for _, node := range []*postgres.DB{db, openURL(t, url, nil)} {
+		_, err := node.RecordActivities(ctx, one)
+		if err == nil || !strings.Contains(err.Error(), "run auditlog verify") {
+			t.Fatalf("recording over a tree that lacks the last leaf: %v", err)
+		}
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM activities`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d activities stored (%v), want 3", n, err)
+	}
 }

@@ -96,10 +96,10 @@ func (w *writer) commitTx(group []*writeJob) error {
 		}
 		if job.apply != nil {
 			if err := applyInSavepoint(ctx, tx, job); err != nil {
-				if job.err != nil {
-					continue // the job's own failure; the others go on
-				}
 				return err
+			}
+			if job.err != nil {
+				continue // the job's own failure; the others go on
 			}
 		}
 		if len(job.activities) == 0 {
@@ -113,24 +113,19 @@ func (w *writer) commitTx(group []*writeJob) error {
 			return err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	return nil
+	return tx.Commit(ctx)
 }
 
 // applyInSavepoint runs a job's statements in a savepoint. A failure of
-// the statements themselves is left in job.err and rolled back to the
-// savepoint; the returned error is one the transaction cannot survive.
+// the statements themselves is rolled back to the savepoint and left in
+// job.err; the error returned is one the transaction cannot survive.
 func applyInSavepoint(ctx context.Context, tx pgx.Tx, job *writeJob) error {
 	if _, err := tx.Exec(ctx, "SAVEPOINT job"); err != nil {
 		return err
 	}
 	if err := job.apply(ctx, tx); err != nil {
-		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); rbErr != nil {
-			return rbErr
-		}
 		job.err = err
+		_, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT job")
 		return err
 	}
 	_, err := tx.Exec(ctx, "RELEASE SAVEPOINT job")

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -161,6 +165,11 @@ func TestVerifyOnPostgresNamesTheActivityThatWasTamperedWith(t *testing.T) {
 		{"intact", nil, ""},
 		{"an edited activity", []string{`UPDATE activities SET username = 'mallory' WHERE id = 17`}, "activity 17 was altered"},
 		{"a deleted activity", []string{`DELETE FROM activities WHERE id = 23`}, "activity 23 is missing"},
+		{"an activity planted at the end", []string{`INSERT INTO activities (id, created_us, operator, username, activity_system_name,
+			activity_display_name, subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes)
+			SELECT 61, created_us, operator, username, activity_system_name, activity_display_name, subtype_system_name,
+			subtype_display_name, extra, object_id, object_type, 'planted', object_column_changes FROM activities WHERE id = 5`},
+			"activity 61 is not in the Merkle tree"},
 		{"the newest activities cut off with their tree", []string{`DELETE FROM activities WHERE id > 55`,
 			`DELETE FROM tree_leaves WHERE leaf >= 55`}, "activities 56 to 60 are missing"},
 	}
@@ -192,5 +201,100 @@ func TestVerifyOnPostgresNamesTheActivityThatWasTamperedWith(t *testing.T) {
 				t.Fatalf("verify said %q (details: %s); want it to name %q", msg, errOut, c.want)
 			}
 		})
+	}
+}
+
+// TestANodeKilledDuringIngestLeavesTheOtherGoing kills one of two nodes
+// with SIGKILL while both record (it may hold the tree lock at that
+// moment): the other node goes on recording, and afterwards the ids are
+// dense, every acknowledged activity is stored under its id and the log
+// verifies.
+func TestANodeKilledDuringIngestLeavesTheOtherGoing(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	keyEnv, vkey := sharedKey(t)
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--database-url", dbURL, "--name", "nodes", "--scopes", "activities:read,activities:write"))
+	nodes := []*server{
+		startServerWith(t, []string{"--database-url", dbURL, "--data", t.TempDir()}, keyEnv),
+		startServerWith(t, []string{"--database-url", dbURL, "--data", t.TempDir()}, keyEnv),
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var mu sync.Mutex
+	acked := map[int64]string{} // id -> username
+	var survivorAcks, afterKill atomic.Int64
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := nodes[w%2]
+			for r := 0; r < 400; r++ {
+				acts := make([]map[string]any, 20)
+				for i := range acts {
+					acts[i] = map[string]any{"activity_system_name": "EDIT_USER", "operator": "human", "username": fmt.Sprintf("w%d-r%d-%d", w, r, i)}
+				}
+				body, _ := json.Marshal(map[string]any{"activities": acts})
+				req, _ := http.NewRequest("POST", node.url+"/api/v1/activities", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					return // this node is gone
+				}
+				var out struct{ IDs []int64 }
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 201 {
+					continue
+				}
+				mu.Lock()
+				for i, id := range out.IDs {
+					acked[id] = fmt.Sprintf("w%d-r%d-%d", w, r, i)
+				}
+				mu.Unlock()
+				if w%2 == 1 {
+					survivorAcks.Add(1)
+					if killed.Load() && afterKill.Add(1) >= 20 {
+						return
+					}
+				}
+			}
+		}()
+	}
+	for survivorAcks.Load() < 20 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	nodes[0].kill()
+	killed.Store(true)
+	wg.Wait()
+	if err := nodes[1].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[1].exited
+	if afterKill.Load() < 20 {
+		t.Fatalf("the surviving node acknowledged only %d requests after the other was killed", afterKill.Load())
+	}
+
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var count, maxID int64
+	if err := conn.QueryRow(context.Background(), `SELECT count(*), coalesce(max(id), 0) FROM activities`).Scan(&count, &maxID); err != nil {
+		t.Fatal(err)
+	}
+	if count != maxID {
+		t.Fatalf("%d activities with ids up to %d: not dense", count, maxID)
+	}
+	for id, username := range acked {
+		var stored string
+		if err := conn.QueryRow(context.Background(), `SELECT username FROM activities WHERE id = $1`, id).Scan(&stored); err != nil || stored != username {
+			t.Fatalf("acknowledged activity %d (%s): stored %q, %v", id, username, stored, err)
+		}
+	}
+	out := mustCLI(t, "verify", "--database-url", dbURL, "--verifier-key", vkey)
+	if !strings.Contains(out, fmt.Sprintf("verified %d activities", count)) {
+		t.Fatalf("verify printed %q", out)
 	}
 }
