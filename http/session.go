@@ -141,12 +141,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: s.throttle.deviceCookie(u.Username), Path: "/api/v1/session",
 		MaxAge: int(deviceCookieLifetime / time.Second), HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	group, _ := s.store.FindGroup(ctx, u.GroupName)
-	v := principalJSON{Username: u.Username, Operator: auditlog.OperatorHuman, Via: "session", SessionID: sess.ID,
-		Permissions: []auditlog.Permission{}, Expires: &sess.Expires}
-	if group != nil {
-		v.Permissions = group.Permissions
+	p, err := s.store.AuthenticateSession(ctx, secret)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	v := principalView(p)
+	v.Expires = &sess.Expires
 	writeJSON(w, http.StatusCreated, v)
 }
 

@@ -48,8 +48,10 @@ var DefaultLoginLimits = LoginLimits{
 	PerDevice:  LoginLimit{Burst: 10, Every: time.Minute},
 }
 
-// maxBuckets bounds the throttle's memory: past it, the buckets that have
-// refilled completely (and so carry no information) are dropped.
+// maxBuckets bounds the throttle's memory (about 200 bytes a bucket): past
+// it, the buckets that have refilled completely (and so carry no
+// information) are dropped, and when that is not enough, arbitrary ones,
+// whose budgets start afresh.
 const maxBuckets = 100_000
 
 // DeviceCookie is the name of the cookie that marks a known device.
@@ -112,6 +114,12 @@ func (t *loginThrottle) prune() {
 		if b.lim.TokensAt(now) >= float64(b.burst) {
 			delete(t.buckets, k)
 		}
+	}
+	for k := range t.buckets { // map order is random
+		if len(t.buckets) < maxBuckets*9/10 {
+			break
+		}
+		delete(t.buckets, k)
 	}
 }
 
