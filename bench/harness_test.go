@@ -98,6 +98,11 @@ type server struct {
 	done   chan error
 }
 
+// ownActivities are the activities a fresh store holds besides the
+// benchmark's: the creation of the benchmark's token, then the first
+// start's System Admin group and admin user.
+const ownActivities = 3
+
 // startServer creates an API token on dir, starts `auditlog serve` on a free
 // port and waits until /readyz answers. The server's log (one INFO line per
 // request) goes to a file next to dir, not through the benchmark process.
