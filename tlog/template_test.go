@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 
@@ -84,6 +85,36 @@ func TestLeafTemplateMatchesLeafHash(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzLeafTemplate checks the template's putting together of a leaf
+// against LeafData, which canonicalises the whole leaf with the jcs package.
+func FuzzLeafTemplate(f *testing.F) {
+	f.Add("jdoe", "q\"uote \\ \u2028 \x01\x1f\x7f zoë 😀", "line 1\r\nline 2\t\b\f", int64(42))
+	f.Add("", "plain text", "", int64(1))
+	f.Fuzz(func(t *testing.T, name, text, value string, id int64) {
+		if !utf8.ValidString(name) || !utf8.ValidString(text) || !utf8.ValidString(value) || id < 1 || id > 1<<53 {
+			t.Skip()
+		}
+		a := auditlog.Activity{
+			Operator: auditlog.OperatorHuman, Username: name, SystemName: text, DisplayName: text,
+			SubtypeSystemName: value, SubtypeDisplayName: name, ObjectID: text, ObjectType: value, ObjectName: text,
+			Changes: []auditlog.Change{{ColumnName: name, OldValue: value, NewValue: text}},
+		}
+		tmpl, err := NewLeafTemplate(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.ID, a.Created = id, time.UnixMicro(id).UTC()
+		want, err := ActivityLeafHash(&a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tmpl.LeafHash(a.ID, a.Created); !bytes.Equal(got, want) {
+			data, _ := LeafData(&a)
+			t.Fatalf("template hash differs from ActivityLeafHash\nleaf: %s", data)
+		}
+	})
 }
 
 func BenchmarkLeafHash(b *testing.B) {
