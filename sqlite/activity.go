@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,25 +197,83 @@ type query struct {
 //     reading at most one page from its index, merged by id: "IN (...)"
 //     would read every match of every value and sort them.
 func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, error) {
+	// The first multi-valued indexed filter, if any, is split into branches.
+	var split string
+	var splitValues []string
+	if f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
+		for _, c := range textFilters(f) {
+			if len(c.values) > 1 {
+				split, splitValues = c.column, c.values
+				break
+			}
+		}
+	}
+	where, args, ok, err := db.conditions(ctx, f, split)
+	if err != nil || !ok {
+		return query{}, false, err
+	}
+	if f.BeforeID > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.BeforeID)
+	}
+
+	limit := ""
+	var limitArgs []any
+	if f.Limit > 0 {
+		limit = " LIMIT ?"
+		limitArgs = []any{f.Limit}
+	}
+	if split == "" {
+		order := " ORDER BY id DESC"
+		if f.OldestFirst {
+			order = " ORDER BY id"
+		}
+		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + order + limit
+		return query{sql: s, args: append(args, limitArgs...)}, true, nil
+	}
+	var branches []string
+	var all []any
+	for _, v := range splitValues {
+		branches = append(branches, `SELECT * FROM (SELECT `+activityColumns+` FROM activities`+
+			whereClause(append([]string{split + " = ?"}, where...))+` ORDER BY id DESC`+limit+`)`)
+		all = append(all, v)
+		all = append(all, args...)
+		all = append(all, limitArgs...)
+	}
+	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) ORDER BY id DESC` + limit
+	return query{sql: s, args: append(all, limitArgs...)}, true, nil
+}
+
+// textFilter is a filtered text column and the values it may hold.
+type textFilter struct {
+	column string
+	values []string
+}
+
+// textFilters lists f's text filters, each with its own index.
+func textFilters(f auditlog.Filter) []textFilter {
+	return []textFilter{
+		{"activity_system_name", f.Activities},
+		{"username", f.Usernames},
+		{"object_type", f.ObjectTypes},
+		{"object_id", f.ObjectIDs},
+	}
+}
+
+// conditions turns f's filters (not its paging) into SQL conditions that
+// combine with AND, leaving out the column split, whose values the caller
+// handles. It reports false when f can match nothing.
+func (db *DB) conditions(ctx context.Context, f auditlog.Filter, split string) ([]string, []any, bool, error) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
 		args = append(args, a...)
 	}
-	in := func(column string, values []string) {
-		switch len(values) {
-		case 0:
-		case 1:
-			add(column+" = ?", values[0])
-		default:
-			add(column+" IN ("+placeholders(len(values))+")", anys(values)...)
-		}
-	}
 
 	lo, hi, ok, err := db.idRange(ctx, f)
 	if err != nil || !ok {
-		return query{}, false, err
+		return nil, nil, false, err
 	}
 	if lo > 0 {
 		add("id >= ?", lo)
@@ -246,54 +306,86 @@ func (db *DB) listQuery(ctx context.Context, f auditlog.Filter) (query, bool, er
 		}
 		add("id IN ("+placeholders(len(ids))+")", ids...)
 	}
+	for _, c := range textFilters(f) {
+		switch {
+		case c.column == split || len(c.values) == 0:
+		case len(c.values) == 1:
+			add(c.column+" = ?", c.values[0])
+		default:
+			add(c.column+" IN ("+placeholders(len(c.values))+")", anys(c.values)...)
+		}
+	}
+	return where, args, true, nil
+}
 
-	// The first multi-valued indexed filter, if any, is split into branches.
-	var split string
-	var splitValues []string
-	for _, c := range []struct {
-		column string
-		values []string
-	}{
-		{"activity_system_name", f.Activities},
-		{"username", f.Usernames},
-		{"object_type", f.ObjectTypes},
-		{"object_id", f.ObjectIDs},
-	} {
-		if split == "" && len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
-			split, splitValues = c.column, c.values
+// CountActivitiesOverTime counts the matches of f in each interval of
+// bounds, by operator. Each bound becomes the first id created at or after
+// it (created never decreases with id), so that every count is one walk of
+// an index over an id range: the filter's index, or the operator's.
+func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time) ([]auditlog.OperatorCounts, error) {
+	if len(bounds) < 2 {
+		return nil, nil
+	}
+	for i := 1; i < len(bounds); i++ {
+		if !bounds[i].After(bounds[i-1]) {
+			return nil, auditlog.FieldErrorf("bounds", "bound %d (%s) is not after bound %d", i, bounds[i].Format(time.RFC3339Nano), i-1)
+		}
+	}
+	counts := make([]auditlog.OperatorCounts, len(bounds)-1)
+	f.BeforeID, f.Limit, f.OldestFirst = 0, 0, false
+	type operatorQuery struct {
+		dst   func(c *auditlog.OperatorCounts) *int64
+		where []string
+		args  []any
+	}
+	var queries []operatorQuery
+	for _, op := range []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine} {
+		if len(f.Operators) > 0 && !slices.Contains(f.Operators, op) {
 			continue
 		}
-		in(c.column, c.values)
-	}
-	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
-	}
-
-	limit := ""
-	var limitArgs []any
-	if f.Limit > 0 {
-		limit = " LIMIT ?"
-		limitArgs = []any{f.Limit}
-	}
-	if split == "" {
-		order := " ORDER BY id DESC"
-		if f.OldestFirst {
-			order = " ORDER BY id"
+		one := f
+		one.Operators = []auditlog.Operator{op}
+		where, args, ok, err := db.conditions(ctx, one, "")
+		if err != nil {
+			return nil, err
 		}
-		s := `SELECT ` + activityColumns + ` FROM activities` + whereClause(where) + order + limit
-		return query{sql: s, args: append(args, limitArgs...)}, true, nil
+		if !ok {
+			return counts, nil
+		}
+		dst := func(c *auditlog.OperatorCounts) *int64 { return &c.Human }
+		if op == auditlog.OperatorMachine {
+			dst = func(c *auditlog.OperatorCounts) *int64 { return &c.Machine }
+		}
+		queries = append(queries, operatorQuery{dst: dst, where: where, args: args})
 	}
-	var branches []string
-	var all []any
-	for _, v := range splitValues {
-		branches = append(branches, `SELECT * FROM (SELECT `+activityColumns+` FROM activities`+
-			whereClause(append([]string{split + " = ?"}, where...))+` ORDER BY id DESC`+limit+`)`)
-		all = append(all, v)
-		all = append(all, args...)
-		all = append(all, limitArgs...)
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		firstIDs := make([]int64, len(bounds))
+		for i, b := range bounds {
+			err := tx.QueryRowContext(ctx, `SELECT id FROM activities WHERE created_us >= ? ORDER BY created_us, id LIMIT 1`, b.UnixMicro()).Scan(&firstIDs[i])
+			if errors.Is(err, sql.ErrNoRows) {
+				firstIDs[i] = math.MaxInt64
+			} else if err != nil {
+				return storeError("find bucket bound", err)
+			}
+		}
+		for _, q := range queries {
+			s := `SELECT count(*) FROM activities` + whereClause(append(q.where, "id >= ?", "id < ?"))
+			for i := range counts {
+				if firstIDs[i] == firstIDs[i+1] {
+					continue
+				}
+				args := append(q.args[:len(q.args):len(q.args)], firstIDs[i], firstIDs[i+1])
+				if err := tx.QueryRowContext(ctx, s, args...).Scan(q.dst(&counts[i])); err != nil {
+					return storeError("count activities", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) ORDER BY id DESC` + limit
-	return query{sql: s, args: append(all, limitArgs...)}, true, nil
+	return counts, nil
 }
 
 // idRange turns the filter's date range into the range of ids that can
