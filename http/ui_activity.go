@@ -24,6 +24,14 @@ type activityPage struct {
 	BackQuery string
 }
 
+// BackURL is the audit log page that led here.
+func (p activityPage) BackURL() string {
+	if p.BackQuery == "" {
+		return "/admin/audit-log"
+	}
+	return "/admin/audit-log?" + p.BackQuery
+}
+
 func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

@@ -51,6 +51,15 @@ type auditLogPage struct {
 	Histogram     *histogram
 }
 
+// DetailURL is the detail page of the activity, which leads back here.
+func (p *auditLogPage) DetailURL(id int64) string {
+	u := "/admin/audit-log/" + strconv.FormatInt(id, 10)
+	if p.DetailQuery != "" {
+		u += "?" + p.DetailQuery
+	}
+	return u
+}
+
 func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
