@@ -5,7 +5,9 @@ FUZZTIME ?= 30s
 
 .PHONY: test build serve bench fuzz
 
+# The web UI's browser tests drive Debian's chromium, installed when missing.
 test:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
 
 build:
