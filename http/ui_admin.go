@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/password"
 )
 
 // The Users, Permission Groups and API Tokens tabs. Their forms call the
@@ -52,6 +53,8 @@ func formStatus(err error) int {
 type usersPage struct {
 	Users  []auditlog.User
 	Groups []auditlog.Group
+	// MinPassword is the shortest password a user may have.
+	MinPassword int
 }
 
 func (s *Server) handleUsersPage(w http.ResponseWriter, r *http.Request) { s.renderUsers(w, r, nil) }
@@ -68,7 +71,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, formErr err
 		return
 	}
 	v := adminView(r, "Users", "users", formErr)
-	v.Page = usersPage{Users: users, Groups: groups}
+	v.Page = usersPage{Users: users, Groups: groups, MinPassword: password.MinLength}
 	s.render(w, r, formStatus(formErr), "users", v)
 }
 

@@ -29,6 +29,8 @@ type auditLogPage struct {
 	Filtered   bool
 	Activities []auditlog.Activity
 	Options    []activityOption
+	// Chosen are the display names of the chosen activity names.
+	Chosen []string
 	// Usernames suggests usernames: the service's users and the page's.
 	Usernames []string
 	// The form's values, as the URL gives them.
@@ -78,6 +80,9 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range types {
 		page.Options = append(page.Options, activityOption{SystemName: t.SystemName, DisplayName: t.DisplayName, Selected: selected[t.SystemName]})
+		if selected[t.SystemName] {
+			page.Chosen = append(page.Chosen, t.DisplayName)
+		}
 	}
 
 	f, err := parseAuditLogQuery(q, &page.Position)

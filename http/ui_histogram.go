@@ -113,7 +113,9 @@ func (s *Server) buildHistogram(r *http.Request, f auditlog.Filter, filters url.
 		layout = "Jan 2 2006"
 	}
 	step := max(len(counts)/6, 1)
-	for i := 0; i < len(counts); i += step {
+	// Labels start at their bar; none so close to the right edge that it
+	// would be cut off.
+	for i := 0; i < len(counts) && float64(i)*slot < chartWidth-80; i += step {
 		h.Labels = append(h.Labels, histogramLabel{X: float64(i) * slot, Text: bounds[i].In(zone).Format(layout)})
 	}
 	return h, nil
