@@ -333,6 +333,20 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 	}
 	counts := make([]auditlog.OperatorCounts, len(bounds)-1)
 	f.BeforeID, f.Limit, f.OldestFirst = 0, 0, false
+	// The date range becomes an id range [lo, hi) that narrows each
+	// interval's, and only that: without a condition on created_us the
+	// operator's index covers the count, and with one id range per query
+	// the planner walks just that range.
+	lo, hi, ok, err := db.idRange(ctx, f)
+	if err != nil || !ok {
+		return counts, err
+	}
+	if hi == 0 {
+		hi = math.MaxInt64
+	} else {
+		hi++
+	}
+	f.CreatedFrom, f.CreatedTo = time.Time{}, time.Time{}
 	type operatorQuery struct {
 		dst   func(c *auditlog.OperatorCounts) *int64
 		where []string
@@ -358,7 +372,7 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		}
 		queries = append(queries, operatorQuery{dst: dst, where: where, args: args})
 	}
-	err := db.readTx(ctx, func(tx *sql.Tx) error {
+	err = db.readTx(ctx, func(tx *sql.Tx) error {
 		firstIDs := make([]int64, len(bounds))
 		for i, b := range bounds {
 			err := tx.QueryRowContext(ctx, `SELECT id FROM activities WHERE created_us >= ? ORDER BY created_us, id LIMIT 1`, b.UnixMicro()).Scan(&firstIDs[i])
@@ -371,10 +385,11 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		for _, q := range queries {
 			s := `SELECT count(*) FROM activities` + whereClause(append(q.where, "id >= ?", "id < ?"))
 			for i := range counts {
-				if firstIDs[i] == firstIDs[i+1] {
+				from, to := max(firstIDs[i], lo), min(firstIDs[i+1], hi)
+				if from >= to {
 					continue
 				}
-				args := append(q.args[:len(q.args):len(q.args)], firstIDs[i], firstIDs[i+1])
+				args := append(q.args[:len(q.args):len(q.args)], from, to)
 				if err := tx.QueryRowContext(ctx, s, args...).Scan(q.dst(&counts[i])); err != nil {
 					return storeError("count activities", err)
 				}
