@@ -352,13 +352,21 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		where []string
 		args  []any
 	}
+	// A username is given only for a human (an activity of the machine has
+	// none), so a filter by non-empty usernames selects humans alone, and
+	// its count needs no operator condition, which would read every row
+	// the username's index finds.
+	humansOnly := len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "")
 	var queries []operatorQuery
 	for _, op := range []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine} {
-		if len(f.Operators) > 0 && !slices.Contains(f.Operators, op) {
+		if len(f.Operators) > 0 && !slices.Contains(f.Operators, op) || humansOnly && op == auditlog.OperatorMachine {
 			continue
 		}
 		one := f
 		one.Operators = []auditlog.Operator{op}
+		if humansOnly {
+			one.Operators = nil
+		}
 		where, args, ok, err := db.conditions(ctx, one, "")
 		if err != nil {
 			return nil, err

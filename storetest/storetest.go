@@ -797,6 +797,8 @@ func testCountsOverTime(t *testing.T, open Opener) {
 		{"operator machine", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}}, sixHours},
 		{"operator human and a username", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorHuman}, Usernames: []string{"bob"}}, sixHours},
 		{"two usernames", auditlog.Filter{Usernames: []string{"bob", "Dave"}}, sixHours},
+		{"a username and operator machine", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}, Usernames: []string{"bob"}}, sixHours},
+		{"an activity name and a username", auditlog.Filter{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice"}}, sixHours},
 		{"activity ids", auditlog.Filter{IDs: []int64{stored[3].ID, stored[5].ID, stored[70].ID}}, sixHours},
 		{"a date range inside the intervals", auditlog.Filter{CreatedFrom: hour(20), CreatedTo: hour(50)}, sixHours},
 		{"a date range with no activity", auditlog.Filter{CreatedFrom: hour(200), CreatedTo: hour(300)}, sixHours},
