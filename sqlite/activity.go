@@ -353,29 +353,42 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		hi++
 	}
 	f.CreatedFrom, f.CreatedTo = time.Time{}, time.Time{}
-	type operatorQuery struct {
-		dst   func(c *auditlog.OperatorCounts) *int64
-		where []string
-		args  []any
-	}
-	// A username is given only for a human (an activity of the machine has
-	// none), so a filter by non-empty usernames selects humans alone, and
-	// its count needs no operator condition, which would read every row
-	// the username's index finds.
-	humansOnly := len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "")
 	indexed, err := db.narrowestIndex(ctx, f, lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	var queries []operatorQuery
-	for _, op := range []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine} {
-		if len(f.Operators) > 0 && !slices.Contains(f.Operators, op) || humansOnly && op == auditlog.OperatorMachine {
-			continue
-		}
+	// Each bar is counted one of three ways:
+	//   - a filter by non-empty usernames selects humans alone (an activity
+	//     of the machine has no username): one count, with no operator
+	//     condition, which would read every row the username's index finds;
+	//   - a filter by an operator, or by no more than dates: one count per
+	//     operator, each a walk of the operator's index that reads no row;
+	//   - any other filter: one count grouped by operator, which reads each
+	//     matching row once for its operator.
+	type barQuery struct {
+		where []string
+		args  []any
+		// operator is the one the query counts; "" for a grouped count.
+		operator auditlog.Operator
+	}
+	humansOnly := len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "")
+	byOperator := len(f.Operators) == 1 || len(f.Activities)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) == 0
+	var queries []barQuery
+	for _, op := range []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine, ""} {
 		one := f
-		one.Operators = []auditlog.Operator{op}
-		if humansOnly {
+		switch {
+		case humansOnly:
+			if op != auditlog.OperatorHuman || len(f.Operators) > 0 && !slices.Contains(f.Operators, op) {
+				continue
+			}
 			one.Operators = nil
+		case byOperator:
+			if op == "" || len(f.Operators) > 0 && !slices.Contains(f.Operators, op) {
+				continue
+			}
+			one.Operators = []auditlog.Operator{op}
+		case op != "":
+			continue
 		}
 		where, args, ok, err := db.conditions(ctx, one, "", indexed)
 		if err != nil {
@@ -384,11 +397,7 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		if !ok {
 			return counts, nil
 		}
-		dst := func(c *auditlog.OperatorCounts) *int64 { return &c.Human }
-		if op == auditlog.OperatorMachine {
-			dst = func(c *auditlog.OperatorCounts) *int64 { return &c.Machine }
-		}
-		queries = append(queries, operatorQuery{dst: dst, where: where, args: args})
+		queries = append(queries, barQuery{where: where, args: args, operator: op})
 	}
 	err = db.readTx(ctx, func(tx *sql.Tx) error {
 		firstIDs := make([]int64, len(bounds))
@@ -401,15 +410,21 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 			}
 		}
 		for _, q := range queries {
-			s := `SELECT count(*) FROM activities` + whereClause(append(q.where, "id >= ?", "id < ?"))
+			s := `SELECT operator, count(*) FROM activities` + whereClause(append(q.where, "id >= ?", "id < ?")) + ` GROUP BY operator`
+			if q.operator != "" {
+				s = `SELECT ?, count(*) FROM activities` + whereClause(append(q.where, "id >= ?", "id < ?"))
+			}
 			for i := range counts {
 				from, to := max(firstIDs[i], lo), min(firstIDs[i+1], hi)
 				if from >= to {
 					continue
 				}
 				args := append(q.args[:len(q.args):len(q.args)], from, to)
-				if err := tx.QueryRowContext(ctx, s, args...).Scan(q.dst(&counts[i])); err != nil {
-					return storeError("count activities", err)
+				if q.operator != "" {
+					args = append([]any{string(q.operator)}, args...)
+				}
+				if err := addCounts(ctx, tx, &counts[i], s, args); err != nil {
+					return err
 				}
 			}
 		}
@@ -419,6 +434,31 @@ func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bo
 		return nil, err
 	}
 	return counts, nil
+}
+
+// addCounts adds the (operator, count) rows of the query to c.
+func addCounts(ctx context.Context, tx *sql.Tx, c *auditlog.OperatorCounts, query string, args []any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return storeError("count activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op string
+		var n int64
+		if err := rows.Scan(&op, &n); err != nil {
+			return storeError("count activities", err)
+		}
+		if auditlog.Operator(op) == auditlog.OperatorHuman {
+			c.Human += n
+		} else {
+			c.Machine += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return storeError("count activities", err)
+	}
+	return nil
 }
 
 // narrowestIndex returns the text column of f whose index holds the
