@@ -524,6 +524,39 @@ func TestBrowserAuditLog(t *testing.T) {
 		}
 	})
 
+	t.Run("the keyboard reaches the filters, a bar and an activity", func(t *testing.T) {
+		b := b.with(t)
+		b.open("/admin/audit-log")
+		b.do(chromedp.KeyEvent("\t"))
+		if got := eval[string](b, `document.activeElement.textContent`); got != "Skip to content" {
+			t.Errorf("the first Tab reaches %q, want the skip link", got)
+		}
+		// Tab on through the page, noting what takes the focus, and check
+		// that each has a visible outline.
+		var reached []string
+		for range 12 {
+			b.do(chromedp.KeyEvent("\t"))
+			reached = append(reached, eval[string](b, `(e => e.tagName + (e.closest("svg") ? " in svg" : "") + ":" + (e.textContent || e.value || "").trim().slice(0, 30))(document.activeElement)`))
+			if outline := eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`); outline == "none" && !strings.Contains(reached[len(reached)-1], "svg") {
+				t.Errorf("%s has no visible focus outline", reached[len(reached)-1])
+			}
+		}
+		joined := strings.Join(reached, " | ")
+		for _, want := range []string{"SUMMARY:Filters", "A:Download all activities"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("Tab does not reach %q: %s", want, joined)
+			}
+		}
+		if !strings.Contains(joined, " in svg") {
+			t.Errorf("Tab does not reach a histogram bar: %s", joined)
+		}
+		b.do(chromedp.Focus(chromedp.CSS(`table.activities tbody tr:first-child td:first-child a`)))
+		b.follow(chromedp.KeyEvent("\r"))
+		if got := b.location().Path; !strings.HasPrefix(got, "/admin/audit-log/") {
+			t.Errorf("Enter on an activity ID led to %s", got)
+		}
+	})
+
 	t.Run("log out", func(t *testing.T) {
 		b := b.with(t)
 		b.follow(chromedp.Click(chromedp.CSS(`form.logout button`)))

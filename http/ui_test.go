@@ -427,3 +427,31 @@ func TestHistogramBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestUIShowsOnlyWhatThePermissionsAllow(t *testing.T) {
+	e, _ := newUIEnv(t)
+	ctx := context.Background()
+	if _, err := e.db.CreateGroup(ctx, setup, "Readers", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateUser(ctx, setup, "reed", "Readers", "unused-hash"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, reader := e.page(t, "GET", "/admin/audit-log", e.session(t, "reed"), nil)
+	_, _, admin := e.page(t, "GET", "/admin/audit-log", e.session(t, auditlog.AdminUsername), nil)
+	for _, c := range []struct {
+		what         string
+		reader, both bool
+	}{
+		{"Download all activities", false, true},
+		{`href="/admin/users"`, false, true},
+		{`href="/admin/audit-log"`, true, true},
+	} {
+		if got := strings.Contains(reader, c.what); got != c.reader {
+			t.Errorf("a reader without export or admin sees %q: %v, want %v", c.what, got, c.reader)
+		}
+		if got := strings.Contains(admin, c.what); got != c.both {
+			t.Errorf("a System Admin sees %q: %v, want %v", c.what, got, c.both)
+		}
+	}
+}
