@@ -3,10 +3,12 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 // The detail page of one activity: every field of the seed, extra as
@@ -20,6 +22,11 @@ type activityPage struct {
 	// Checkpoint is the latest signed checkpoint, nil when none is signed yet.
 	Checkpoint *auditlog.Checkpoint
 	Included   bool
+	// Verified says that the activity as shown is the leaf the checkpoint
+	// commits to (its inclusion proof checks out); VerifyError says why
+	// not.
+	Verified    bool
+	VerifyError string
 	// BackQuery is the audit log page's query, for the way back.
 	BackQuery string
 }
@@ -53,6 +60,13 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		page.Checkpoint = c
 		page.Included = uint64(a.ID) <= c.Size
+		if page.Included {
+			if err := s.verifyInclusion(r, a, c); err != nil {
+				page.VerifyError = err.Error()
+			} else {
+				page.Verified = true
+			}
+		}
 	case auditlog.ErrorCode(err) != auditlog.ENOTFOUND:
 		s.failPage(w, r, err)
 		return
@@ -64,4 +78,22 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 		page.BackQuery = q.Encode()
 	}
 	s.render(w, r, http.StatusOK, "activity", pageView{Title: "Activity " + strconv.FormatInt(a.ID, 10), Tab: "audit-log", Page: page})
+}
+
+// verifyInclusion checks that a, as the store returns it, is the leaf that
+// the checkpoint's tree holds at its index.
+func (s *Server) verifyInclusion(r *http.Request, a *auditlog.Activity, c *auditlog.Checkpoint) error {
+	leaf, err := tlog.ActivityLeafHash(a)
+	if err != nil {
+		return fmt.Errorf("its leaf cannot be computed: %w", err)
+	}
+	index := uint64(a.ID - 1)
+	hashes, err := tlog.InclusionProof(index, c.Size, s.fetchNodes(r))
+	if err != nil {
+		return fmt.Errorf("its inclusion proof cannot be read: %w", err)
+	}
+	if err := tlog.VerifyInclusion(index, c.Size, leaf, hashes, c.Root); err != nil {
+		return fmt.Errorf("it does not match its leaf in the signed tree: it was altered after it was recorded")
+	}
+	return nil
 }

@@ -44,7 +44,6 @@ type histogram struct {
 	Max            int64
 	BarName        string
 	From, To       time.Time
-	Zone           *time.Location
 	Bars           []histogramBar
 	Labels         []histogramLabel
 	Width, Height  int
@@ -85,7 +84,7 @@ func (s *Server) buildHistogram(r *http.Request, f auditlog.Filter, filters url.
 	if err != nil {
 		return nil, err
 	}
-	h := &histogram{BarName: name, From: bounds[0], To: bounds[len(bounds)-1], Zone: zone,
+	h := &histogram{BarName: name, From: bounds[0], To: bounds[len(bounds)-1],
 		Width: chartWidth, Height: chartTop + chartHeight + chartAxis, Baseline: chartTop + chartHeight}
 	for _, c := range counts {
 		h.Human += c.Human

@@ -455,3 +455,27 @@ func TestUIShowsOnlyWhatThePermissionsAllow(t *testing.T) {
 		}
 	}
 }
+
+func TestUIActivityPageVerifiesItsInclusion(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	path := "/admin/audit-log/5"
+	_, _, body := e.page(t, "GET", path, cookie, nil)
+	if !strings.Contains(body, `<span class="included">Included</span>`) || !strings.Contains(body, `<span class="verified">Verified:</span>`) {
+		t.Fatalf("activity 5 is not shown as included and verified: %s", body)
+	}
+	e.sqlExec(t, `UPDATE activities SET object_name = 'edited behind the log''s back' WHERE id = 5`)
+	_, _, body = e.page(t, "GET", path, cookie, nil)
+	if !strings.Contains(body, `<span class="altered">Does not verify:</span>`) || strings.Contains(body, `class="verified"`) {
+		t.Fatalf("an edited activity is not shown as altered: %s", body)
+	}
+	e.record(t, machineActivity)
+	acts, _, err := e.db.FindActivities(context.Background(), auditlog.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d", acts[0].ID), cookie, nil)
+	if !strings.Contains(body, "Not yet included") {
+		t.Errorf("an activity after the latest checkpoint is not shown as pending")
+	}
+}
