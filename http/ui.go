@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return ""
 	},
+	"count": formatCount,
 	"has": func(ps []auditlog.Permission, p auditlog.Permission) bool {
 		for _, q := range ps {
 			if q == p {
@@ -58,6 +60,22 @@ var templateFuncs = template.FuncMap{
 		}
 		return false
 	},
+}
+
+// formatCount writes n with thousands separators: 1,000,000.
+func formatCount(n int64) string {
+	digits := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return "-" + formatCount(-n)
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
 }
 
 // parsePages parses every page template with the layout.
@@ -180,6 +198,10 @@ func (s *Server) routeUI() {
 // handleStatic serves the embedded styles and script; they change only
 // with the binary.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/") {
+		http.NotFound(w, r) // no listings of the directory
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	sub, _ := fs.Sub(staticFiles, "ui")
 	http.FileServerFS(sub).ServeHTTP(w, r)

@@ -479,3 +479,20 @@ func TestUIActivityPageVerifiesItsInclusion(t *testing.T) {
 		t.Errorf("an activity after the latest checkpoint is not shown as pending")
 	}
 }
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestUIStaticFiles(t *testing.T) {
+	e := newAPIEnv(t)
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/app.js": 200, "/static/": 404, "/static/missing.css": 404} {
+		if status, _, _ := e.page(t, "GET", path, "", nil); status != want {
+			t.Errorf("%s answered %d, want %d", path, status, want)
+		}
+	}
+}
