@@ -252,8 +252,9 @@ const uiPassword = "correct horse battery staple"
 // xss is attacker-controlled text that must show as text.
 const xss = `<script>alert(1)</script><img src=x onerror=alert(2)>`
 
-// uiEnv is a server with the admin user, a user who may only record, and
-// activities over five days.
+// newUIEnv is a server with the admin user, a user who may only record,
+// one who may only read, and activities over five days; it returns the id
+// of an activity whose text is an attacker's markup.
 func newUIEnv(t *testing.T) (e *apiEnv, xssID int64) {
 	t.Helper()
 	e = newAPIEnv(t)
@@ -262,11 +263,17 @@ func newUIEnv(t *testing.T) (e *apiEnv, xssID int64) {
 	if _, err := e.db.Bootstrap(ctx, hash); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.CreateGroup(ctx, setup, "Recorders", []auditlog.Permission{auditlog.PermActivitiesWrite}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.db.CreateUser(ctx, setup, "rita", "Recorders", hash); err != nil {
-		t.Fatal(err)
+	// rita may only record; audrey may only read.
+	for _, m := range []struct {
+		user, group string
+		perm        auditlog.Permission
+	}{{"rita", "Recorders", auditlog.PermActivitiesWrite}, {"audrey", "Auditors", auditlog.PermActivitiesRead}} {
+		if _, err := e.db.CreateGroup(ctx, setup, m.group, []auditlog.Permission{m.perm}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.CreateUser(ctx, setup, m.user, m.group, hash); err != nil {
+			t.Fatal(err)
+		}
 	}
 	types := []string{"USER_LOGIN", "EDIT_USER", "LOGIN_FAILED", "CREATE_USER", "DOWNLOAD_CSV"}
 	users := []string{"alice", "bob", "carol"}
