@@ -143,10 +143,7 @@ func (s *Server) failPage(w http.ResponseWriter, r *http.Request, err error) {
 	if code == auditlog.EINTERNAL {
 		s.log.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := statusFor(err)
 	if code == auditlog.EUNAUTHORIZED {
 		s.renderLogin(w, r, status, "", "Log in to continue.")
 		return
@@ -280,17 +277,13 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
 // handleLoginForm logs in from the login form, as POST /api/v1/session does.
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		s.renderLogin(w, r, statusOf[auditlog.ErrorCode(err)], "", auditlog.ErrorMessage(err))
+		s.renderLogin(w, r, statusFor(err), "", auditlog.ErrorMessage(err))
 		return
 	}
 	in := loginRequest{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password")}
 	_, _, err := s.login(w, r, in)
 	if err != nil {
-		status, ok := statusOf[auditlog.ErrorCode(err)]
-		if !ok {
-			status = http.StatusInternalServerError
-		}
-		s.renderLogin(w, r, status, in.Username, auditlog.ErrorMessage(err))
+		s.renderLogin(w, r, statusFor(err), in.Username, auditlog.ErrorMessage(err))
 		return
 	}
 	// The home page leads on to the first tab the new session may see.

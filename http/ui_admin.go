@@ -44,10 +44,7 @@ func formStatus(err error) int {
 	if err == nil {
 		return http.StatusOK
 	}
-	if status, ok := statusOf[auditlog.ErrorCode(err)]; ok {
-		return status
-	}
-	return http.StatusInternalServerError
+	return statusFor(err)
 }
 
 type usersPage struct {
