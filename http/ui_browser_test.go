@@ -429,6 +429,9 @@ func TestBrowserAuditLog(t *testing.T) {
 		if q.Has("id") || q.Has("created_on") {
 			t.Errorf("empty fields are in the URL: %s", u)
 		}
+		if got := eval[string](b, `document.getElementById("created_on").type`); got != "date" {
+			t.Errorf("the date created field is of type %q, want a date picker", got)
+		}
 		want := expectedIDs(t, e, u)
 		if len(want) == 0 || len(want) == len(all) {
 			t.Fatalf("the filter selects %d of %d activities: a useless test", len(want), len(all))
@@ -463,6 +466,22 @@ func TestBrowserAuditLog(t *testing.T) {
 				t.Fatalf("after reload %v, want %v", got, want)
 			}
 		})
+	})
+
+	t.Run("pick a date", func(t *testing.T) {
+		b := b.with(t)
+		b.open("/admin/audit-log")
+		b.do(chromedp.Click(chromedp.CSS("details.filters summary")),
+			chromedp.SetValue(chromedp.ID("created_on"), "2026-11-21"))
+		b.follow(chromedp.Click(chromedp.CSS(`.actions button[type=submit]`)))
+		u := b.location()
+		if got := u.Query().Get("created_on"); got != "2026-11-21" {
+			t.Fatalf("created_on=%q in %s", got, u)
+		}
+		want := expectedIDs(t, e, u)
+		if got := b.tableIDs(); len(want) == 0 || !slices.Equal(got, want) {
+			t.Fatalf("the day's table %v, want %v", got, want)
+		}
 	})
 
 	t.Run("a histogram bar narrows the dates to it", func(t *testing.T) {
