@@ -10,8 +10,10 @@ FUZZTIME ?= 30s
 AUDITLOG_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export AUDITLOG_TEST_DATABASE_URL
 
+# The web UI's browser tests drive Debian's chromium, installed when missing.
 test:
 	./.ci/postgres
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
 
 build:

@@ -207,6 +207,29 @@ type ActivityService interface {
 	StreamActivities(ctx context.Context, f Filter, fn func(*Activity) error) error
 	// FindActivityByID returns one activity, or an ENOTFOUND error.
 	FindActivityByID(ctx context.Context, id int64) (*Activity, error)
+	// CountActivitiesOverTime counts the activities matching f (its
+	// BeforeID, Limit and OldestFirst are ignored) created in each interval
+	// [bounds[i], bounds[i+1]), by operator: it returns len(bounds)-1
+	// counts. bounds must strictly increase; fewer than two bounds count
+	// nothing.
+	CountActivitiesOverTime(ctx context.Context, f Filter, bounds []time.Time) ([]OperatorCounts, error)
+}
+
+// OperatorCounts counts activities by operator.
+type OperatorCounts struct {
+	Human, Machine int64
+}
+
+// Total is the number of activities of both operators.
+func (c OperatorCounts) Total() int64 { return c.Human + c.Machine }
+
+// Add counts n more activities of operator op.
+func (c *OperatorCounts) Add(op Operator, n int64) {
+	if op == OperatorHuman {
+		c.Human += n
+	} else {
+		c.Machine += n
+	}
 }
 
 // ActivityTypeService holds the catalogue: the seed's types and custom ones.

@@ -11,11 +11,12 @@
 // AUDITLOG_BENCH_MEMORY_ROWS, AUDITLOG_BENCH_DATASET_ROWS,
 // AUDITLOG_BENCH_LIST_REQUESTS, AUDITLOG_BENCH_LIVE_LIST_REQUESTS (0 skips
 // it), AUDITLOG_BENCH_SINGLE_REQUESTS, AUDITLOG_BENCH_PROOF_REQUESTS and
-// AUDITLOG_BENCH_CONSISTENCY_REQUESTS; AUDITLOG_BENCH_INGEST_ROUNDS sets
+// AUDITLOG_BENCH_CONSISTENCY_REQUESTS and AUDITLOG_BENCH_PAGE_REQUESTS (the
+// web UI's page views); AUDITLOG_BENCH_INGEST_ROUNDS sets
 // the rounds of the ingest comparison (default 2) and
 // AUDITLOG_BENCH_EXPORT_ROUNDS the full CSV exports (default 3);
 // AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
-// DIR and reuses it on the next run (the export, proof and verify
+// DIR and reuses it on the next run (the export, proof, verify and web UI
 // benchmarks run on it too, and add activities to it).
 //
 // The PostgreSQL benchmarks (BenchmarkPostgres...) use the server that

@@ -63,16 +63,19 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	u, err := s.createUser(r, in)
+	s.respond(w, r, http.StatusCreated, u, err)
+}
+
+// createUser checks and creates a user; the API and the web UI share it.
+func (s *Server) createUser(r *http.Request, in newUserRequest) (*auditlog.User, error) {
 	if in.Group == "" {
-		s.fail(w, r, auditlog.FieldErrorf("group", "group is required"))
-		return
+		return nil, auditlog.FieldErrorf("group", "group is required")
 	}
 	if err := checkPassword("password", in.Password); err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	u, err := s.store.CreateUser(r.Context(), s.actor(r), in.Username, in.Group, password.Hash(in.Password, s.passwordParams))
-	s.respond(w, r, http.StatusCreated, u, err)
+	return s.store.CreateUser(r.Context(), s.actor(r), in.Username, in.Group, password.Hash(in.Password, s.passwordParams))
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
@@ -141,9 +144,14 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	g, err := s.createGroup(r, in)
+	s.respond(w, r, http.StatusCreated, g, err)
+}
+
+// createGroup checks and creates a group; the API and the web UI share it.
+func (s *Server) createGroup(r *http.Request, in groupRequest) (*auditlog.Group, error) {
 	if err := checkPermissions("permissions", in.Permissions); err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	name, perms := "", []auditlog.Permission{}
 	if in.Name != nil {
@@ -152,8 +160,7 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) {
 	if in.Permissions != nil {
 		perms = *in.Permissions
 	}
-	g, err := s.store.CreateGroup(r.Context(), s.actor(r), name, perms)
-	s.respond(w, r, http.StatusCreated, g, err)
+	return s.store.CreateGroup(r.Context(), s.actor(r), name, perms)
 }
 
 func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request) {
@@ -162,16 +169,20 @@ func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	g, err := s.updateGroup(r, r.PathValue("name"), in)
+	s.respond(w, r, http.StatusOK, g, err)
+}
+
+// updateGroup checks and applies an edit of a group; the API and the web
+// UI share it.
+func (s *Server) updateGroup(r *http.Request, name string, in groupRequest) (*auditlog.Group, error) {
 	if in.Name == nil && in.Permissions == nil {
-		s.fail(w, r, auditlog.FieldErrorf("body", "send at least one of name and permissions"))
-		return
+		return nil, auditlog.FieldErrorf("body", "send at least one of name and permissions")
 	}
 	if err := checkPermissions("permissions", in.Permissions); err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	g, err := s.store.UpdateGroup(r.Context(), s.actor(r), r.PathValue("name"), auditlog.GroupChange{Name: in.Name, Permissions: in.Permissions})
-	s.respond(w, r, http.StatusOK, g, err)
+	return s.store.UpdateGroup(r.Context(), s.actor(r), name, auditlog.GroupChange{Name: in.Name, Permissions: in.Permissions})
 }
 
 // handleDeleteGroups deletes the group of the path, or the groups named by
@@ -256,25 +267,30 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := checkPermissions("scopes", &in.Scopes); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	nt := auditlog.NewToken{Name: in.Name, Scopes: in.Scopes, Username: in.User}
-	if in.ExpiresIn != nil {
-		if *in.ExpiresIn <= 0 || *in.ExpiresIn > maxTokenLifetime {
-			s.fail(w, r, auditlog.FieldErrorf("expires_in", "expires_in must be between 1 and %d seconds", maxTokenLifetime))
-			return
-		}
-		nt.Expires = s.now().Add(time.Duration(*in.ExpiresIn) * time.Second).UTC().Truncate(time.Microsecond)
-	}
-	secret := auditlog.GenerateTokenSecret()
-	t, err := s.store.CreateToken(r.Context(), s.actor(r), nt, secret)
+	t, secret, err := s.createToken(r, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, tokenSecretJSON{Token: s.tokenView(t), Secret: secret})
+}
+
+// createToken checks and creates a token and returns it with its secret;
+// the API and the web UI share it.
+func (s *Server) createToken(r *http.Request, in newTokenRequest) (*auditlog.Token, string, error) {
+	if err := checkPermissions("scopes", &in.Scopes); err != nil {
+		return nil, "", err
+	}
+	nt := auditlog.NewToken{Name: in.Name, Scopes: in.Scopes, Username: in.User}
+	if in.ExpiresIn != nil {
+		if *in.ExpiresIn <= 0 || *in.ExpiresIn > maxTokenLifetime {
+			return nil, "", auditlog.FieldErrorf("expires_in", "expires_in must be between 1 and %d seconds", maxTokenLifetime)
+		}
+		nt.Expires = s.now().Add(time.Duration(*in.ExpiresIn) * time.Second).UTC().Truncate(time.Microsecond)
+	}
+	secret := auditlog.GenerateTokenSecret()
+	t, err := s.store.CreateToken(r.Context(), s.actor(r), nt, secret)
+	return t, secret, err
 }
 
 // maxTokenLifetime is the longest expires_in, ten years in seconds.

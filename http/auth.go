@@ -28,18 +28,24 @@ func principalFrom(ctx context.Context) *auditlog.Principal {
 // route registers an authenticated handler that requires perm.
 func (s *Server) route(pattern string, perm auditlog.Permission, h http.HandlerFunc) {
 	s.routes = append(s.routes, routeInfo{pattern: pattern, perm: perm})
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, s.authorized(perm, h, s.fail))
+}
+
+// authorized wraps h: it runs with the request's principal in its context
+// when the principal holds perm, and refuse answers the request otherwise.
+func (s *Server) authorized(perm auditlog.Permission, h http.HandlerFunc, refuse func(http.ResponseWriter, *http.Request, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			s.fail(w, r, err)
+			refuse(w, r, err)
 			return
 		}
 		if err := authorize(p, perm); err != nil {
-			s.fail(w, r, err)
+			refuse(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), err)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	})
+	}
 }
 
 // authenticate finds the principal behind the request: its bearer token

@@ -45,14 +45,19 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			detail.Index = &e.Index
 		}
 	}
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := statusFor(err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="auditlog"`)
 	}
 	writeJSON(w, status, errorBody{Error: detail})
+}
+
+// statusFor is the HTTP status of err's code.
+func statusFor(err error) int {
+	if status, ok := statusOf[auditlog.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
 }
 
 // writeJSON writes v as the JSON body with the given status.

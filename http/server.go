@@ -61,6 +61,7 @@ type Server struct {
 	// dummyHash is verified against when a login names no user, so that
 	// it costs what a wrong password costs.
 	dummyHash      string
+	pages          pages
 	verifyPassword func(pw, hash string) (bool, error)
 	// routes lists what NewServer registered, for the tests that hold
 	// the routes, the policy and the OpenAPI document together.
@@ -95,6 +96,10 @@ func NewServer(cfg Config) *Server {
 	s.throttle = newLoginThrottle(limits, cfg.DeviceKey, s.now)
 	s.dummyHash = password.Hash(password.Generate(), s.passwordParams)
 	s.metrics = newMetrics()
+	var err error
+	if s.pages, err = parsePages(); err != nil {
+		panic(err) // the templates are embedded: a parse error is caught by every test
+	}
 
 	// Every authenticated route names the permission it needs here, and
 	// nowhere else: see authorize.
@@ -140,7 +145,7 @@ func NewServer(cfg Config) *Server {
 	s.public("GET /healthz", s.handleHealth)
 	s.public("GET /readyz", s.handleReady)
 	s.public("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
-	s.public("GET /{$}", s.handleHome)
+	s.routeUI()
 	s.public("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, auditlog.Errorf(auditlog.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -156,6 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	s.mux.ServeHTTP(rec, r)
 
 	pattern := r.Pattern // set by the mux to the route that matched
@@ -203,6 +209,8 @@ type routeInfo struct {
 	pattern string
 	perm    auditlog.Permission
 	public  bool
+	// ui marks a web UI page, outside the API and its OpenAPI document.
+	ui bool
 }
 
 type metrics struct {
@@ -254,17 +262,4 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
-}
-
-const homePage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>auditlog</title></head>
-<body><h1>auditlog</h1>
-<p>The HTTP API is served under <code>/api/v1</code>; its reference is
-<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p></body></html>
-`
-
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'")
-	w.Write([]byte(homePage))
 }

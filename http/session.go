@@ -53,9 +53,7 @@ func principalView(p *auditlog.Principal) principalJSON {
 	return v
 }
 
-// handleLogin checks a username and password and opens a session. A wrong
-// password, an unknown user and a disabled or deleted one get the same
-// answer after the same work: one password verification.
+// handleLogin checks a username and password and opens a session.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkSameOrigin(r); err != nil {
 		s.fail(w, r, err)
@@ -66,19 +64,35 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	u, sess, err := s.login(w, r, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := principalJSON{Username: u.Username, Operator: auditlog.OperatorHuman, Via: "session", SessionID: sess.ID,
+		Permissions: []auditlog.Permission{}, Expires: &sess.Expires}
+	if g, err := s.store.FindGroup(r.Context(), u.GroupName); err == nil {
+		v.Permissions = g.Permissions
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// login checks a username and password, opens a session and sets its
+// cookies on w; the JSON login and the web UI's login form share it. A
+// wrong password, an unknown user and a disabled or deleted one get the
+// same error after the same work: one password verification. Failures
+// are throttled and recorded as LOGIN_FAILED; a session is recorded as
+// the user's login.
+func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) (*auditlog.User, *auditlog.Session, error) {
 	switch {
 	case in.Username == "":
-		s.fail(w, r, auditlog.FieldErrorf("username", "username is required"))
-		return
+		return nil, nil, auditlog.FieldErrorf("username", "username is required")
 	case in.Password == "":
-		s.fail(w, r, auditlog.FieldErrorf("password", "password is required"))
-		return
+		return nil, nil, auditlog.FieldErrorf("password", "password is required")
 	case len(in.Username) > auditlog.MaxUsernameLen:
-		s.fail(w, r, auditlog.FieldErrorf("username", "username is longer than %d bytes", auditlog.MaxUsernameLen))
-		return
+		return nil, nil, auditlog.FieldErrorf("username", "username is longer than %d bytes", auditlog.MaxUsernameLen)
 	case len(in.Password) > password.MaxLength:
-		s.fail(w, r, auditlog.FieldErrorf("password", "password is longer than %d bytes", password.MaxLength))
-		return
+		return nil, nil, auditlog.FieldErrorf("password", "password is longer than %d bytes", password.MaxLength)
 	}
 	ctx := r.Context()
 	address := s.clientAddress(r)
@@ -90,14 +104,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.metrics.loginsThrottled.Inc()
 		s.log.WarnContext(ctx, "login throttled", "client_address", address, "retry_after", wait)
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		s.fail(w, r, auditlog.Errorf(auditlog.ERATELIMIT, "too many failed logins: try again later"))
-		return
+		return nil, nil, auditlog.Errorf(auditlog.ERATELIMIT, "too many failed logins: try again later")
 	}
 
 	u, err := s.store.FindUser(ctx, in.Username)
 	if err != nil && auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
-		s.fail(w, r, err)
-		return
+		return nil, nil, err
 	}
 	hash := s.dummyHash
 	if u != nil {
@@ -120,8 +132,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if reason != "" {
 		s.throttle.failed(in.Username, address, known)
 		s.recordLoginFailure(r, in.Username, reason)
-		s.fail(w, r, auditlog.Errorf(auditlog.EUNAUTHORIZED, "wrong username or password"))
-		return
+		return nil, nil, auditlog.Errorf(auditlog.EUNAUTHORIZED, "wrong username or password")
 	}
 
 	secret := auditlog.GenerateSessionSecret()
@@ -132,23 +143,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		ClientAddress: address, UserAgent: auditlog.Clip(r.UserAgent(), 512),
 	}, secret)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, nil, err
 	}
 	s.throttle.succeeded(in.Username, address)
 	secure := s.secure(r)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", MaxAge: int(s.sessionTTL / time.Second),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: s.throttle.deviceCookie(u.Username), Path: "/api/v1/session",
+	// The device cookie goes only to the login route it came from: the
+	// session API's or the login form's.
+	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: s.throttle.deviceCookie(u.Username), Path: r.URL.Path,
 		MaxAge: int(deviceCookieLifetime / time.Second), HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	p, err := s.store.AuthenticateSession(ctx, secret)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := principalView(p)
-	v.Expires = &sess.Expires
-	writeJSON(w, http.StatusCreated, v)
+	return u, sess, nil
 }
 
 // recordLoginFailure records LOGIN_FAILED for the attempted username. A
@@ -170,17 +175,25 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 
 // handleLogout ends the request's session and clears its cookie.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	c, err := r.Cookie(SessionCookie)
-	if p.SessionID == 0 || err != nil {
-		s.fail(w, r, auditlog.FieldErrorf("Authorization", "logging out ends a session: send the session cookie, not a token"))
-		return
-	}
-	if err := s.store.EndSession(r.Context(), s.actor(r), c.Value); err != nil {
+	if err := s.logout(w, r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// logout ends the request's session and clears its cookie; the session API
+// and the web UI's logout button share it.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	p := principalFrom(r.Context())
+	c, err := r.Cookie(SessionCookie)
+	if p.SessionID == 0 || err != nil {
+		return auditlog.FieldErrorf("Authorization", "logging out ends a session: send the session cookie, not a token")
+	}
+	if err := s.store.EndSession(r.Context(), s.actor(r), c.Value); err != nil {
+		return err
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

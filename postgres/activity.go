@@ -239,3 +239,43 @@ func spread(lo, hi int64) ([]int64, bool) {
 	}
 	return ids, false
 }
+
+// CountActivitiesOverTime counts the matches of f in each interval of
+// bounds, by operator.
+func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time) ([]auditlog.OperatorCounts, error) {
+	return sqlstore.CountOverTime(ctx, counter{db}, f, bounds, dialect)
+}
+
+// counter runs the queries of sqlstore.CountOverTime.
+type counter struct{ db *DB }
+
+func (c counter) IDRange(ctx context.Context, f auditlog.Filter) (sqlstore.IDRange, bool, error) {
+	return idRange(ctx, c.db.pool, f)
+}
+
+func (c counter) FirstIDAtOrAfter(ctx context.Context, t time.Time) (int64, bool, error) {
+	return firstCreatedAtLeast(ctx, c.db.pool, t.UnixMicro())
+}
+
+func (c counter) Count(ctx context.Context, q sqlstore.Query) (int64, error) {
+	var n int64
+	if err := c.db.pool.QueryRow(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return 0, storeError("count activities", err)
+	}
+	return n, nil
+}
+
+func (c counter) CountByOperator(ctx context.Context, q sqlstore.Query) (auditlog.OperatorCounts, error) {
+	var counts auditlog.OperatorCounts
+	rows, err := c.db.pool.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return counts, storeError("count activities", err)
+	}
+	var op string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&op, &n}, func() error {
+		counts.Add(auditlog.Operator(op), n)
+		return nil
+	})
+	return counts, storeError("count activities", err)
+}

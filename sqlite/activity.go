@@ -141,3 +141,55 @@ func (db *DB) idRange(ctx context.Context, f auditlog.Filter) (lo, hi int64, ok 
 	}
 	return lo, hi, true, nil
 }
+
+// CountActivitiesOverTime counts the matches of f in each interval of
+// bounds, by operator.
+func (db *DB) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time) ([]auditlog.OperatorCounts, error) {
+	return sqlstore.CountOverTime(ctx, counter{db}, f, bounds, dialect)
+}
+
+// counter runs the queries of sqlstore.CountOverTime.
+type counter struct{ db *DB }
+
+func (c counter) IDRange(ctx context.Context, f auditlog.Filter) (sqlstore.IDRange, bool, error) {
+	lo, hi, ok, err := c.db.idRange(ctx, f)
+	return sqlstore.IDRange{Lo: lo, Hi: hi}, ok, err
+}
+
+func (c counter) FirstIDAtOrAfter(ctx context.Context, t time.Time) (int64, bool, error) {
+	var id int64
+	err := c.db.read.QueryRowContext(ctx, `SELECT id FROM activities WHERE created_us >= ? ORDER BY created_us, id LIMIT 1`, t.UnixMicro()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, storeError("find interval bound", err)
+	}
+	return id, true, nil
+}
+
+func (c counter) Count(ctx context.Context, q sqlstore.Query) (int64, error) {
+	var n int64
+	if err := c.db.read.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return 0, storeError("count activities", err)
+	}
+	return n, nil
+}
+
+func (c counter) CountByOperator(ctx context.Context, q sqlstore.Query) (auditlog.OperatorCounts, error) {
+	var counts auditlog.OperatorCounts
+	rows, err := c.db.read.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return counts, storeError("count activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op string
+		var n int64
+		if err := rows.Scan(&op, &n); err != nil {
+			return counts, storeError("count activities", err)
+		}
+		counts.Add(auditlog.Operator(op), n)
+	}
+	return counts, storeError("count activities", rows.Err())
+}

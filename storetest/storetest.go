@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"created never decreases even when the clock steps back", testMonotonicCreated},
 		{"filters select exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
+		{"counts over time match a brute-force count per interval and operator", testCountsOverTime},
 		{"a missing activity is not found", testNotFound},
 		{"custom activity types can be registered and used", testCustomTypes},
 		{"bootstrap creates the admin once", testBootstrap},
@@ -772,4 +773,77 @@ func testCheckpoints(t *testing.T, open Opener) {
 	if err != nil || len(list) != 3 || list[0].Size != 2 || list[2].Size != 9 {
 		t.Fatalf("checkpoints %+v, %v", list, err)
 	}
+}
+
+func testCountsOverTime(t *testing.T, open Opener) {
+	clock := NewClock(base)
+	s := open(t, clock)
+	stored := fixture(t, s, clock)
+	hour := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+	// Six-hour intervals over the fixture's four days, with one interval
+	// before its first and one after its last activity.
+	var sixHours []time.Time
+	for h := -6; h <= 102; h += 6 {
+		sixHours = append(sixHours, hour(h))
+	}
+	cases := []struct {
+		name   string
+		f      auditlog.Filter
+		bounds []time.Time
+	}{
+		{"no filter", auditlog.Filter{}, sixHours},
+		{"one activity name", auditlog.Filter{Activities: []string{"USER_LOGIN"}}, sixHours},
+		{"two activity names", auditlog.Filter{Activities: []string{"USER_LOGIN", "LOGIN_FAILED"}}, sixHours},
+		{"operator machine", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}}, sixHours},
+		{"operator human and a username", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorHuman}, Usernames: []string{"bob"}}, sixHours},
+		{"two usernames", auditlog.Filter{Usernames: []string{"bob", "Dave"}}, sixHours},
+		{"a username and operator machine", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}, Usernames: []string{"bob"}}, sixHours},
+		{"an activity name and a username", auditlog.Filter{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice"}}, sixHours},
+		{"activity ids", auditlog.Filter{IDs: []int64{stored[3].ID, stored[5].ID, stored[70].ID}}, sixHours},
+		{"a date range inside the intervals", auditlog.Filter{CreatedFrom: hour(20), CreatedTo: hour(50)}, sixHours},
+		{"a date range with no activity", auditlog.Filter{CreatedFrom: hour(200), CreatedTo: hour(300)}, sixHours},
+		{"paging fields are ignored", auditlog.Filter{BeforeID: stored[10].ID, Limit: 3, OldestFirst: true}, sixHours},
+		{"bounds at exact creation times", auditlog.Filter{}, []time.Time{stored[0].Created, stored[1].Created, stored[50].Created, stored[119].Created}},
+		{"one interval", auditlog.Filter{}, []time.Time{hour(-1), hour(1000)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := s.CountActivitiesOverTime(context.Background(), c.f, c.bounds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := c.f
+			ref.BeforeID, ref.Limit, ref.OldestFirst = 0, 0, false
+			want := make([]auditlog.OperatorCounts, len(c.bounds)-1)
+			for _, a := range stored {
+				if !matches(ref, a) {
+					continue
+				}
+				for i := range want {
+					if !a.Created.Before(c.bounds[i]) && a.Created.Before(c.bounds[i+1]) {
+						if a.Operator == auditlog.OperatorHuman {
+							want[i].Human++
+						} else {
+							want[i].Machine++
+						}
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("got  %v\nwant %v", got, want)
+			}
+		})
+	}
+	t.Run("fewer than two bounds count nothing", func(t *testing.T) {
+		got, err := s.CountActivitiesOverTime(context.Background(), auditlog.Filter{}, []time.Time{base})
+		if err != nil || len(got) != 0 {
+			t.Fatalf("got %v, %v; want no counts", got, err)
+		}
+	})
+	t.Run("bounds that do not increase are refused", func(t *testing.T) {
+		_, err := s.CountActivitiesOverTime(context.Background(), auditlog.Filter{}, []time.Time{hour(2), hour(1)})
+		if auditlog.ErrorCode(err) != auditlog.EINVALID {
+			t.Fatalf("got %v, want an EINVALID error", err)
+		}
+	})
 }

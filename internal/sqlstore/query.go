@@ -43,6 +43,15 @@ func (b *builder) arg(v any) string {
 	return b.d.Placeholder(len(b.args))
 }
 
+// list binds each value and returns their placeholders, comma-separated.
+func (b *builder) list(values []string) string {
+	ps := make([]string, len(values))
+	for i, v := range values {
+		ps[i] = b.arg(v)
+	}
+	return strings.Join(ps, ", ")
+}
+
 // ListQuery builds the SELECT of ActivityColumns that lists what f
 // selects, its dates already mapped to ids.
 //
@@ -59,15 +68,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 	// The first multi-valued indexed filter, if any, is split into branches.
 	var split string
 	var splitValues []string
-	textFilters := []struct {
-		column string
-		values []string
-	}{
-		{"activity_system_name", f.Activities},
-		{"username", f.Usernames},
-		{"object_type", f.ObjectTypes},
-		{"object_id", f.ObjectIDs},
-	}
+	textFilters := textFilters(f)
 	for _, c := range textFilters {
 		if len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
 			split, splitValues = c.column, c.values
@@ -119,11 +120,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			case 1:
 				add(c.column + " = " + b.arg(c.values[0]))
 			default:
-				ps := make([]string, len(c.values))
-				for i, v := range c.values {
-					ps[i] = b.arg(v)
-				}
-				add(c.column + " IN (" + strings.Join(ps, ", ") + ")")
+				add(c.column + " IN (" + b.list(c.values) + ")")
 			}
 		}
 		if f.BeforeID > 0 {

@@ -1,0 +1,99 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
+)
+
+// The detail page of one activity: every field of the seed, extra as
+// indented JSON, the object column changes, and whether the latest signed
+// checkpoint covers it.
+
+type activityPage struct {
+	Activity *auditlog.Activity
+	// Extra is the activity's extra, indented.
+	Extra string
+	// Checkpoint is the latest signed checkpoint, nil when none is signed yet.
+	Checkpoint *auditlog.Checkpoint
+	Included   bool
+	// Verified says that the activity as shown is the leaf the checkpoint
+	// commits to (its inclusion proof checks out); VerifyError says why
+	// not.
+	Verified    bool
+	VerifyError string
+	// BackQuery is the audit log page's query, for the way back.
+	BackQuery string
+}
+
+// BackURL is the audit log page that led here.
+func (p activityPage) BackURL() string {
+	if p.BackQuery == "" {
+		return "/admin/audit-log"
+	}
+	return "/admin/audit-log?" + p.BackQuery
+}
+
+func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.failPage(w, r, auditlog.Errorf(auditlog.ENOTFOUND, "there is no activity %q: activity IDs are positive whole numbers", auditlog.Clip(r.PathValue("id"), 40)))
+		return
+	}
+	a, err := s.store.FindActivityByID(ctx, id)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	page := activityPage{Activity: a, Extra: string(a.Extra)}
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, a.Extra, "", "  "); err == nil {
+		page.Extra = indented.String()
+	}
+	switch c, err := s.store.LatestCheckpoint(ctx); {
+	case err == nil:
+		page.Checkpoint = c
+		page.Included = uint64(a.ID) <= c.Size
+		if page.Included {
+			if err := s.verifyInclusion(r, a, c); err != nil {
+				page.VerifyError = err.Error()
+			} else {
+				page.Verified = true
+			}
+		}
+	case auditlog.ErrorCode(err) != auditlog.ENOTFOUND:
+		s.failPage(w, r, err)
+		return
+	}
+	// The way back keeps the audit log's filters when they are ones it reads.
+	q := r.URL.Query()
+	var position int64
+	if _, err := parseAuditLogQuery(q, &position); err == nil {
+		page.BackQuery = q.Encode()
+	}
+	s.render(w, r, http.StatusOK, "activity", pageView{Title: "Activity " + strconv.FormatInt(a.ID, 10), Tab: "audit-log", Page: page})
+}
+
+// verifyInclusion checks that a, as the store returns it, is the leaf that
+// the checkpoint's tree holds at its index.
+func (s *Server) verifyInclusion(r *http.Request, a *auditlog.Activity, c *auditlog.Checkpoint) error {
+	leaf, err := tlog.ActivityLeafHash(a)
+	if err != nil {
+		return fmt.Errorf("its leaf cannot be computed: %w", err)
+	}
+	index := uint64(a.ID - 1)
+	hashes, err := tlog.InclusionProof(index, c.Size, s.fetchNodes(r))
+	if err != nil {
+		return fmt.Errorf("its inclusion proof cannot be read: %w", err)
+	}
+	if err := tlog.VerifyInclusion(index, c.Size, leaf, hashes, c.Root); err != nil {
+		return fmt.Errorf("it does not match its leaf in the signed tree: it was altered after it was recorded")
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package http
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/password"
+)
+
+// The Users, Permission Groups and API Tokens tabs. Their forms call the
+// same checks and store methods as the administration API, so every change
+// is recorded in the audit log as the viewer's.
+
+// notices are the confirmations a form's redirect may ask for (?done=),
+// fixed texts so that a link cannot put words on the page.
+var notices = map[string]string{
+	"user-created":  "The user was created.",
+	"user-changed":  "The user was changed.",
+	"group-created": "The permission group was created.",
+	"group-changed": "The permission group's permissions were saved.",
+	"token-revoked": "The token was revoked.",
+}
+
+// done redirects to the page at path with the confirmation of code.
+func done(w http.ResponseWriter, r *http.Request, path, code string) {
+	http.Redirect(w, r, path+"?"+url.Values{"done": {code}}.Encode(), http.StatusSeeOther)
+}
+
+// adminView is the view of an administration tab, with the confirmation
+// the URL asks for and the error of a refused form.
+func adminView(r *http.Request, title, tab string, err error) pageView {
+	v := pageView{Title: title, Tab: tab, Notice: notices[r.URL.Query().Get("done")]}
+	if err != nil {
+		v.Error, v.Notice = auditlog.ErrorMessage(err), ""
+	}
+	return v
+}
+
+// formStatus is the status of a page answering a form: 200, or the
+// status of the error that refused it.
+func formStatus(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	return statusFor(err)
+}
+
+type usersPage struct {
+	Users  []auditlog.User
+	Groups []auditlog.Group
+	// MinPassword is the shortest password a user may have.
+	MinPassword int
+}
+
+func (s *Server) handleUsersPage(w http.ResponseWriter, r *http.Request) { s.renderUsers(w, r, nil) }
+
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, formErr error) {
+	users, err := s.store.Users(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	groups, err := s.store.Groups(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	v := adminView(r, "Users", "users", formErr)
+	v.Page = usersPage{Users: users, Groups: groups, MinPassword: password.MinLength}
+	s.render(w, r, formStatus(formErr), "users", v)
+}
+
+func (s *Server) handleCreateUserForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	f := r.PostForm
+	if _, err := s.createUser(r, newUserRequest{Username: f.Get("username"), Group: f.Get("group"), Password: f.Get("password")}); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	done(w, r, "/admin/users", "user-created")
+}
+
+// handleEditUserForm moves a user to another group, or disables or
+// enables them.
+func (s *Server) handleEditUserForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	var ch auditlog.UserChange
+	if g := r.PostForm.Get("group"); g != "" {
+		ch.Group = &g
+	}
+	switch d := r.PostForm.Get("disabled"); d {
+	case "":
+	case "true", "false":
+		disabled := d == "true"
+		ch.Disabled = &disabled
+	default:
+		s.renderUsers(w, r, auditlog.FieldErrorf("disabled", "disabled must be true or false"))
+		return
+	}
+	if ch.Group == nil && ch.Disabled == nil {
+		s.renderUsers(w, r, auditlog.FieldErrorf("group", "choose a group, or disable or enable the user"))
+		return
+	}
+	if _, err := s.store.UpdateUser(r.Context(), s.actor(r), r.PathValue("username"), ch); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	done(w, r, "/admin/users", "user-changed")
+}
+
+type groupsPage struct {
+	Groups      []auditlog.Group
+	Permissions []auditlog.Permission
+	Admin       string
+}
+
+func (s *Server) handleGroupsPage(w http.ResponseWriter, r *http.Request) { s.renderGroups(w, r, nil) }
+
+func (s *Server) renderGroups(w http.ResponseWriter, r *http.Request, formErr error) {
+	groups, err := s.store.Groups(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	v := adminView(r, "Permission Groups", "groups", formErr)
+	v.Page = groupsPage{Groups: groups, Permissions: auditlog.AllPermissions, Admin: auditlog.SystemAdminGroup}
+	s.render(w, r, formStatus(formErr), "groups", v)
+}
+
+// formPermissions reads the form's checked permissions.
+func formPermissions(f url.Values, field string) *[]auditlog.Permission {
+	ps := []auditlog.Permission{}
+	for _, p := range f[field] {
+		ps = append(ps, auditlog.Permission(p))
+	}
+	return &ps
+}
+
+func (s *Server) handleCreateGroupForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	name := r.PostForm.Get("name")
+	if _, err := s.createGroup(r, groupRequest{Name: &name, Permissions: formPermissions(r.PostForm, "permissions")}); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	done(w, r, "/admin/groups", "group-created")
+}
+
+// handleEditGroupForm sets a group's permissions to the checked ones.
+func (s *Server) handleEditGroupForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	if _, err := s.updateGroup(r, r.PathValue("name"), groupRequest{Permissions: formPermissions(r.PostForm, "permissions")}); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	done(w, r, "/admin/groups", "group-changed")
+}
+
+type tokensPage struct {
+	Tokens []tokenJSON
+	Users  []auditlog.User
+	Scopes []auditlog.Permission
+	// Lifetimes are the offered expiries, in seconds.
+	Lifetimes []tokenLifetime
+	// Created is the token just made, shown with its secret this once.
+	Created *tokenJSON
+	Secret  string
+}
+
+type tokenLifetime struct {
+	Seconds int64
+	Name    string
+}
+
+var tokenLifetimes = []tokenLifetime{{30 * 86400, "30 days"}, {90 * 86400, "90 days"}, {365 * 86400, "1 year"}, {0, "never"}}
+
+func (s *Server) handleTokensPage(w http.ResponseWriter, r *http.Request) {
+	s.renderTokens(w, r, tokensPage{}, nil)
+}
+
+func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, page tokensPage, formErr error) {
+	tokens, err := s.store.Tokens(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	users, err := s.store.Users(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	for i := range tokens {
+		page.Tokens = append(page.Tokens, s.tokenView(&tokens[i]))
+	}
+	page.Users, page.Scopes, page.Lifetimes = users, auditlog.AllPermissions, tokenLifetimes
+	v := adminView(r, "API Tokens", "tokens", formErr)
+	v.Page = page
+	s.render(w, r, formStatus(formErr), "tokens", v)
+}
+
+// handleCreateTokenForm makes a token and shows its secret once: the
+// answer is the page itself, never a redirect that a reload could repeat.
+func (s *Server) handleCreateTokenForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	f := r.PostForm
+	in := newTokenRequest{Name: f.Get("name"), Scopes: *formPermissions(f, "scopes"), User: f.Get("user")}
+	if e := f.Get("expires_in"); e != "" && e != "0" {
+		n, err := strconv.ParseInt(e, 10, 64)
+		if err != nil {
+			s.renderTokens(w, r, tokensPage{}, auditlog.FieldErrorf("expires_in", "expires_in must be a number of seconds"))
+			return
+		}
+		in.ExpiresIn = &n
+	}
+	t, secret, err := s.createToken(r, in)
+	if err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	view := s.tokenView(t)
+	s.renderTokens(w, r, tokensPage{Created: &view, Secret: secret}, nil)
+}
+
+func (s *Server) handleRevokeTokenForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	id, err := pathID(r)
+	if err == nil {
+		_, err = s.store.RevokeToken(r.Context(), s.actor(r), id)
+	}
+	if err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	done(w, r, "/admin/tokens", "token-revoked")
+}

@@ -1,0 +1,485 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+)
+
+// These tests read the web UI's HTML over real HTTP, without a browser.
+
+// page sends a request as the session cookie's holder (none when empty),
+// without following redirects. A form body is posted from the server's own
+// origin, as the browser would.
+func (e *apiEnv) page(t *testing.T, method, path, cookie string, form url.Values) (int, http.Header, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.srv.URL)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// uiRoute is a web UI route with a request that succeeds for a viewer who
+// holds its permission.
+type uiRoute struct {
+	method, pattern, path string
+	form                  func(i int) url.Values
+	perm                  auditlog.Permission
+	success               int
+}
+
+// TestUIAuthorization walks every web UI page with viewers of each kind:
+// the login form without a session, an error page without the permission,
+// the page with it. The policy is the API's: authorize.
+func TestUIAuthorization(t *testing.T) {
+	e, _ := newUIEnv(t)
+	ctx := context.Background()
+	read, admin := auditlog.PermActivitiesRead, auditlog.PermAdmin
+	viewers := []struct {
+		name   string
+		cookie func() string
+		holds  []auditlog.Permission // nil: not logged in
+	}{
+		{"no session", func() string { return "" }, nil},
+		{"an unknown session", func() string { return auditlog.GenerateSessionSecret() }, nil},
+		{"a user whose group only records", func() string { return e.session(t, "rita") }, []auditlog.Permission{auditlog.PermActivitiesWrite}},
+		{"an auditor", func() string { return e.session(t, "audrey") }, []auditlog.Permission{read}},
+		{"a System Admin", func() string { return e.session(t, auditlog.AdminUsername) }, auditlog.AllPermissions},
+	}
+	tokenID := func(i int) int64 {
+		id, err := e.db.CreateToken(ctx, setup, auditlog.NewToken{Name: fmt.Sprintf("revoke-%d", i), Scopes: []auditlog.Permission{read}}, auditlog.GenerateTokenSecret())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id.ID
+	}
+	none := func(int) url.Values { return url.Values{} }
+	routes := []uiRoute{
+		{method: "GET", pattern: "/{$}", path: "/"},
+		{method: "POST", pattern: "/login", path: "/login", form: func(int) url.Values {
+			return url.Values{"username": {"rita"}, "password": {"wrong password"}}
+		}},
+		{method: "GET", pattern: "/static/", path: "/static/style.css"},
+		{method: "GET", pattern: "/admin", path: "/admin"},
+		{method: "GET", pattern: "/admin/audit-log", path: "/admin/audit-log", perm: read},
+		{method: "GET", pattern: "/admin/audit-log/{id}", path: "/admin/audit-log/1", perm: read},
+		{method: "GET", pattern: "/admin/users", path: "/admin/users", perm: admin},
+		{method: "POST", pattern: "/admin/users", path: "/admin/users", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
+			return url.Values{"username": {fmt.Sprintf("new-%d", i)}, "group": {"Auditors"}, "password": {uiPassword}}
+		}},
+		{method: "POST", pattern: "/admin/users/{username}", path: "/admin/users/audrey", perm: admin, success: http.StatusSeeOther, form: func(int) url.Values {
+			return url.Values{"group": {"Auditors"}}
+		}},
+		{method: "GET", pattern: "/admin/groups", path: "/admin/groups", perm: admin},
+		{method: "POST", pattern: "/admin/groups", path: "/admin/groups", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("made-%d", i)}, "permissions": {"activities:read"}}
+		}},
+		{method: "POST", pattern: "/admin/groups/{name}", path: "/admin/groups/Recorders", perm: admin, success: http.StatusSeeOther, form: func(int) url.Values {
+			return url.Values{"permissions": {"activities:write"}}
+		}},
+		{method: "GET", pattern: "/admin/tokens", path: "/admin/tokens", perm: admin},
+		{method: "POST", pattern: "/admin/tokens", path: "/admin/tokens", perm: admin, form: func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("made-%d", i)}, "scopes": {"activities:write"}, "expires_in": {"2592000"}}
+		}},
+		{method: "POST", pattern: "/admin/tokens/{id}/revoke", perm: admin, success: http.StatusSeeOther, form: none},
+		// Last: it ends the viewer's session.
+		{method: "POST", pattern: "/logout", path: "/logout", perm: anyPermission, success: http.StatusSeeOther, form: none},
+	}
+	walked := map[string]bool{}
+	for _, r := range routes {
+		walked[r.method+" "+r.pattern] = true
+	}
+	for _, r := range e.server.routes {
+		if r.ui && !walked[r.pattern] {
+			t.Errorf("web UI route %s is not walked by this table", r.pattern)
+		}
+	}
+	public := map[string]bool{"/{$}": true, "/login": true, "/static/": true}
+	for i, v := range viewers {
+		cookie := v.cookie()
+		for _, r := range routes {
+			path := r.path
+			if r.pattern == "/admin/tokens/{id}/revoke" {
+				path = fmt.Sprintf("/admin/tokens/%d/revoke", tokenID(i))
+			}
+			var want int
+			switch {
+			case public[r.pattern] && r.pattern == "/login":
+				want = http.StatusUnauthorized // a wrong password
+			case public[r.pattern] && r.pattern == "/{$}" && v.holds != nil:
+				want = http.StatusSeeOther // on to the first tab
+			case public[r.pattern]:
+				want = http.StatusOK
+			case v.holds == nil:
+				want = http.StatusUnauthorized
+			case r.perm != anyPermission && !slices.Contains(v.holds, r.perm):
+				want = http.StatusForbidden
+			case r.pattern == "/admin" && (slices.Contains(v.holds, read) || slices.Contains(v.holds, admin)):
+				want = http.StatusSeeOther // on to the first tab
+			case r.success != 0:
+				want = r.success
+			default:
+				want = http.StatusOK
+			}
+			t.Run(fmt.Sprintf("%s gets %d from %s %s", v.name, want, r.method, path), func(t *testing.T) {
+				var form url.Values
+				if r.form != nil {
+					form = r.form(i)
+				}
+				status, header, body := e.page(t, r.method, path, cookie, form)
+				if status != want {
+					t.Fatalf("answered %d, want %d: %s", status, want, body)
+				}
+				switch want {
+				case http.StatusUnauthorized:
+					if !strings.Contains(body, `action="/login"`) {
+						t.Errorf("a refused page without the login form: %s", body)
+					}
+				case http.StatusForbidden:
+					if !strings.Contains(body, "this requires the "+string(r.perm)+" permission") {
+						t.Errorf("the refusal does not name the permission %s: %s", r.perm, body)
+					}
+				}
+				if got := header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+					t.Errorf("Content-Security-Policy %q", got)
+				}
+			})
+		}
+	}
+}
+
+func TestUISecurityHeadersAndNoInlineCode(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	want := "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	for _, path := range []string{"/", "/admin/audit-log", "/admin/audit-log/1", "/admin/users", "/admin/groups", "/admin/tokens", "/static/app.js", "/api/v1/session"} {
+		_, header, body := e.page(t, "GET", path, cookie, nil)
+		if got := header.Get("Content-Security-Policy"); got != want {
+			t.Errorf("%s: Content-Security-Policy %q, want %q", path, got, want)
+		}
+		if header.Get("X-Frame-Options") != "DENY" || header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: X-Frame-Options %q, X-Content-Type-Options %q", path, header.Get("X-Frame-Options"), header.Get("X-Content-Type-Options"))
+		}
+		if !strings.HasPrefix(header.Get("Content-Type"), "text/html") {
+			continue
+		}
+		for _, inline := range []string{"<script>", " style=", "<style", " onclick=", " onload=", "javascript:"} {
+			if strings.Contains(body, inline) {
+				t.Errorf("%s holds inline code %q", path, inline)
+			}
+		}
+	}
+}
+
+func TestUIEscapesActivityText(t *testing.T) {
+	e, xssID := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	escaped := "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+	for _, path := range []string{"/admin/audit-log?" + url.Values{"username": {xss}}.Encode(), fmt.Sprintf("/admin/audit-log/%d", xssID)} {
+		status, _, body := e.page(t, "GET", path, cookie, nil)
+		if status != http.StatusOK {
+			t.Fatalf("%s answered %d", path, status)
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
+			t.Errorf("%s holds the attacker's markup unescaped", path)
+		}
+		if !strings.Contains(body, escaped) {
+			t.Errorf("%s does not show the attacker's text escaped", path)
+		}
+	}
+}
+
+func TestUILoginForm(t *testing.T) {
+	e, _ := newUIEnv(t)
+	form := url.Values{"username": {"rita"}, "password": {uiPassword}}
+
+	t.Run("a wrong password shows the form again and is recorded", func(t *testing.T) {
+		status, header, body := e.page(t, "POST", "/login", "", url.Values{"username": {"rita"}, "password": {"not it"}})
+		if status != http.StatusUnauthorized || !strings.Contains(body, "wrong username or password") || !strings.Contains(body, `value="rita"`) {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if len(header.Values("Set-Cookie")) != 0 {
+			t.Errorf("a failed login set cookies: %q", header.Values("Set-Cookie"))
+		}
+		last, _, err := e.db.FindActivities(context.Background(), auditlog.Filter{Limit: 1})
+		if err != nil || last[0].SystemName != "LOGIN_FAILED" || last[0].Username != "rita" {
+			t.Errorf("the newest activity is %+v (%v), want rita's LOGIN_FAILED", last, err)
+		}
+	})
+	t.Run("a missing field is named", func(t *testing.T) {
+		status, _, body := e.page(t, "POST", "/login", "", url.Values{"username": {"rita"}})
+		if status != http.StatusBadRequest || !strings.Contains(body, "password is required") {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+	})
+	t.Run("a cross-site post is refused and opens no session", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("answered %d with cookies %q", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+		}
+	})
+	t.Run("a login opens a session and leads on to the start page", func(t *testing.T) {
+		status, header, _ := e.page(t, "POST", "/login", "", form)
+		if status != http.StatusSeeOther || header.Get("Location") != "/" {
+			t.Fatalf("answered %d to %q", status, header.Get("Location"))
+		}
+		cookies := map[string]*http.Cookie{}
+		for _, line := range header.Values("Set-Cookie") {
+			c, err := http.ParseSetCookie(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cookies[c.Name] = c
+		}
+		if c := cookies[SessionCookie]; c == nil || !c.HttpOnly || c.Path != "/" {
+			t.Errorf("session cookie %+v", c)
+		}
+		if c := cookies[DeviceCookie]; c == nil || c.Path != "/login" || c.SameSite != http.SameSiteStrictMode {
+			t.Errorf("device cookie %+v, want one for /login only", c)
+		}
+		status, header, _ = e.page(t, "GET", "/", cookies[SessionCookie].Value, nil)
+		if status != http.StatusSeeOther || header.Get("Location") != "/admin" {
+			t.Errorf("the start page answered %d to %q, want /admin for a user without the audit log", status, header.Get("Location"))
+		}
+	})
+}
+
+func TestUIAuditLogRefusesBadFilters(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	for query, want := range map[string]string{
+		"operator=robot":                                "operator must be human or machine",
+		"created_on=26.11.2026":                         "created_on must be a date",
+		"created_on=2026-11-20&created_from=2026-11-19": "created_from cannot be combined with created_on",
+		"limit=5000":                                    "limit must be a whole number from 1 to 1000",
+		"position=0":                                    "position must be a whole number from 1 on",
+		"colour=red":                                    `unknown query parameter &#34;colour&#34;`,
+	} {
+		status, _, body := e.page(t, "GET", "/admin/audit-log?"+query, cookie, nil)
+		if status != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("?%s answered %d without %q", query, status, want)
+		}
+	}
+}
+
+func TestUIAdministrationForms(t *testing.T) {
+	e, _ := newUIEnv(t)
+	ctx := context.Background()
+	cookie := e.session(t, auditlog.AdminUsername)
+	newest := func() auditlog.Activity {
+		acts, _, err := e.db.FindActivities(ctx, auditlog.Filter{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acts[0]
+	}
+	post := func(path string, form url.Values) (int, string) {
+		status, _, body := e.page(t, "POST", path, cookie, form)
+		return status, body
+	}
+
+	t.Run("grant the audit log to a group", func(t *testing.T) {
+		if status, body := post("/admin/groups/Recorders", url.Values{"permissions": {"activities:write", "activities:read"}}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		g, err := e.db.FindGroup(ctx, "Recorders")
+		if err != nil || !slices.Equal(g.Permissions, []auditlog.Permission{auditlog.PermActivitiesWrite, auditlog.PermActivitiesRead}) {
+			t.Fatalf("group %+v, %v", g, err)
+		}
+		if a := newest(); a.SystemName != "EDIT_PERMISSION_GROUP" || a.Username != auditlog.AdminUsername {
+			t.Errorf("the change was recorded as %s by %q", a.SystemName, a.Username)
+		}
+		_, _, body := e.page(t, "GET", "/admin/groups?done=group-changed", cookie, nil)
+		if !strings.Contains(body, "permissions were saved") {
+			t.Error("no confirmation after the redirect")
+		}
+	})
+	t.Run("create and disable a user", func(t *testing.T) {
+		if status, body := post("/admin/users", url.Values{"username": {"uma"}, "group": {"Recorders"}, "password": {uiPassword}}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if status, body := post("/admin/users/uma", url.Values{"disabled": {"true"}}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		u, err := e.db.FindUser(ctx, "uma")
+		if err != nil || !u.Disabled || u.GroupName != "Recorders" {
+			t.Fatalf("user %+v, %v", u, err)
+		}
+	})
+	t.Run("bad input names the field and records nothing", func(t *testing.T) {
+		before := newest().ID
+		for _, c := range []struct {
+			path string
+			form url.Values
+			want string
+		}{
+			{"/admin/users", url.Values{"username": {"short"}, "group": {"Recorders"}, "password": {"abc"}}, "password must be at least"},
+			{"/admin/users", url.Values{"username": {"nogroup"}, "password": {uiPassword}}, "group is required"},
+			{"/admin/users/uma", url.Values{"disabled": {"maybe"}}, "disabled must be true or false"},
+			{"/admin/groups", url.Values{"name": {"Odd"}, "permissions": {"everything"}}, "unknown permission"},
+			{"/admin/groups/" + url.PathEscape(auditlog.SystemAdminGroup), url.Values{"permissions": {"activities:read"}}, "keeps every permission"},
+			{"/admin/tokens", url.Values{"name": {"t"}, "scopes": {"activities:read"}, "expires_in": {"-5"}}, "expires_in must be between"},
+			{"/admin/tokens/999999/revoke", url.Values{}, "999999"},
+		} {
+			status, body := post(c.path, c.form)
+			if status < 400 || !strings.Contains(body, c.want) {
+				t.Errorf("%s %v answered %d without %q", c.path, c.form, status, c.want)
+			}
+		}
+		if after := newest().ID; after != before {
+			t.Errorf("refused forms recorded activity %d", after)
+		}
+	})
+	t.Run("a token's secret is shown once and works", func(t *testing.T) {
+		status, body := post("/admin/tokens", url.Values{"name": {"ci"}, "scopes": {"activities:read"}, "expires_in": {"2592000"}})
+		if status != http.StatusOK {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		i := strings.Index(body, auditlog.TokenPrefix)
+		if i < 0 {
+			t.Fatal("no secret on the page")
+		}
+		secret := body[i : i+strings.IndexByte(body[i:], '"')]
+		if _, err := e.db.Authenticate(ctx, secret); err != nil {
+			t.Fatalf("the shown secret does not authenticate: %v", err)
+		}
+		if _, _, list := e.page(t, "GET", "/admin/tokens", cookie, nil); strings.Contains(list, secret) {
+			t.Error("the token list shows the secret again")
+		}
+	})
+}
+
+func TestHistogramBounds(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 11, 20, 9, 13, 0, 0, time.UTC)
+	for _, c := range []struct {
+		span time.Duration
+		name string
+	}{
+		{0, "1 minute"}, {30 * time.Minute, "1 minute"}, {3 * time.Hour, "5 minutes"}, {2 * 24 * time.Hour, "1 hour"},
+		{20 * 24 * time.Hour, "12 hours"}, {30 * 24 * time.Hour, "1 day"}, {400 * 24 * time.Hour, "1 week"},
+		{40 * 365 * 24 * time.Hour, "365 days"},
+	} {
+		to := from.Add(c.span)
+		bounds, name, days := histogramBounds(from, to, berlin)
+		if name != c.name {
+			t.Errorf("span %s: bars of %s, want %s", c.span, name, c.name)
+		}
+		if len(bounds) < 2 || len(bounds) > maxBars+2 || bounds[0].After(from) || !bounds[len(bounds)-1].After(to) {
+			t.Errorf("span %s: %d bounds from %s to %s", c.span, len(bounds), bounds[0], bounds[len(bounds)-1])
+		}
+		for i := 1; i < len(bounds); i++ {
+			if !bounds[i].After(bounds[i-1]) {
+				t.Fatalf("span %s: bounds do not increase at %d", c.span, i)
+			}
+		}
+		if days > 0 {
+			if h, m, _ := bounds[0].In(berlin).Clock(); h != 0 || m != 0 {
+				t.Errorf("span %s: day bars start at %s, not midnight in Berlin", c.span, bounds[0].In(berlin))
+			}
+		}
+	}
+}
+
+func TestUIShowsOnlyWhatThePermissionsAllow(t *testing.T) {
+	e, _ := newUIEnv(t)
+	_, _, reader := e.page(t, "GET", "/admin/audit-log", e.session(t, "audrey"), nil)
+	_, _, admin := e.page(t, "GET", "/admin/audit-log", e.session(t, auditlog.AdminUsername), nil)
+	for _, c := range []struct {
+		what         string
+		reader, both bool
+	}{
+		{"Download all activities", false, true},
+		{`href="/admin/users"`, false, true},
+		{`href="/admin/audit-log"`, true, true},
+	} {
+		if got := strings.Contains(reader, c.what); got != c.reader {
+			t.Errorf("a reader without export or admin sees %q: %v, want %v", c.what, got, c.reader)
+		}
+		if got := strings.Contains(admin, c.what); got != c.both {
+			t.Errorf("a System Admin sees %q: %v, want %v", c.what, got, c.both)
+		}
+	}
+}
+
+func TestUIActivityPageVerifiesItsInclusion(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	path := "/admin/audit-log/5"
+	_, _, body := e.page(t, "GET", path, cookie, nil)
+	if !strings.Contains(body, `<span class="included">Included</span>`) || !strings.Contains(body, `<span class="verified">Verified:</span>`) {
+		t.Fatalf("activity 5 is not shown as included and verified: %s", body)
+	}
+	e.sqlExec(t, `UPDATE activities SET object_name = 'edited behind the log''s back' WHERE id = 5`)
+	_, _, body = e.page(t, "GET", path, cookie, nil)
+	if !strings.Contains(body, `<span class="altered">Does not verify:</span>`) || strings.Contains(body, `class="verified"`) {
+		t.Fatalf("an edited activity is not shown as altered: %s", body)
+	}
+	e.record(t, machineActivity)
+	acts, _, err := e.db.FindActivities(context.Background(), auditlog.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d", acts[0].ID), cookie, nil)
+	if !strings.Contains(body, "Not yet included") {
+		t.Errorf("an activity after the latest checkpoint is not shown as pending")
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestUIStaticFiles(t *testing.T) {
+	e := newAPIEnv(t)
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/app.js": 200, "/static/": 404, "/static/missing.css": 404} {
+		if status, _, _ := e.page(t, "GET", path, "", nil); status != want {
+			t.Errorf("%s answered %d, want %d", path, status, want)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package sqlstore
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/auditlog/auditlog"
+)
+
+// Counter is what CountOverTime needs of a store.
+type Counter interface {
+	// IDRange maps f's dates to ids (0 for an open end); false when no
+	// activity can match.
+	IDRange(ctx context.Context, f auditlog.Filter) (IDRange, bool, error)
+	// FirstIDAtOrAfter returns the smallest id of an activity created at
+	// or after t, or false when there is none.
+	FirstIDAtOrAfter(ctx context.Context, t time.Time) (int64, bool, error)
+	// Count runs a query that answers one count.
+	Count(ctx context.Context, q Query) (int64, error)
+	// CountByOperator runs a query that answers (operator, count) rows.
+	CountByOperator(ctx context.Context, q Query) (auditlog.OperatorCounts, error)
+}
+
+// CountOverTime implements auditlog.ActivityService.CountActivitiesOverTime
+// for an SQL store. Each bound becomes the first id created at or after it
+// (created never decreases with id), so that every count is one walk of an
+// index over an id range: the filter's narrowest index, or the operator's.
+func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []time.Time, d Dialect) ([]auditlog.OperatorCounts, error) {
+	if len(bounds) < 2 {
+		return nil, nil
+	}
+	for i := 1; i < len(bounds); i++ {
+		if !bounds[i].After(bounds[i-1]) {
+			return nil, auditlog.FieldErrorf("bounds", "bound %d (%s) is not after bound %d", i, bounds[i].Format(time.RFC3339Nano), i-1)
+		}
+	}
+	counts := make([]auditlog.OperatorCounts, len(bounds)-1)
+	f.BeforeID, f.Limit, f.OldestFirst = 0, 0, false
+	// The date range becomes an id range [lo, hi) that narrows each
+	// interval's, and only that: without a condition on created_us the
+	// operator's index covers the count.
+	ids, ok, err := st.IDRange(ctx, f)
+	if err != nil || !ok {
+		return counts, err
+	}
+	lo, hi := ids.Lo, int64(math.MaxInt64)
+	if ids.Hi > 0 {
+		hi = ids.Hi + 1
+	}
+	f.CreatedFrom, f.CreatedTo = time.Time{}, time.Time{}
+	indexed, err := narrowestIndex(ctx, st, f, lo, hi, d)
+	if err != nil {
+		return nil, err
+	}
+	firstIDs := make([]int64, len(bounds))
+	for i, b := range bounds {
+		id, found, err := st.FirstIDAtOrAfter(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			id = math.MaxInt64
+		}
+		firstIDs[i] = id
+	}
+	for _, bar := range barQueries(f) {
+		for i := range counts {
+			from, to := max(firstIDs[i], lo), min(firstIDs[i+1], hi)
+			if from >= to {
+				continue
+			}
+			q := bar.query(from, to, indexed, d)
+			if bar.operator == "" {
+				c, err := st.CountByOperator(ctx, q)
+				if err != nil {
+					return nil, err
+				}
+				counts[i].Human += c.Human
+				counts[i].Machine += c.Machine
+				continue
+			}
+			n, err := st.Count(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			counts[i].Add(bar.operator, n)
+		}
+	}
+	return counts, nil
+}
+
+// barQuery counts the matches of a filter in an id range: of one operator,
+// or of each (operator "").
+type barQuery struct {
+	f        auditlog.Filter
+	operator auditlog.Operator
+}
+
+// barQueries chooses how each bar is counted:
+//   - a filter by non-empty usernames selects humans alone (an activity of
+//     the machine has no username): one count, with no operator condition,
+//     which would read every row the username's index finds;
+//   - a filter by an operator, or by no more than dates: one count per
+//     operator, each a walk of the operator's index that reads no row;
+//   - any other filter: one count grouped by operator, which reads each
+//     matching row once for its operator.
+func barQueries(f auditlog.Filter) []barQuery {
+	humansOnly := len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "")
+	byOperator := len(f.Operators) == 1 || len(f.Activities)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) == 0
+	wanted := func(op auditlog.Operator) bool { return len(f.Operators) == 0 || slices.Contains(f.Operators, op) }
+	var out []barQuery
+	switch {
+	case humansOnly:
+		if wanted(auditlog.OperatorHuman) {
+			one := f
+			one.Operators = nil
+			out = append(out, barQuery{f: one, operator: auditlog.OperatorHuman})
+		}
+	case byOperator:
+		for _, op := range []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine} {
+			if wanted(op) {
+				one := f
+				one.Operators = []auditlog.Operator{op}
+				out = append(out, barQuery{f: one, operator: op})
+			}
+		}
+	default:
+		out = append(out, barQuery{f: f})
+	}
+	return out
+}
+
+// query is the count of the bar's matches with from <= id < to. When
+// indexed names a text column, the other text columns' conditions keep the
+// planner off their indexes.
+func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
+	b := &builder{d: d}
+	where := []string{"id >= " + b.arg(from), "id < " + b.arg(to)}
+	if q.operator != "" && len(q.f.Operators) == 1 {
+		column := "operator"
+		if len(q.f.Activities)+len(q.f.Usernames)+len(q.f.ObjectTypes)+len(q.f.ObjectIDs)+len(q.f.IDs) > 0 {
+			column = d.Unindexed(column)
+		}
+		where = append(where, column+" = "+b.arg(string(q.f.Operators[0])))
+	}
+	if len(q.f.IDs) > 0 {
+		ps := make([]string, len(q.f.IDs))
+		for i, id := range q.f.IDs {
+			ps[i] = b.arg(id)
+		}
+		where = append(where, "id IN ("+strings.Join(ps, ", ")+")")
+	}
+	for _, c := range textFilters(q.f) {
+		column := c.column
+		if indexed != "" && column != indexed {
+			column = d.Unindexed(column)
+		}
+		if len(c.values) > 0 {
+			where = append(where, column+" IN ("+b.list(c.values)+")")
+		}
+	}
+	if q.operator == "" {
+		return Query{SQL: `SELECT operator, count(*) FROM activities` + whereClause(where) + ` GROUP BY operator`, Args: b.args}
+	}
+	return Query{SQL: `SELECT count(*) FROM activities` + whereClause(where), Args: b.args}
+}
+
+// narrowestIndex returns the text column of f whose index holds the fewest
+// matches in the ids [lo, hi), "" when f filters by at most one. The
+// planner's statistics know only how selective a column is on average,
+// not for the values given: a count that walks a frequent activity's index
+// and reads each row for a rare username's is slower than the other way
+// round by the ratio of their matches.
+func narrowestIndex(ctx context.Context, st Counter, f auditlog.Filter, lo, hi int64, d Dialect) (string, error) {
+	var given []textFilter
+	for _, c := range textFilters(f) {
+		if len(c.values) > 0 {
+			given = append(given, c)
+		}
+	}
+	if len(given) < 2 {
+		return "", nil
+	}
+	best, fewest := "", int64(math.MaxInt64)
+	for _, c := range given {
+		b := &builder{d: d}
+		q := Query{SQL: `SELECT count(*) FROM activities WHERE ` + c.column + ` IN (` + b.list(c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)}
+		q.Args = b.args
+		n, err := st.Count(ctx, q)
+		if err != nil {
+			return "", err
+		}
+		if n < fewest {
+			best, fewest = c.column, n
+		}
+	}
+	return best, nil
+}
+
+// textFilter is a text column and the values a filter gives for it.
+type textFilter struct {
+	column string
+	values []string
+}
+
+// textFilters are f's text columns, each with the values f gives.
+func textFilters(f auditlog.Filter) []textFilter {
+	return []textFilter{
+		{"activity_system_name", f.Activities},
+		{"username", f.Usernames},
+		{"object_type", f.ObjectTypes},
+		{"object_id", f.ObjectIDs},
+	}
+}
