@@ -104,6 +104,8 @@ var dialect = sqlstore.Dialect{
 	// A unary + makes the column an expression that no index serves.
 	Unindexed:        func(column string) string { return "+" + column },
 	RepeatDateBounds: true,
+	// migration/0004_operator_counts.sql
+	OperatorIndexes: []string{"activity_system_name", "object_type"},
 }
 
 // listQuery builds the SQL for f. It reports false when f can match nothing.

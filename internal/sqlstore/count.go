@@ -66,7 +66,7 @@ func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []
 		}
 		firstIDs[i] = id
 	}
-	for _, bar := range barQueries(f) {
+	for _, bar := range barQueries(f, d) {
 		for i := range counts {
 			from, to := max(firstIDs[i], lo), min(firstIDs[i+1], hi)
 			if from >= to {
@@ -103,13 +103,15 @@ type barQuery struct {
 //   - a filter by non-empty usernames selects humans alone (an activity of
 //     the machine has no username): one count, with no operator condition,
 //     which would read every row the username's index finds;
-//   - a filter by an operator, or by no more than dates: one count per
-//     operator, each a walk of the operator's index that reads no row;
+//   - a filter by an operator, by no more than dates, or by values of one
+//     column with an index on (column, operator): one count per operator,
+//     each a walk of an index that reads no row;
 //   - any other filter: one count grouped by operator, which reads each
 //     matching row once for its operator.
-func barQueries(f auditlog.Filter) []barQuery {
+func barQueries(f auditlog.Filter, d Dialect) []barQuery {
 	humansOnly := len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "")
-	byOperator := len(f.Operators) == 1 || len(f.Activities)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) == 0
+	byOperator := len(f.Operators) == 1 || len(f.Activities)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) == 0 ||
+		operatorIndexed(f, d) != ""
 	wanted := func(op auditlog.Operator) bool { return len(f.Operators) == 0 || slices.Contains(f.Operators, op) }
 	var out []barQuery
 	switch {
@@ -133,6 +135,22 @@ func barQueries(f auditlog.Filter) []barQuery {
 	return out
 }
 
+// operatorIndexed returns the one text column that f filters by, when it
+// has an index on (column, operator) and f filters by nothing else but
+// operator and dates; "" otherwise.
+func operatorIndexed(f auditlog.Filter, d Dialect) string {
+	var given []string
+	for _, c := range textFilters(f) {
+		if len(c.values) > 0 {
+			given = append(given, c.column)
+		}
+	}
+	if len(given) == 1 && len(f.IDs) == 0 && slices.Contains(d.OperatorIndexes, given[0]) {
+		return given[0]
+	}
+	return ""
+}
+
 // query is the count of the bar's matches with from <= id < to. When
 // indexed names a text column, the other text columns' conditions keep the
 // planner off their indexes.
@@ -140,8 +158,11 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 	b := &builder{d: d}
 	where := []string{"id >= " + b.arg(from), "id < " + b.arg(to)}
 	if q.operator != "" && len(q.f.Operators) == 1 {
+		// The operator's condition narrows an index on (column, operator);
+		// otherwise, next to another filter, it is kept off the operator's
+		// own index, which would walk half the range.
 		column := "operator"
-		if len(q.f.Activities)+len(q.f.Usernames)+len(q.f.ObjectTypes)+len(q.f.ObjectIDs)+len(q.f.IDs) > 0 {
+		if operatorIndexed(q.f, d) == "" && len(q.f.Activities)+len(q.f.Usernames)+len(q.f.ObjectTypes)+len(q.f.ObjectIDs)+len(q.f.IDs) > 0 {
 			column = d.Unindexed(column)
 		}
 		where = append(where, column+" = "+b.arg(string(q.f.Operators[0])))

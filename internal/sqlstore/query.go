@@ -22,6 +22,10 @@ type Dialect struct {
 	// RepeatDateBounds also compares created_us with the filter's dates,
 	// besides the id range they map to.
 	RepeatDateBounds bool
+	// OperatorIndexes are the text columns with an index on (column,
+	// operator), which counts one operator's matches in an id range
+	// without reading a row.
+	OperatorIndexes []string
 }
 
 // Query is an SQL statement and its arguments.
