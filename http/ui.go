@@ -184,6 +184,8 @@ func (s *Server) routeUI() {
 	s.page("GET /admin/users", admin, s.handleUsersPage)
 	s.page("POST /admin/users", admin, s.handleCreateUserForm)
 	s.page("POST /admin/users/{username}", admin, s.handleEditUserForm)
+	s.page("POST /admin/users/{username}/delete", admin, s.handleDeleteUserForm)
+	s.page("POST /admin/users/{username}/restore", admin, s.handleRestoreUserForm)
 	s.page("GET /admin/groups", admin, s.handleGroupsPage)
 	s.page("POST /admin/groups", admin, s.handleCreateGroupForm)
 	s.page("POST /admin/groups/{name}", admin, s.handleEditGroupForm)

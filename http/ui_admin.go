@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +19,8 @@ import (
 var notices = map[string]string{
 	"user-created":  "The user was created.",
 	"user-changed":  "The user was changed.",
+	"user-deleted":  "The user was deleted: their sessions ended and their tokens stopped working.",
+	"user-restored": "The user was restored.",
 	"group-created": "The permission group was created.",
 	"group-changed": "The permission group's permissions were saved.",
 	"token-revoked": "The token was revoked.",
@@ -114,6 +117,30 @@ func (s *Server) handleEditUserForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/admin/users", "user-changed")
+}
+
+// handleDeleteUserForm marks a user deleted (restorable).
+func (s *Server) handleDeleteUserForm(w http.ResponseWriter, r *http.Request) {
+	s.userStateForm(w, r, s.store.DeleteUser, "user-deleted")
+}
+
+// handleRestoreUserForm brings a deleted user back.
+func (s *Server) handleRestoreUserForm(w http.ResponseWriter, r *http.Request) {
+	s.userStateForm(w, r, s.store.RestoreUser, "user-restored")
+}
+
+// userStateForm applies change to the path's user and confirms with code.
+func (s *Server) userStateForm(w http.ResponseWriter, r *http.Request,
+	change func(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error), code string) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	if _, err := change(r.Context(), s.actor(r), r.PathValue("username")); err != nil {
+		s.renderUsers(w, r, err)
+		return
+	}
+	done(w, r, "/admin/users", code)
 }
 
 type groupsPage struct {

@@ -85,6 +85,15 @@ func TestUIAuthorization(t *testing.T) {
 		return id.ID
 	}
 	none := func(int) url.Values { return url.Values{} }
+	// Users for the System Admin viewer to delete and restore.
+	for _, u := range []string{"dora", "gone"} {
+		if _, err := e.db.CreateUser(ctx, setup, u, "Auditors", "unused-hash"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.db.DeleteUser(ctx, setup, "gone"); err != nil {
+		t.Fatal(err)
+	}
 	routes := []uiRoute{
 		{method: "GET", pattern: "/{$}", path: "/"},
 		{method: "POST", pattern: "/login", path: "/login", form: func(int) url.Values {
@@ -101,6 +110,8 @@ func TestUIAuthorization(t *testing.T) {
 		{method: "POST", pattern: "/admin/users/{username}", path: "/admin/users/audrey", perm: admin, success: http.StatusSeeOther, form: func(int) url.Values {
 			return url.Values{"group": {"Auditors"}}
 		}},
+		{method: "POST", pattern: "/admin/users/{username}/delete", path: "/admin/users/dora/delete", perm: admin, success: http.StatusSeeOther, form: none},
+		{method: "POST", pattern: "/admin/users/{username}/restore", path: "/admin/users/gone/restore", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "GET", pattern: "/admin/groups", path: "/admin/groups", perm: admin},
 		{method: "POST", pattern: "/admin/groups", path: "/admin/groups", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
 			return url.Values{"name": {fmt.Sprintf("made-%d", i)}, "permissions": {"activities:read"}}
@@ -342,6 +353,35 @@ func TestUIAdministrationForms(t *testing.T) {
 		u, err := e.db.FindUser(ctx, "uma")
 		if err != nil || !u.Disabled || u.GroupName != "Recorders" {
 			t.Fatalf("user %+v, %v", u, err)
+		}
+	})
+	t.Run("delete and restore a user", func(t *testing.T) {
+		if status, body := post("/admin/users/uma/delete", url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if u, err := e.db.FindUser(ctx, "uma"); err != nil || !u.Deleted {
+			t.Fatalf("after delete: %+v, %v", u, err)
+		}
+		if a := newest(); a.SystemName != "DELETE_USER" || a.Username != auditlog.AdminUsername || a.ObjectName != "uma" {
+			t.Errorf("the deletion was recorded as %s by %q on %q", a.SystemName, a.Username, a.ObjectName)
+		}
+		_, _, body := e.page(t, "GET", "/admin/users", cookie, nil)
+		if !strings.Contains(body, `action="/admin/users/uma/restore"`) || strings.Contains(body, `action="/admin/users/uma/delete"`) {
+			t.Error("a deleted user's row offers no restore, or still a delete")
+		}
+		if status, body := post("/admin/users/uma/restore", url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if u, err := e.db.FindUser(ctx, "uma"); err != nil || u.Deleted {
+			t.Fatalf("after restore: %+v, %v", u, err)
+		}
+		if a := newest(); a.SystemName != "RESTORE_USER" {
+			t.Errorf("the restoration was recorded as %s", a.SystemName)
+		}
+		before := newest().ID
+		status, body := post("/admin/users/uma/restore", url.Values{})
+		if status != http.StatusConflict || !strings.Contains(body, "is not deleted") || newest().ID != before {
+			t.Errorf("restoring a user who is not deleted: %d, recorded %v", status, newest().ID != before)
 		}
 	})
 	t.Run("bad input names the field and records nothing", func(t *testing.T) {
