@@ -189,9 +189,11 @@ func (s *Server) routeUI() {
 	s.page("GET /admin/groups", admin, s.handleGroupsPage)
 	s.page("POST /admin/groups", admin, s.handleCreateGroupForm)
 	s.page("POST /admin/groups/{name}", admin, s.handleEditGroupForm)
+	s.page("POST /admin/groups/{name}/delete", admin, s.handleDeleteGroupForm)
 	s.page("GET /admin/tokens", admin, s.handleTokensPage)
 	s.page("POST /admin/tokens", admin, s.handleCreateTokenForm)
 	s.page("POST /admin/tokens/{id}/revoke", admin, s.handleRevokeTokenForm)
+	s.page("POST /admin/tokens/{id}/reset", admin, s.handleResetTokenForm)
 }
 
 // handleStatic serves the embedded styles and script; they change only

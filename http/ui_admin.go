@@ -24,6 +24,7 @@ var notices = map[string]string{
 	"group-created": "The permission group was created.",
 	"group-changed": "The permission group's permissions were saved.",
 	"token-revoked": "The token was revoked.",
+	"group-deleted": "The permission group was deleted.",
 }
 
 // done redirects to the page at path with the confirmation of code.
@@ -197,15 +198,30 @@ func (s *Server) handleEditGroupForm(w http.ResponseWriter, r *http.Request) {
 	done(w, r, "/admin/groups", "group-changed")
 }
 
+// handleDeleteGroupForm deletes a group that no user belongs to.
+func (s *Server) handleDeleteGroupForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	if err := s.store.DeleteGroups(r.Context(), s.actor(r), []string{r.PathValue("name")}); err != nil {
+		s.renderGroups(w, r, err)
+		return
+	}
+	done(w, r, "/admin/groups", "group-deleted")
+}
+
 type tokensPage struct {
 	Tokens []tokenJSON
 	Users  []auditlog.User
 	Scopes []auditlog.Permission
 	// Lifetimes are the offered expiries, in seconds.
 	Lifetimes []tokenLifetime
-	// Created is the token just made, shown with its secret this once.
+	// Created is the token just made or reset, shown with its secret this once.
 	Created *tokenJSON
 	Secret  string
+	// Reset says that Created's secret replaces an earlier one.
+	Reset bool
 }
 
 type tokenLifetime struct {
@@ -263,6 +279,28 @@ func (s *Server) handleCreateTokenForm(w http.ResponseWriter, r *http.Request) {
 	}
 	view := s.tokenView(t)
 	s.renderTokens(w, r, tokensPage{Created: &view, Secret: secret}, nil)
+}
+
+// handleResetTokenForm gives a token a new secret and shows it once, as
+// handleCreateTokenForm does.
+func (s *Server) handleResetTokenForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	id, err := pathID(r)
+	if err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	secret := auditlog.GenerateTokenSecret()
+	t, err := s.store.ResetToken(r.Context(), s.actor(r), id, secret)
+	if err != nil {
+		s.renderTokens(w, r, tokensPage{}, err)
+		return
+	}
+	view := s.tokenView(t)
+	s.renderTokens(w, r, tokensPage{Created: &view, Secret: secret, Reset: true}, nil)
 }
 
 func (s *Server) handleRevokeTokenForm(w http.ResponseWriter, r *http.Request) {

@@ -94,6 +94,9 @@ func TestUIAuthorization(t *testing.T) {
 	if _, err := e.db.DeleteUser(ctx, setup, "gone"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.db.CreateGroup(ctx, setup, "Empty", nil); err != nil {
+		t.Fatal(err)
+	}
 	routes := []uiRoute{
 		{method: "GET", pattern: "/{$}", path: "/"},
 		{method: "POST", pattern: "/login", path: "/login", form: func(int) url.Values {
@@ -119,11 +122,13 @@ func TestUIAuthorization(t *testing.T) {
 		{method: "POST", pattern: "/admin/groups/{name}", path: "/admin/groups/Recorders", perm: admin, success: http.StatusSeeOther, form: func(int) url.Values {
 			return url.Values{"permissions": {"activities:write"}}
 		}},
+		{method: "POST", pattern: "/admin/groups/{name}/delete", path: "/admin/groups/Empty/delete", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "GET", pattern: "/admin/tokens", path: "/admin/tokens", perm: admin},
 		{method: "POST", pattern: "/admin/tokens", path: "/admin/tokens", perm: admin, form: func(i int) url.Values {
 			return url.Values{"name": {fmt.Sprintf("made-%d", i)}, "scopes": {"activities:write"}, "expires_in": {"2592000"}}
 		}},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", perm: admin, success: http.StatusSeeOther, form: none},
+		{method: "POST", pattern: "/admin/tokens/{id}/reset", perm: admin, form: none},
 		// Last: it ends the viewer's session.
 		{method: "POST", pattern: "/logout", path: "/logout", perm: anyPermission, success: http.StatusSeeOther, form: none},
 	}
@@ -141,8 +146,8 @@ func TestUIAuthorization(t *testing.T) {
 		cookie := v.cookie()
 		for _, r := range routes {
 			path := r.path
-			if r.pattern == "/admin/tokens/{id}/revoke" {
-				path = fmt.Sprintf("/admin/tokens/%d/revoke", tokenID(i))
+			if id, ok := strings.CutPrefix(r.pattern, "/admin/tokens/{id}/"); ok {
+				path = fmt.Sprintf("/admin/tokens/%d/%s", tokenID(i), id)
 			}
 			var want int
 			switch {
@@ -423,6 +428,39 @@ func TestUIAdministrationForms(t *testing.T) {
 		}
 		if _, _, list := e.page(t, "GET", "/admin/tokens", cookie, nil); strings.Contains(list, secret) {
 			t.Error("the token list shows the secret again")
+		}
+
+		// A reset shows the new secret once; the old one stops working.
+		tok, err := e.db.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body = post(fmt.Sprintf("/admin/tokens/%d/reset", tok.TokenID), url.Values{})
+		i = strings.Index(body, auditlog.TokenPrefix)
+		if status != http.StatusOK || i < 0 || !strings.Contains(body, "old secret no longer works") {
+			t.Fatalf("reset answered %d without a new secret", status)
+		}
+		fresh := body[i : i+strings.IndexByte(body[i:], '"')]
+		if _, err := e.db.Authenticate(ctx, secret); err == nil {
+			t.Error("the secret before the reset still works")
+		}
+		if _, err := e.db.Authenticate(ctx, fresh); err != nil || newest().SystemName != "RESET_TOKEN" {
+			t.Errorf("the new secret: %v; recorded %s", err, newest().SystemName)
+		}
+	})
+	t.Run("delete a permission group", func(t *testing.T) {
+		if _, err := e.db.CreateGroup(ctx, setup, "Spare", nil); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := post("/admin/groups/Spare/delete", url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if _, err := e.db.FindGroup(ctx, "Spare"); auditlog.ErrorCode(err) != auditlog.ENOTFOUND || newest().SystemName != "DELETE_PERMISSION_GROUPS" {
+			t.Errorf("after delete: %v, recorded %s", err, newest().SystemName)
+		}
+		status, body := post("/admin/groups/Recorders/delete", url.Values{})
+		if status != http.StatusConflict || !strings.Contains(body, "move them to another group first") {
+			t.Errorf("deleting a group with members: %d", status)
 		}
 	})
 }
