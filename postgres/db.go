@@ -57,6 +57,9 @@ type DB struct {
 	catalog *sqlstore.Catalog
 
 	writer *writer
+
+	// Access implements the auth service (users, groups, tokens, sessions).
+	*sqlstore.Access
 }
 
 var _ auditlog.Store = (*DB)(nil)
@@ -98,6 +101,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		maxRows = 20000
 	}
 	db.writer = newWriter(db, maxRows)
+	db.Access = db.access()
 	return db, nil
 }
 

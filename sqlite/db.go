@@ -48,6 +48,9 @@ type DB struct {
 	catalog *sqlstore.Catalog
 
 	writer *writer
+
+	// Access implements the auth service (users, groups, tokens, sessions).
+	*sqlstore.Access
 }
 
 var _ auditlog.Store = (*DB)(nil)
@@ -128,6 +131,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.Access = db.access()
 	return db, nil
 }
 

@@ -1,39 +1,65 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"errors"
 	"slices"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
+	"time"
 
 	"github.com/auditlog/auditlog"
-	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-type rowScanner interface{ Scan(dest ...any) error }
+// ErrNoRows is what a Row's Scan returns when the query found no row.
+var ErrNoRows = errors.New("sqlstore: no rows")
 
-// change runs apply in the writer's transaction and records the activities
-// it returns in that same transaction: a change commits with its record or
-// not at all.
-func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error)) error {
-	job := &writeJob{ctx: ctx}
-	job.apply = func(ctx context.Context, tx pgx.Tx) error {
-		job.activities = nil
-		acts, err := apply(ctx, tx)
-		if err != nil || len(acts) == 0 {
-			return err
-		}
-		job.activities, err = sqlstore.Prepare(ctx, acts, db.activityType)
-		return err
-	}
-	_, err := db.writer.submit(job)
-	return err
+// Row is one row of a query.
+type Row interface{ Scan(dest ...any) error }
+
+// Rows are the rows of a query.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Querier runs SQL written with ? placeholders, on a store's read pool or
+// in its write transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, query string, args ...any) Row
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	Exec(ctx context.Context, query string, args ...any) error
+}
+
+// Access implements auditlog.AuthService on an SQL store: users,
+// permission groups, API tokens and sessions, each change recorded with
+// the activities of the domain in the same transaction.
+type Access struct {
+	// Read runs reads on the store's pool.
+	Read Querier
+	// Change runs apply in the store's write transaction and records the
+	// activities it returns in that transaction: the change commits with
+	// its record or not at all.
+	Change func(ctx context.Context, apply func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error)) error
+	// Now is the store's clock.
+	Now func() time.Time
+	// Wrap turns a database error into the store's error for op.
+	Wrap func(op string, err error) error
+	// IsUniqueViolation reports whether err is a unique index refusing a row.
+	IsUniqueViolation func(err error) bool
+	// ForUpdate ends a query that reads rows a change will write, to lock
+	// them where the database knows row locks (" FOR UPDATE"), so that
+	// changes through other nodes take turns and each records the values it
+	// replaced; "" where writes are serialised anyway.
+	ForUpdate func(table string) string
+	// BootstrapLock, when set, runs first in Bootstrap's transaction, so
+	// that nodes starting together on an empty database take turns.
+	BootstrapLock string
 }
 
 // queryAll runs query and scans every row with scan.
-func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (*T, error), query string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (*T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -52,15 +78,15 @@ func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (*T, 
 
 // Bootstrap creates the System Admin group (when missing) and the admin user
 // when the store has no users, in one transaction with their records.
-func (db *DB) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, error) {
+func (db *Access) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, error) {
 	created := false
 	by := auditlog.MachineActor(map[string]string{"client": "auditlog serve", "reason": "first start"})
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		created = false
-		// Nodes that start together on an empty database take turns here,
-		// so that exactly one creates the admin.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLock); err != nil {
-			return nil, err
+		if db.BootstrapLock != "" {
+			if err := tx.Exec(ctx, db.BootstrapLock); err != nil {
+				return nil, err
+			}
 		}
 		var users int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
@@ -87,44 +113,40 @@ func (db *DB) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, er
 		return append(acts, auditlog.UserCreated(by, u)), nil
 	})
 	if err != nil {
-		return false, storeError("bootstrap", err)
+		return false, db.Wrap("bootstrap", err)
 	}
 	return created, nil
 }
 
 const groupColumns = `id, name, permissions, created_us`
 
-func scanGroup(row rowScanner) (*auditlog.Group, error) {
+func scanGroup(row Row) (*auditlog.Group, error) {
 	var g auditlog.Group
 	var perms string
 	var created int64
 	if err := row.Scan(&g.ID, &g.Name, &perms, &created); err != nil {
 		return nil, err
 	}
-	g.Permissions, g.Created = sqlstore.SplitPermissions(perms), sqlstore.TimeOf(created)
+	g.Permissions, g.Created = SplitPermissions(perms), TimeOf(created)
 	return &g, nil
 }
 
-// forUpdate locks the rows that a change reads, so that changes through
-// other nodes take turns and each records the values it replaced.
-const forUpdate = ` FOR UPDATE`
-
-func findGroup(ctx context.Context, q querier, name string, lock ...string) (*auditlog.Group, error) {
-	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = $1`+strings.Join(lock, ""), name))
-	if errors.Is(err, pgx.ErrNoRows) {
+func findGroup(ctx context.Context, q Querier, name string, lock ...string) (*auditlog.Group, error) {
+	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = ?`+strings.Join(lock, ""), name))
+	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "permission group %q does not exist", name)
 	}
 	return g, err
 }
 
-func (db *DB) insertGroup(ctx context.Context, tx pgx.Tx, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
-	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: sqlstore.TimeOf(db.now().UnixMicro())}
+func (db *Access) insertGroup(ctx context.Context, tx Querier, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: TimeOf(db.Now().UnixMicro())}
 	if g.Permissions == nil {
 		g.Permissions = []auditlog.Permission{}
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES ($1, $2, $3) RETURNING id`,
-		name, sqlstore.JoinPermissions(g.Permissions), sqlstore.Micros(g.Created)).Scan(&g.ID)
-	if isUniqueViolation(err) {
+	err := tx.QueryRow(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?) RETURNING id`,
+		name, JoinPermissions(g.Permissions), Micros(g.Created)).Scan(&g.ID)
+	if db.IsUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
 		e.Field = "name"
 		return nil, e
@@ -136,13 +158,13 @@ func (db *DB) insertGroup(ctx context.Context, tx pgx.Tx, name string, perms []a
 }
 
 // CreateGroup creates a permission group.
-func (db *DB) CreateGroup(ctx context.Context, by auditlog.Actor, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+func (db *Access) CreateGroup(ctx context.Context, by auditlog.Actor, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
 	name, err := auditlog.CheckName("name", name, auditlog.MaxDisplayNameLen)
 	if err != nil {
 		return nil, err
 	}
 	var g *auditlog.Group
-	err = db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	err = db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var err error
 		if g, err = db.insertGroup(ctx, tx, name, perms); err != nil {
 			return nil, err
@@ -150,13 +172,13 @@ func (db *DB) CreateGroup(ctx context.Context, by auditlog.Actor, name string, p
 		return []auditlog.NewActivity{auditlog.GroupCreated(by, g)}, nil
 	})
 	if err != nil {
-		return nil, storeError("create group", err)
+		return nil, db.Wrap("create group", err)
 	}
 	return g, nil
 }
 
 // UpdateGroup renames a group or changes its permissions.
-func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, ch auditlog.GroupChange) (*auditlog.Group, error) {
+func (db *Access) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, ch auditlog.GroupChange) (*auditlog.Group, error) {
 	var newName string
 	if ch.Name != nil {
 		var err error
@@ -165,8 +187,8 @@ func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, c
 		}
 	}
 	var updated *auditlog.Group
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
-		old, err := findGroup(ctx, tx, name, forUpdate)
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
+		old, err := findGroup(ctx, tx, name, db.ForUpdate("permission_groups"))
 		if err != nil {
 			return nil, err
 		}
@@ -180,9 +202,9 @@ func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, c
 		if ch.Permissions != nil {
 			g.Permissions = slices.Clone(*ch.Permissions)
 		}
-		_, err = tx.Exec(ctx, `UPDATE permission_groups SET name = $1, permissions = $2 WHERE id = $3`,
-			g.Name, sqlstore.JoinPermissions(g.Permissions), g.ID)
-		if isUniqueViolation(err) {
+		err = tx.Exec(ctx, `UPDATE permission_groups SET name = ?, permissions = ? WHERE id = ?`,
+			g.Name, JoinPermissions(g.Permissions), g.ID)
+		if db.IsUniqueViolation(err) {
 			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", g.Name)
 			e.Field = "name"
 			return nil, e
@@ -194,79 +216,79 @@ func (db *DB) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, c
 		return []auditlog.NewActivity{auditlog.GroupEdited(by, old, &g)}, nil
 	})
 	if err != nil {
-		return nil, storeError("update group", err)
+		return nil, db.Wrap("update group", err)
 	}
 	return updated, nil
 }
 
 // DeleteGroups deletes groups that no user (deleted users included) belongs to.
-func (db *DB) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
+func (db *Access) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
 	if len(names) == 0 {
 		return auditlog.FieldErrorf("names", "name at least one permission group")
 	}
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var acts []auditlog.NewActivity
 		for _, name := range names {
-			g, err := findGroup(ctx, tx, name, forUpdate)
+			g, err := findGroup(ctx, tx, name, db.ForUpdate("permission_groups"))
 			if err != nil {
 				return nil, err
 			}
 			var members int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE group_id = $1`, g.ID).Scan(&members); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE group_id = ?`, g.ID).Scan(&members); err != nil {
 				return nil, err
 			}
 			if err := auditlog.CheckGroupDeletion(g, members); err != nil {
 				return nil, err
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = $1`, g.ID); err != nil {
+			if err := tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = ?`, g.ID); err != nil {
 				return nil, err
 			}
 			acts = append(acts, auditlog.GroupDeleted(by, g))
 		}
 		return acts, nil
 	})
-	return storeError("delete groups", err)
+	return db.Wrap("delete groups", err)
 }
 
 // Groups lists every group by name.
-func (db *DB) Groups(ctx context.Context) ([]auditlog.Group, error) {
-	groups, err := queryAll(ctx, db.pool, scanGroup, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
-	return groups, storeError("list groups", err)
+func (db *Access) Groups(ctx context.Context) ([]auditlog.Group, error) {
+	groups, err := queryAll(ctx, db.Read, scanGroup, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
+	return groups, db.Wrap("list groups", err)
 }
 
 // FindGroup returns one group.
-func (db *DB) FindGroup(ctx context.Context, name string) (*auditlog.Group, error) {
-	g, err := findGroup(ctx, db.pool, name)
-	return g, storeError("find group", err)
+func (db *Access) FindGroup(ctx context.Context, name string) (*auditlog.Group, error) {
+	g, err := findGroup(ctx, db.Read, name)
+	return g, db.Wrap("find group", err)
 }
 
 const userSelect = `SELECT u.id, u.username, u.group_id, g.name, u.disabled, u.deleted_us, u.created_us, u.password_hash
 	FROM users u JOIN permission_groups g ON g.id = u.group_id`
 
-func scanUser(row rowScanner) (*auditlog.User, error) {
+func scanUser(row Row) (*auditlog.User, error) {
 	var u auditlog.User
 	var deleted, created int64
 	if err := row.Scan(&u.ID, &u.Username, &u.GroupID, &u.GroupName, &u.Disabled, &deleted, &created, &u.PasswordHash); err != nil {
 		return nil, err
 	}
-	u.Deleted, u.Created = deleted != 0, sqlstore.TimeOf(created)
+	u.Deleted, u.Created = deleted != 0, TimeOf(created)
 	return &u, nil
 }
 
-func findUser(ctx context.Context, q querier, username string, lock ...string) (*auditlog.User, error) {
-	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.username = $1`+strings.Join(lock, ""), username))
-	if errors.Is(err, pgx.ErrNoRows) {
+func findUser(ctx context.Context, q Querier, username string, lock ...string) (*auditlog.User, error) {
+	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.username = ?`+strings.Join(lock, ""), username))
+	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "user %q does not exist", username)
 	}
 	return u, err
 }
 
-func (db *DB) insertUser(ctx context.Context, tx pgx.Tx, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
+func (db *Access) insertUser(ctx context.Context, tx Querier, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
 	u := &auditlog.User{Username: username, GroupID: g.ID, GroupName: g.Name, PasswordHash: passwordHash,
-		Created: sqlstore.TimeOf(db.now().UnixMicro())}
-	err := tx.QueryRow(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES ($1, $2, $3, $4) RETURNING id`,
-		username, g.ID, passwordHash, sqlstore.Micros(u.Created)).Scan(&u.ID)
-	if isUniqueViolation(err) {
+		Created: TimeOf(db.Now().UnixMicro())}
+	err := tx.QueryRow(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?) RETURNING id`,
+		username, g.ID, passwordHash, Micros(u.Created)).Scan(&u.ID)
+	if db.IsUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "user %q exists already", username)
 		e.Field = "username"
 		return nil, e
@@ -278,13 +300,13 @@ func (db *DB) insertUser(ctx context.Context, tx pgx.Tx, username string, g *aud
 }
 
 // CreateUser creates a user in an existing permission group.
-func (db *DB) CreateUser(ctx context.Context, by auditlog.Actor, username, groupName, passwordHash string) (*auditlog.User, error) {
+func (db *Access) CreateUser(ctx context.Context, by auditlog.Actor, username, groupName, passwordHash string) (*auditlog.User, error) {
 	username, err := auditlog.CheckName("username", username, auditlog.MaxUsernameLen)
 	if err != nil {
 		return nil, err
 	}
 	var u *auditlog.User
-	err = db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	err = db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		g, err := findGroup(ctx, tx, groupName)
 		if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
 			return nil, auditlog.FieldErrorf("group", "permission group %q does not exist", groupName)
@@ -298,32 +320,32 @@ func (db *DB) CreateUser(ctx context.Context, by auditlog.Actor, username, group
 		return []auditlog.NewActivity{auditlog.UserCreated(by, u)}, nil
 	})
 	if err != nil {
-		return nil, storeError("create user", err)
+		return nil, db.Wrap("create user", err)
 	}
 	return u, nil
 }
 
 // activeAdmins counts the active members of System Admin other than userID.
-func activeAdmins(ctx context.Context, tx pgx.Tx, userID int64) (int, error) {
+func activeAdmins(ctx context.Context, tx Querier, userID int64) (int, error) {
 	var n int
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM users u JOIN permission_groups g ON g.id = u.group_id
-		WHERE g.name = $1 AND NOT u.disabled AND u.deleted_us = 0 AND u.id != $2`, auditlog.SystemAdminGroup, userID).Scan(&n)
+		WHERE g.name = ? AND NOT u.disabled AND u.deleted_us = 0 AND u.id != ?`, auditlog.SystemAdminGroup, userID).Scan(&n)
 	return n, err
 }
 
 // saveUser writes the user's changed row, ending their live sessions when
 // the change takes their access away or changes their password.
-func (db *DB) saveUser(ctx context.Context, tx pgx.Tx, old, u *auditlog.User) error {
+func (db *Access) saveUser(ctx context.Context, tx Querier, old, u *auditlog.User) error {
 	deleted := int64(0)
 	if u.Deleted {
-		deleted = db.now().UnixMicro()
+		deleted = db.Now().UnixMicro()
 	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET group_id = $1, password_hash = $2, disabled = $3, deleted_us = $4 WHERE id = $5`,
+	if err := tx.Exec(ctx, `UPDATE users SET group_id = ?, password_hash = ?, disabled = ?, deleted_us = ? WHERE id = ?`,
 		u.GroupID, u.PasswordHash, u.Disabled, deleted, u.ID); err != nil {
 		return err
 	}
 	if auditlog.EndsSessions(old, u) {
-		_, err := tx.Exec(ctx, `UPDATE sessions SET ended_us = $1 WHERE user_id = $2 AND ended_us = 0`, db.now().UnixMicro(), u.ID)
+		err := tx.Exec(ctx, `UPDATE sessions SET ended_us = ? WHERE user_id = ? AND ended_us = 0`, db.Now().UnixMicro(), u.ID)
 		return err
 	}
 	return nil
@@ -331,11 +353,11 @@ func (db *DB) saveUser(ctx context.Context, tx pgx.Tx, old, u *auditlog.User) er
 
 // editUser loads a user, lets edit change a copy and saves it with the
 // activity that record returns.
-func (db *DB) editUser(ctx context.Context, op, username string, edit func(ctx context.Context, tx pgx.Tx, u *auditlog.User) error,
+func (db *Access) editUser(ctx context.Context, op, username string, edit func(ctx context.Context, tx Querier, u *auditlog.User) error,
 	record func(old, new *auditlog.User) auditlog.NewActivity) (*auditlog.User, error) {
 	var updated *auditlog.User
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
-		old, err := findUser(ctx, tx, username, ` FOR UPDATE OF u`)
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
+		old, err := findUser(ctx, tx, username, db.ForUpdate("u"))
 		if err != nil {
 			return nil, err
 		}
@@ -359,15 +381,15 @@ func (db *DB) editUser(ctx context.Context, op, username string, edit func(ctx c
 		return []auditlog.NewActivity{record(old, &u)}, nil
 	})
 	if err != nil {
-		return nil, storeError(op, err)
+		return nil, db.Wrap(op, err)
 	}
 	return updated, nil
 }
 
 // UpdateUser moves a user to another group, sets their password or
 // disables or enables them.
-func (db *DB) UpdateUser(ctx context.Context, by auditlog.Actor, username string, ch auditlog.UserChange) (*auditlog.User, error) {
-	return db.editUser(ctx, "update user", username, func(ctx context.Context, tx pgx.Tx, u *auditlog.User) error {
+func (db *Access) UpdateUser(ctx context.Context, by auditlog.Actor, username string, ch auditlog.UserChange) (*auditlog.User, error) {
+	return db.editUser(ctx, "update user", username, func(ctx context.Context, tx Querier, u *auditlog.User) error {
 		if ch.Group != nil {
 			g, err := findGroup(ctx, tx, *ch.Group)
 			if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
@@ -391,8 +413,8 @@ func (db *DB) UpdateUser(ctx context.Context, by auditlog.Actor, username string
 }
 
 // DeleteUser marks a user deleted.
-func (db *DB) DeleteUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
-	return db.editUser(ctx, "delete user", username, func(_ context.Context, _ pgx.Tx, u *auditlog.User) error {
+func (db *Access) DeleteUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+	return db.editUser(ctx, "delete user", username, func(_ context.Context, _ Querier, u *auditlog.User) error {
 		if u.Deleted {
 			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is deleted already", u.Username)
 		}
@@ -402,8 +424,8 @@ func (db *DB) DeleteUser(ctx context.Context, by auditlog.Actor, username string
 }
 
 // RestoreUser brings a deleted user back.
-func (db *DB) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
-	return db.editUser(ctx, "restore user", username, func(_ context.Context, _ pgx.Tx, u *auditlog.User) error {
+func (db *Access) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+	return db.editUser(ctx, "restore user", username, func(_ context.Context, _ Querier, u *auditlog.User) error {
 		if !u.Deleted {
 			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is not deleted", u.Username)
 		}
@@ -413,44 +435,44 @@ func (db *DB) RestoreUser(ctx context.Context, by auditlog.Actor, username strin
 }
 
 // Users lists every user by username.
-func (db *DB) Users(ctx context.Context) ([]auditlog.User, error) {
-	users, err := queryAll(ctx, db.pool, scanUser, userSelect+` ORDER BY u.username`)
+func (db *Access) Users(ctx context.Context) ([]auditlog.User, error) {
+	users, err := queryAll(ctx, db.Read, scanUser, userSelect+` ORDER BY u.username`)
 	for i := range users {
 		users[i].PasswordHash = ""
 	}
-	return users, storeError("list users", err)
+	return users, db.Wrap("list users", err)
 }
 
 // FindUser returns one user with their password hash.
-func (db *DB) FindUser(ctx context.Context, username string) (*auditlog.User, error) {
-	u, err := findUser(ctx, db.pool, username)
-	return u, storeError("find user", err)
+func (db *Access) FindUser(ctx context.Context, username string) (*auditlog.User, error) {
+	u, err := findUser(ctx, db.Read, username)
+	return u, db.Wrap("find user", err)
 }
 
 const tokenSelect = `SELECT t.id, t.name, t.scopes, coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_us, t.expires_us, t.revoked_us
 	FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id`
 
-func scanToken(row rowScanner) (*auditlog.Token, error) {
+func scanToken(row Row) (*auditlog.Token, error) {
 	var t auditlog.Token
 	var scopes string
 	var created, expires, revoked int64
 	if err := row.Scan(&t.ID, &t.Name, &scopes, &t.UserID, &t.Username, &created, &expires, &revoked); err != nil {
 		return nil, err
 	}
-	t.Scopes, t.Created, t.Expires, t.Revoked = sqlstore.SplitPermissions(scopes), sqlstore.TimeOf(created), sqlstore.TimeOf(expires), revoked != 0
+	t.Scopes, t.Created, t.Expires, t.Revoked = SplitPermissions(scopes), TimeOf(created), TimeOf(expires), revoked != 0
 	return &t, nil
 }
 
-func findToken(ctx context.Context, q querier, id int64, lock ...string) (*auditlog.Token, error) {
-	t, err := scanToken(q.QueryRow(ctx, tokenSelect+` WHERE t.id = $1`+strings.Join(lock, ""), id))
-	if errors.Is(err, pgx.ErrNoRows) {
+func findToken(ctx context.Context, q Querier, id int64, lock ...string) (*auditlog.Token, error) {
+	t, err := scanToken(q.QueryRow(ctx, tokenSelect+` WHERE t.id = ?`+strings.Join(lock, ""), id))
+	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "token %d does not exist", id)
 	}
 	return t, err
 }
 
 // CreateToken stores the hash of secret as a new API token.
-func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
+func (db *Access) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
 	name, err := auditlog.CheckName("name", nt.Name, auditlog.MaxDisplayNameLen)
 	if err != nil {
 		return nil, err
@@ -458,8 +480,8 @@ func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.Ne
 	if len(nt.Scopes) == 0 {
 		return nil, auditlog.FieldErrorf("scopes", "at least one scope is required")
 	}
-	t := &auditlog.Token{Name: name, Scopes: slices.Clone(nt.Scopes), Created: sqlstore.TimeOf(db.now().UnixMicro()), Expires: nt.Expires}
-	err = db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	t := &auditlog.Token{Name: name, Scopes: slices.Clone(nt.Scopes), Created: TimeOf(db.Now().UnixMicro()), Expires: nt.Expires}
+	err = db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var userID *int64
 		if nt.Username != "" {
 			u, err := findUser(ctx, tx, nt.Username)
@@ -475,30 +497,30 @@ func (db *DB) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.Ne
 			t.UserID, t.Username, userID = u.ID, u.Username, &u.ID
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, name, auditlog.HashToken(secret), sqlstore.JoinPermissions(t.Scopes), userID,
-			sqlstore.Micros(t.Created), sqlstore.Micros(t.Expires)).Scan(&t.ID); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, name, auditlog.HashToken(secret), JoinPermissions(t.Scopes), userID,
+			Micros(t.Created), Micros(t.Expires)).Scan(&t.ID); err != nil {
 			return nil, err
 		}
 		return []auditlog.NewActivity{auditlog.TokenCreated(by, t)}, nil
 	})
 	if err != nil {
-		return nil, storeError("create token", err)
+		return nil, db.Wrap("create token", err)
 	}
 	return t, nil
 }
 
 // RevokeToken revokes a token.
-func (db *DB) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*auditlog.Token, error) {
+func (db *Access) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*auditlog.Token, error) {
 	var revoked *auditlog.Token
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
-		old, err := findToken(ctx, tx, id, ` FOR UPDATE OF t`)
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
+		old, err := findToken(ctx, tx, id, db.ForUpdate("t"))
 		if err != nil {
 			return nil, err
 		}
 		if old.Revoked {
 			return nil, auditlog.Errorf(auditlog.ECONFLICT, "token %d is revoked already", id)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_us = $1 WHERE id = $2`, db.now().UnixMicro(), id); err != nil {
+		if err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_us = ? WHERE id = ?`, db.Now().UnixMicro(), id); err != nil {
 			return nil, err
 		}
 		t := *old
@@ -507,41 +529,41 @@ func (db *DB) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*au
 		return []auditlog.NewActivity{auditlog.TokenRevoked(by, old, &t)}, nil
 	})
 	if err != nil {
-		return nil, storeError("revoke token", err)
+		return nil, db.Wrap("revoke token", err)
 	}
 	return revoked, nil
 }
 
 // ResetToken gives a live token a new secret.
-func (db *DB) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secret string) (*auditlog.Token, error) {
+func (db *Access) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secret string) (*auditlog.Token, error) {
 	var t *auditlog.Token
-	err := db.change(ctx, func(ctx context.Context, tx pgx.Tx) ([]auditlog.NewActivity, error) {
+	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var err error
-		if t, err = findToken(ctx, tx, id, ` FOR UPDATE OF t`); err != nil {
+		if t, err = findToken(ctx, tx, id, db.ForUpdate("t")); err != nil {
 			return nil, err
 		}
-		if err := auditlog.CheckTokenLive(t, db.now()); err != nil {
+		if err := auditlog.CheckTokenLive(t, db.Now()); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE api_tokens SET secret_hash = $1 WHERE id = $2`, auditlog.HashToken(secret), id); err != nil {
+		if err := tx.Exec(ctx, `UPDATE api_tokens SET secret_hash = ? WHERE id = ?`, auditlog.HashToken(secret), id); err != nil {
 			return nil, err
 		}
 		return []auditlog.NewActivity{auditlog.TokenReset(by, t)}, nil
 	})
 	if err != nil {
-		return nil, storeError("reset token", err)
+		return nil, db.Wrap("reset token", err)
 	}
 	return t, nil
 }
 
 // Tokens lists every token by id.
-func (db *DB) Tokens(ctx context.Context) ([]auditlog.Token, error) {
-	tokens, err := queryAll(ctx, db.pool, scanToken, tokenSelect+` ORDER BY t.id`)
-	return tokens, storeError("list tokens", err)
+func (db *Access) Tokens(ctx context.Context) ([]auditlog.Token, error) {
+	tokens, err := queryAll(ctx, db.Read, scanToken, tokenSelect+` ORDER BY t.id`)
+	return tokens, db.Wrap("list tokens", err)
 }
 
 // Authenticate finds the principal behind a token secret.
-func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Principal, error) {
+func (db *Access) Authenticate(ctx context.Context, secret string) (*auditlog.Principal, error) {
 	unauthorized := auditlog.Errorf(auditlog.EUNAUTHORIZED, "invalid, expired or revoked token")
 	var (
 		p                    auditlog.Principal
@@ -551,29 +573,29 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*auditlog.Princi
 		disabled             *bool
 		expires, revoked     int64
 	)
-	err := db.pool.QueryRow(ctx, `
+	err := db.Read.QueryRow(ctx, `
 		SELECT t.id, t.name, t.scopes, t.user_id, t.expires_us, t.revoked_us, u.username, u.disabled, u.deleted_us, g.permissions
 		FROM api_tokens t
 		LEFT JOIN users u ON u.id = t.user_id
 		LEFT JOIN permission_groups g ON g.id = u.group_id
-		WHERE t.secret_hash = $1`, auditlog.HashToken(secret)).
+		WHERE t.secret_hash = ?`, auditlog.HashToken(secret)).
 		Scan(&p.TokenID, &p.Name, &scopes, &userID, &expires, &revoked, &username, &disabled, &deleted, &groupPerms)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, ErrNoRows) {
 		return nil, unauthorized
 	}
 	if err != nil {
-		return nil, storeError("authenticate", err)
+		return nil, db.Wrap("authenticate", err)
 	}
-	if revoked != 0 || (expires != 0 && db.now().UnixMicro() >= expires) {
+	if revoked != 0 || (expires != 0 && db.Now().UnixMicro() >= expires) {
 		return nil, unauthorized
 	}
-	p.Permissions = sqlstore.SplitPermissions(scopes)
+	p.Permissions = SplitPermissions(scopes)
 	if userID != nil {
 		if disabled == nil || *disabled || deleted == nil || *deleted != 0 || username == nil || groupPerms == nil {
 			return nil, unauthorized
 		}
 		p.UserID, p.Username = *userID, *username
-		granted := sqlstore.SplitPermissions(*groupPerms)
+		granted := SplitPermissions(*groupPerms)
 		p.Permissions = slices.DeleteFunc(p.Permissions, func(perm auditlog.Permission) bool {
 			return !slices.Contains(granted, perm)
 		})
