@@ -236,6 +236,7 @@ func (c *OperatorCounts) Add(op Operator, n int64) {
 type ActivityTypeService interface {
 	// ActivityTypes lists every type, the seed's and the custom ones, by display name.
 	ActivityTypes(ctx context.Context) ([]ActivityType, error)
-	// CreateActivityType registers a custom type; EEXISTS when the system name is taken.
-	CreateActivityType(ctx context.Context, t ActivityType) (*ActivityType, error)
+	// CreateActivityType registers a custom type, recorded as by's action;
+	// ECONFLICT when the system name is taken.
+	CreateActivityType(ctx context.Context, by Actor, t ActivityType) (*ActivityType, error)
 }

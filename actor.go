@@ -69,6 +69,7 @@ const (
 	ObjectTypePermissionGroup = "PermissionGroup"
 	ObjectTypeAPIToken        = "ApiToken"
 	ObjectTypeSession         = "Session"
+	ObjectTypeActivityType    = "ActivityType"
 )
 
 func userRef(u *User) objectRef {
@@ -90,12 +91,15 @@ const Redacted = "[redacted]"
 // columns is the recorded form of an object's columns, in order.
 type columns [][2]string
 
-// changesBetween lists the columns whose values differ, old to new.
+// changesBetween lists the columns whose values differ, old to new; with
+// no old columns (a creation), the new columns that hold a value.
 func changesBetween(old, new columns) []Change {
 	var out []Change
 	for i := range new {
 		if old == nil {
-			out = append(out, Change{ColumnName: new[i][0], NewValue: new[i][1]})
+			if new[i][1] != "" {
+				out = append(out, Change{ColumnName: new[i][0], NewValue: new[i][1]})
+			}
 		} else if old[i][1] != new[i][1] {
 			out = append(out, Change{ColumnName: new[i][0], OldValue: old[i][1], NewValue: new[i][1]})
 		}
@@ -189,6 +193,18 @@ func TokenRevoked(by Actor, old, new *Token) NewActivity {
 // TokenReset records the replacement of an API token's secret.
 func TokenReset(by Actor, t *Token) NewActivity {
 	return by.activity("RESET_TOKEN", "", tokenRef(t), []Change{{ColumnName: "secret", OldValue: Redacted, NewValue: Redacted}}, nil)
+}
+
+// ActivityTypeCreated records the registration of a custom activity type.
+func ActivityTypeCreated(by Actor, t *ActivityType) NewActivity {
+	subtypes := make([]string, len(t.Subtypes))
+	for i, st := range t.Subtypes {
+		subtypes[i] = st.SystemName
+	}
+	return by.activity("CREATE_ACTIVITY_TYPE", "", objectRef{ObjectTypeActivityType, t.SystemName, t.DisplayName},
+		changesBetween(nil, columns{{"system_name", t.SystemName}, {"display_name", t.DisplayName},
+			{"description", Clip(t.Description, MaxChangeValueLen/2)}, {"introduced_in", t.IntroducedIn},
+			{"subtypes", Clip(strings.Join(subtypes, ","), MaxChangeValueLen/2)}}), nil)
 }
 
 // LoggedIn records a user's login, which opened session s.

@@ -255,7 +255,7 @@ func (s *Server) handleCreateActivityType(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.store.CreateActivityType(r.Context(), auditlog.ActivityType{
+	t, err := s.store.CreateActivityType(r.Context(), s.actor(r), auditlog.ActivityType{
 		SystemName: in.SystemName, DisplayName: in.DisplayName, Description: in.Description,
 		IntroducedIn: in.IntroducedIn, Subtypes: in.Subtypes,
 	})

@@ -14,13 +14,14 @@ import (
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-// access is the store's users, groups, tokens and sessions: the shared SQL
-// implementation, on this database. A change locks the rows it reads, so
+// shared is the store's custom activity types, users, groups, tokens and
+// sessions: the shared SQL implementation, on this database. A change locks the rows it reads, so
 // that changes through other nodes take turns and each records the values
 // it replaced; nodes that start together take turns at the first admin.
-func (db *DB) access() *sqlstore.Access {
-	return &sqlstore.Access{
+func (db *DB) shared() *sqlstore.Shared {
+	return &sqlstore.Shared{
 		Read:              pgQuerier{db.pool},
+		Catalog:           db.catalog,
 		Change:            db.change,
 		Now:               db.now,
 		Wrap:              storeError,
@@ -40,7 +41,7 @@ func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx sql
 		if err != nil || len(acts) == 0 {
 			return err
 		}
-		job.activities, err = sqlstore.Prepare(ctx, acts, db.activityType)
+		job.activities, err = sqlstore.Prepare(ctx, acts, db.LookupActivityType)
 		return err
 	}
 	_, err := db.writer.submit(job)

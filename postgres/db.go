@@ -58,8 +58,9 @@ type DB struct {
 
 	writer *writer
 
-	// Access implements the auth service (users, groups, tokens, sessions).
-	*sqlstore.Access
+	// Shared implements custom activity types and the auth service
+	// (users, groups, tokens, sessions), as the other SQL store does.
+	*sqlstore.Shared
 }
 
 var _ auditlog.Store = (*DB)(nil)
@@ -101,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		maxRows = 20000
 	}
 	db.writer = newWriter(db, maxRows)
-	db.Access = db.access()
+	db.Shared = db.shared()
 	return db, nil
 }
 

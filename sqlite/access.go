@@ -9,12 +9,13 @@ import (
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-// access is the store's users, groups, tokens and sessions: the shared SQL
-// implementation, on this database. Writes go through the writer, so they
+// shared is the store's custom activity types, users, groups, tokens and
+// sessions: the shared SQL implementation, on this database. Writes go through the writer, so they
 // need no row locks.
-func (db *DB) access() *sqlstore.Access {
-	return &sqlstore.Access{
+func (db *DB) shared() *sqlstore.Shared {
+	return &sqlstore.Shared{
 		Read:              sqlQuerier{db.read},
+		Catalog:           db.catalog,
 		Change:            db.change,
 		Now:               db.now,
 		Wrap:              storeError,
@@ -33,7 +34,7 @@ func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx sql
 		if err != nil || len(acts) == 0 {
 			return err
 		}
-		job.activities, err = sqlstore.Prepare(ctx, acts, db.activityType)
+		job.activities, err = sqlstore.Prepare(ctx, acts, db.LookupActivityType)
 		return err
 	}
 	_, err := db.writer.submit(job)

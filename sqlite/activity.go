@@ -16,7 +16,7 @@ import (
 // records them through the group-commit writer. It returns once the
 // transaction that holds them is committed and fsynced.
 func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewActivity) ([]int64, error) {
-	pending, err := sqlstore.Prepare(ctx, activities, db.activityType)
+	pending, err := sqlstore.Prepare(ctx, activities, db.LookupActivityType)
 	if err != nil {
 		return nil, err
 	}

@@ -49,8 +49,9 @@ type DB struct {
 
 	writer *writer
 
-	// Access implements the auth service (users, groups, tokens, sessions).
-	*sqlstore.Access
+	// Shared implements custom activity types and the auth service
+	// (users, groups, tokens, sessions), as the other SQL store does.
+	*sqlstore.Shared
 }
 
 var _ auditlog.Store = (*DB)(nil)
@@ -131,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	db.Access = db.access()
+	db.Shared = db.shared()
 	return db, nil
 }
 

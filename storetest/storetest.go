@@ -503,7 +503,7 @@ func testNotFound(t *testing.T, open Opener) {
 func testCustomTypes(t *testing.T, open Opener) {
 	s := open(t, NewClock(base))
 	ctx := context.Background()
-	ct, err := s.CreateActivityType(ctx, auditlog.ActivityType{
+	ct, err := s.CreateActivityType(ctx, cli, auditlog.ActivityType{
 		DisplayName: "Approve Invoice", Description: "An invoice is approved",
 		Subtypes: []auditlog.Subtype{{DisplayName: "By Rule"}, {SystemName: "MANUAL", DisplayName: "Manually"}},
 	})
@@ -513,6 +513,10 @@ func testCustomTypes(t *testing.T, open Opener) {
 	if ct.SystemName != "APPROVE_INVOICE" || ct.Subtypes[0].SystemName != "BY_RULE" || !ct.Custom {
 		t.Fatalf("registered %+v", ct)
 	}
+	wantActivity(t, lastActivities(t, s, 1)[0], "CREATE_ACTIVITY_TYPE", cli, auditlog.ObjectTypeActivityType, "Approve Invoice",
+		[]auditlog.Change{{ColumnName: "system_name", NewValue: "APPROVE_INVOICE"}, {ColumnName: "display_name", NewValue: "Approve Invoice"},
+			{ColumnName: "description", NewValue: "An invoice is approved"}, {ColumnName: "subtypes", NewValue: "BY_RULE,MANUAL"}})
+	before := countActivities(t, s)
 	a := human("APPROVE_INVOICE", "jdoe")
 	a.SubtypeSystemName = "MANUAL"
 	ids := record(t, s, a)
@@ -524,12 +528,15 @@ func testCustomTypes(t *testing.T, open Opener) {
 		t.Fatalf("recorded %+v", got)
 	}
 	for _, dup := range []auditlog.ActivityType{{DisplayName: "Approve invoice"}, {DisplayName: "Edit User"}} {
-		if _, err := s.CreateActivityType(ctx, dup); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
+		if _, err := s.CreateActivityType(ctx, cli, dup); auditlog.ErrorCode(err) != auditlog.ECONFLICT {
 			t.Errorf("registering %q again: got %v, want conflict", dup.DisplayName, err)
 		}
 	}
-	if _, err := s.CreateActivityType(ctx, auditlog.ActivityType{SystemName: "lower_case", DisplayName: "x"}); auditlog.ErrorCode(err) != auditlog.EINVALID {
+	if _, err := s.CreateActivityType(ctx, cli, auditlog.ActivityType{SystemName: "lower_case", DisplayName: "x"}); auditlog.ErrorCode(err) != auditlog.EINVALID {
 		t.Errorf("a malformed system name: got %v, want invalid", err)
+	}
+	if n := countActivities(t, s) - before; n != 1 {
+		t.Errorf("%d activities after recording one and three refused registrations, want 1", n)
 	}
 	types, err := s.ActivityTypes(ctx)
 	if err != nil {

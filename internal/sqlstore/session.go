@@ -35,14 +35,14 @@ func scanSession(row Row) (*auditlog.Session, error) {
 	return &s, nil
 }
 
-func (db *Access) liveSessions(ctx context.Context, q Querier, where string, args ...any) ([]auditlog.Session, error) {
+func (db *Shared) liveSessions(ctx context.Context, q Querier, where string, args ...any) ([]auditlog.Session, error) {
 	now := db.Now().UnixMicro()
 	args = append([]any{now, now}, args...)
 	return queryAll(ctx, q, scanSession, sessionSelect+` WHERE `+liveSession+where+` ORDER BY s.id DESC`, args...)
 }
 
 // CreateSession opens a session for an active user and records the login.
-func (db *Access) CreateSession(ctx context.Context, by auditlog.Actor, ns auditlog.NewSession, secret string) (*auditlog.Session, error) {
+func (db *Shared) CreateSession(ctx context.Context, by auditlog.Actor, ns auditlog.NewSession, secret string) (*auditlog.Session, error) {
 	var s *auditlog.Session
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		u, err := findUser(ctx, tx, ns.Username)
@@ -73,7 +73,7 @@ func (db *Access) CreateSession(ctx context.Context, by auditlog.Actor, ns audit
 }
 
 // AuthenticateSession finds the principal behind a session secret.
-func (db *Access) AuthenticateSession(ctx context.Context, secret string) (*auditlog.Principal, error) {
+func (db *Shared) AuthenticateSession(ctx context.Context, secret string) (*auditlog.Principal, error) {
 	var (
 		p     auditlog.Principal
 		perms string
@@ -102,7 +102,7 @@ func (db *Access) AuthenticateSession(ctx context.Context, secret string) (*audi
 }
 
 // EndSession logs the session of secret out.
-func (db *Access) EndSession(ctx context.Context, by auditlog.Actor, secret string) error {
+func (db *Shared) EndSession(ctx context.Context, by auditlog.Actor, secret string) error {
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		live, err := db.liveSessions(ctx, tx, ` AND s.secret_hash = ?`, auditlog.HashToken(secret))
 		if err != nil {
@@ -119,7 +119,7 @@ func (db *Access) EndSession(ctx context.Context, by auditlog.Actor, secret stri
 	return db.Wrap("end session", err)
 }
 
-func (db *Access) endSessions(ctx context.Context, tx Querier, sessions []auditlog.Session) error {
+func (db *Shared) endSessions(ctx context.Context, tx Querier, sessions []auditlog.Session) error {
 	now := db.Now().UnixMicro()
 	for _, s := range sessions {
 		if err := tx.Exec(ctx, `UPDATE sessions SET ended_us = ? WHERE id = ?`, now, s.ID); err != nil {
@@ -130,7 +130,7 @@ func (db *Access) endSessions(ctx context.Context, tx Querier, sessions []auditl
 }
 
 // RevokeSessions ends the selected live sessions.
-func (db *Access) RevokeSessions(ctx context.Context, by auditlog.Actor, sel auditlog.SessionSelector) (int, error) {
+func (db *Shared) RevokeSessions(ctx context.Context, by auditlog.Actor, sel auditlog.SessionSelector) (int, error) {
 	n := 0
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var (
@@ -170,7 +170,7 @@ func (db *Access) RevokeSessions(ctx context.Context, by auditlog.Actor, sel aud
 }
 
 // Sessions lists the live sessions, newest first.
-func (db *Access) Sessions(ctx context.Context) ([]auditlog.Session, error) {
+func (db *Shared) Sessions(ctx context.Context) ([]auditlog.Session, error) {
 	s, err := db.liveSessions(ctx, db.Read, "")
 	return s, db.Wrap("list sessions", err)
 }

@@ -32,12 +32,15 @@ type Querier interface {
 	Exec(ctx context.Context, query string, args ...any) error
 }
 
-// Access implements auditlog.AuthService on an SQL store: users,
-// permission groups, API tokens and sessions, each change recorded with
-// the activities of the domain in the same transaction.
-type Access struct {
+// Shared is what both SQL stores implement alike, over their Querier: the
+// custom activity types and auditlog.AuthService (users, permission
+// groups, API tokens and sessions), each change recorded with the
+// activities of the domain in the same transaction.
+type Shared struct {
 	// Read runs reads on the store's pool.
 	Read Querier
+	// Catalog holds the built-in types and caches the custom ones.
+	Catalog *Catalog
 	// Change runs apply in the store's write transaction and records the
 	// activities it returns in that transaction: the change commits with
 	// its record or not at all.
@@ -78,7 +81,7 @@ func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (*T, error),
 
 // Bootstrap creates the System Admin group (when missing) and the admin user
 // when the store has no users, in one transaction with their records.
-func (db *Access) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, error) {
+func (db *Shared) Bootstrap(ctx context.Context, adminPasswordHash string) (bool, error) {
 	created := false
 	by := auditlog.MachineActor(map[string]string{"client": "auditlog serve", "reason": "first start"})
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
@@ -139,7 +142,7 @@ func findGroup(ctx context.Context, q Querier, name string, lock ...string) (*au
 	return g, err
 }
 
-func (db *Access) insertGroup(ctx context.Context, tx Querier, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+func (db *Shared) insertGroup(ctx context.Context, tx Querier, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
 	g := &auditlog.Group{Name: name, Permissions: slices.Clone(perms), Created: TimeOf(db.Now().UnixMicro())}
 	if g.Permissions == nil {
 		g.Permissions = []auditlog.Permission{}
@@ -158,7 +161,7 @@ func (db *Access) insertGroup(ctx context.Context, tx Querier, name string, perm
 }
 
 // CreateGroup creates a permission group.
-func (db *Access) CreateGroup(ctx context.Context, by auditlog.Actor, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
+func (db *Shared) CreateGroup(ctx context.Context, by auditlog.Actor, name string, perms []auditlog.Permission) (*auditlog.Group, error) {
 	name, err := auditlog.CheckName("name", name, auditlog.MaxDisplayNameLen)
 	if err != nil {
 		return nil, err
@@ -178,7 +181,7 @@ func (db *Access) CreateGroup(ctx context.Context, by auditlog.Actor, name strin
 }
 
 // UpdateGroup renames a group or changes its permissions.
-func (db *Access) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, ch auditlog.GroupChange) (*auditlog.Group, error) {
+func (db *Shared) UpdateGroup(ctx context.Context, by auditlog.Actor, name string, ch auditlog.GroupChange) (*auditlog.Group, error) {
 	var newName string
 	if ch.Name != nil {
 		var err error
@@ -222,7 +225,7 @@ func (db *Access) UpdateGroup(ctx context.Context, by auditlog.Actor, name strin
 }
 
 // DeleteGroups deletes groups that no user (deleted users included) belongs to.
-func (db *Access) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
+func (db *Shared) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
 	if len(names) == 0 {
 		return auditlog.FieldErrorf("names", "name at least one permission group")
 	}
@@ -251,13 +254,13 @@ func (db *Access) DeleteGroups(ctx context.Context, by auditlog.Actor, names []s
 }
 
 // Groups lists every group by name.
-func (db *Access) Groups(ctx context.Context) ([]auditlog.Group, error) {
+func (db *Shared) Groups(ctx context.Context) ([]auditlog.Group, error) {
 	groups, err := queryAll(ctx, db.Read, scanGroup, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
 	return groups, db.Wrap("list groups", err)
 }
 
 // FindGroup returns one group.
-func (db *Access) FindGroup(ctx context.Context, name string) (*auditlog.Group, error) {
+func (db *Shared) FindGroup(ctx context.Context, name string) (*auditlog.Group, error) {
 	g, err := findGroup(ctx, db.Read, name)
 	return g, db.Wrap("find group", err)
 }
@@ -283,7 +286,7 @@ func findUser(ctx context.Context, q Querier, username string, lock ...string) (
 	return u, err
 }
 
-func (db *Access) insertUser(ctx context.Context, tx Querier, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
+func (db *Shared) insertUser(ctx context.Context, tx Querier, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
 	u := &auditlog.User{Username: username, GroupID: g.ID, GroupName: g.Name, PasswordHash: passwordHash,
 		Created: TimeOf(db.Now().UnixMicro())}
 	err := tx.QueryRow(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?) RETURNING id`,
@@ -300,7 +303,7 @@ func (db *Access) insertUser(ctx context.Context, tx Querier, username string, g
 }
 
 // CreateUser creates a user in an existing permission group.
-func (db *Access) CreateUser(ctx context.Context, by auditlog.Actor, username, groupName, passwordHash string) (*auditlog.User, error) {
+func (db *Shared) CreateUser(ctx context.Context, by auditlog.Actor, username, groupName, passwordHash string) (*auditlog.User, error) {
 	username, err := auditlog.CheckName("username", username, auditlog.MaxUsernameLen)
 	if err != nil {
 		return nil, err
@@ -335,7 +338,7 @@ func activeAdmins(ctx context.Context, tx Querier, userID int64) (int, error) {
 
 // saveUser writes the user's changed row, ending their live sessions when
 // the change takes their access away or changes their password.
-func (db *Access) saveUser(ctx context.Context, tx Querier, old, u *auditlog.User) error {
+func (db *Shared) saveUser(ctx context.Context, tx Querier, old, u *auditlog.User) error {
 	deleted := int64(0)
 	if u.Deleted {
 		deleted = db.Now().UnixMicro()
@@ -353,7 +356,7 @@ func (db *Access) saveUser(ctx context.Context, tx Querier, old, u *auditlog.Use
 
 // editUser loads a user, lets edit change a copy and saves it with the
 // activity that record returns.
-func (db *Access) editUser(ctx context.Context, op, username string, edit func(ctx context.Context, tx Querier, u *auditlog.User) error,
+func (db *Shared) editUser(ctx context.Context, op, username string, edit func(ctx context.Context, tx Querier, u *auditlog.User) error,
 	record func(old, new *auditlog.User) auditlog.NewActivity) (*auditlog.User, error) {
 	var updated *auditlog.User
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
@@ -388,7 +391,7 @@ func (db *Access) editUser(ctx context.Context, op, username string, edit func(c
 
 // UpdateUser moves a user to another group, sets their password or
 // disables or enables them.
-func (db *Access) UpdateUser(ctx context.Context, by auditlog.Actor, username string, ch auditlog.UserChange) (*auditlog.User, error) {
+func (db *Shared) UpdateUser(ctx context.Context, by auditlog.Actor, username string, ch auditlog.UserChange) (*auditlog.User, error) {
 	return db.editUser(ctx, "update user", username, func(ctx context.Context, tx Querier, u *auditlog.User) error {
 		if ch.Group != nil {
 			g, err := findGroup(ctx, tx, *ch.Group)
@@ -413,7 +416,7 @@ func (db *Access) UpdateUser(ctx context.Context, by auditlog.Actor, username st
 }
 
 // DeleteUser marks a user deleted.
-func (db *Access) DeleteUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+func (db *Shared) DeleteUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
 	return db.editUser(ctx, "delete user", username, func(_ context.Context, _ Querier, u *auditlog.User) error {
 		if u.Deleted {
 			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is deleted already", u.Username)
@@ -424,7 +427,7 @@ func (db *Access) DeleteUser(ctx context.Context, by auditlog.Actor, username st
 }
 
 // RestoreUser brings a deleted user back.
-func (db *Access) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
+func (db *Shared) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
 	return db.editUser(ctx, "restore user", username, func(_ context.Context, _ Querier, u *auditlog.User) error {
 		if !u.Deleted {
 			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is not deleted", u.Username)
@@ -435,7 +438,7 @@ func (db *Access) RestoreUser(ctx context.Context, by auditlog.Actor, username s
 }
 
 // Users lists every user by username.
-func (db *Access) Users(ctx context.Context) ([]auditlog.User, error) {
+func (db *Shared) Users(ctx context.Context) ([]auditlog.User, error) {
 	users, err := queryAll(ctx, db.Read, scanUser, userSelect+` ORDER BY u.username`)
 	for i := range users {
 		users[i].PasswordHash = ""
@@ -444,7 +447,7 @@ func (db *Access) Users(ctx context.Context) ([]auditlog.User, error) {
 }
 
 // FindUser returns one user with their password hash.
-func (db *Access) FindUser(ctx context.Context, username string) (*auditlog.User, error) {
+func (db *Shared) FindUser(ctx context.Context, username string) (*auditlog.User, error) {
 	u, err := findUser(ctx, db.Read, username)
 	return u, db.Wrap("find user", err)
 }
@@ -472,7 +475,7 @@ func findToken(ctx context.Context, q Querier, id int64, lock ...string) (*audit
 }
 
 // CreateToken stores the hash of secret as a new API token.
-func (db *Access) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
+func (db *Shared) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlog.NewToken, secret string) (*auditlog.Token, error) {
 	name, err := auditlog.CheckName("name", nt.Name, auditlog.MaxDisplayNameLen)
 	if err != nil {
 		return nil, err
@@ -510,7 +513,7 @@ func (db *Access) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlo
 }
 
 // RevokeToken revokes a token.
-func (db *Access) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*auditlog.Token, error) {
+func (db *Shared) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) (*auditlog.Token, error) {
 	var revoked *auditlog.Token
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		old, err := findToken(ctx, tx, id, db.ForUpdate("t"))
@@ -535,7 +538,7 @@ func (db *Access) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) 
 }
 
 // ResetToken gives a live token a new secret.
-func (db *Access) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secret string) (*auditlog.Token, error) {
+func (db *Shared) ResetToken(ctx context.Context, by auditlog.Actor, id int64, secret string) (*auditlog.Token, error) {
 	var t *auditlog.Token
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var err error
@@ -557,13 +560,13 @@ func (db *Access) ResetToken(ctx context.Context, by auditlog.Actor, id int64, s
 }
 
 // Tokens lists every token by id.
-func (db *Access) Tokens(ctx context.Context) ([]auditlog.Token, error) {
+func (db *Shared) Tokens(ctx context.Context) ([]auditlog.Token, error) {
 	tokens, err := queryAll(ctx, db.Read, scanToken, tokenSelect+` ORDER BY t.id`)
 	return tokens, db.Wrap("list tokens", err)
 }
 
 // Authenticate finds the principal behind a token secret.
-func (db *Access) Authenticate(ctx context.Context, secret string) (*auditlog.Principal, error) {
+func (db *Shared) Authenticate(ctx context.Context, secret string) (*auditlog.Principal, error) {
 	unauthorized := auditlog.Errorf(auditlog.EUNAUTHORIZED, "invalid, expired or revoked token")
 	var (
 		p                    auditlog.Principal
