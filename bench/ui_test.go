@@ -48,6 +48,7 @@ func uiPages() []uiPage {
 		uiPage{name: "Users", path: func(*rand.Rand, *sample) string { return "/admin/users" }},
 		uiPage{name: "Permission Groups", path: func(*rand.Rand, *sample) string { return "/admin/groups" }},
 		uiPage{name: "API Tokens", path: func(*rand.Rand, *sample) string { return "/admin/tokens" }},
+		uiPage{name: "Sessions", path: func(*rand.Rand, *sample) string { return "/admin/sessions" }},
 		uiPage{name: "login", path: func(*rand.Rand, *sample) string { return "/" }, public: true},
 	)
 }

@@ -194,6 +194,9 @@ func (s *Server) routeUI() {
 	s.page("POST /admin/tokens", admin, s.handleCreateTokenForm)
 	s.page("POST /admin/tokens/{id}/revoke", admin, s.handleRevokeTokenForm)
 	s.page("POST /admin/tokens/{id}/reset", admin, s.handleResetTokenForm)
+	s.page("GET /admin/sessions", admin, s.handleSessionsPage)
+	s.page("POST /admin/sessions/{id}/end", admin, s.handleEndSessionsForm)
+	s.page("POST /admin/users/{username}/sessions/end", admin, s.handleEndSessionsForm)
 }
 
 // handleStatic serves the embedded styles and script; they change only

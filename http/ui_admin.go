@@ -17,14 +17,15 @@ import (
 // notices are the confirmations a form's redirect may ask for (?done=),
 // fixed texts so that a link cannot put words on the page.
 var notices = map[string]string{
-	"user-created":  "The user was created.",
-	"user-changed":  "The user was changed.",
-	"user-deleted":  "The user was deleted: their sessions ended and their tokens stopped working.",
-	"user-restored": "The user was restored.",
-	"group-created": "The permission group was created.",
-	"group-changed": "The permission group's permissions were saved.",
-	"token-revoked": "The token was revoked.",
-	"group-deleted": "The permission group was deleted.",
+	"user-created":   "The user was created.",
+	"user-changed":   "The user was changed.",
+	"user-deleted":   "The user was deleted: their sessions ended and their tokens stopped working.",
+	"user-restored":  "The user was restored.",
+	"group-created":  "The permission group was created.",
+	"group-changed":  "The permission group's permissions were saved.",
+	"token-revoked":  "The token was revoked.",
+	"group-deleted":  "The permission group was deleted.",
+	"sessions-ended": "The sessions were ended.",
 }
 
 // done redirects to the page at path with the confirmation of code.
@@ -317,4 +318,48 @@ func (s *Server) handleRevokeTokenForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/admin/tokens", "token-revoked")
+}
+
+type sessionsPage struct {
+	Sessions []auditlog.Session
+	// Own is the viewer's own session, which this page does not end.
+	Own int64
+}
+
+func (s *Server) handleSessionsPage(w http.ResponseWriter, r *http.Request) {
+	s.renderSessions(w, r, nil)
+}
+
+func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, formErr error) {
+	sessions, err := s.store.Sessions(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	v := adminView(r, "Sessions", "sessions", formErr)
+	v.Page = sessionsPage{Sessions: sessions, Own: principalFrom(r.Context()).SessionID}
+	s.render(w, r, formStatus(formErr), "sessions", v)
+}
+
+// handleEndSessionsForm ends the path's session, or every session of the
+// path's user, recorded as Reset User Authorization Token.
+func (s *Server) handleEndSessionsForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderSessions(w, r, err)
+		return
+	}
+	sel := auditlog.SessionSelector{Username: r.PathValue("username")}
+	if r.PathValue("id") != "" {
+		id, err := pathID(r)
+		if err != nil {
+			s.renderSessions(w, r, err)
+			return
+		}
+		sel.ID = id
+	}
+	if _, err := s.store.RevokeSessions(r.Context(), s.actor(r), sel); err != nil {
+		s.renderSessions(w, r, err)
+		return
+	}
+	done(w, r, "/admin/sessions", "sessions-ended")
 }

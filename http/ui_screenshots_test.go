@@ -68,6 +68,7 @@ func TestScreenshots(t *testing.T) {
 	e.token(t, auditlog.NewToken{Name: "nightly-export", Scopes: []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport},
 		Expires: end.Add(90 * 24 * time.Hour)})
 
+	e.session(t, "audrey.smith")
 	e.publish(t)
 
 	b := newBrowser(t, e.srv.URL)
@@ -96,7 +97,7 @@ func TestScreenshots(t *testing.T) {
 	}
 	b.open("/admin/audit-log/" + strconv.FormatInt(acts[0].ID, 10))
 	shot("activity")
-	for _, tab := range []string{"users", "groups", "tokens"} {
+	for _, tab := range []string{"users", "groups", "tokens", "sessions"} {
 		b.open("/admin/" + tab)
 		shot(tab)
 	}

@@ -84,6 +84,15 @@ func TestUIAuthorization(t *testing.T) {
 		}
 		return id.ID
 	}
+	// sessionID opens a session of audrey's for viewer i to end.
+	sessionID := func(i int) int64 {
+		secret := e.session(t, "audrey")
+		p, err := e.db.AuthenticateSession(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.SessionID
+	}
 	none := func(int) url.Values { return url.Values{} }
 	// Users for the System Admin viewer to delete and restore.
 	for _, u := range []string{"dora", "gone"} {
@@ -129,6 +138,9 @@ func TestUIAuthorization(t *testing.T) {
 		}},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "POST", pattern: "/admin/tokens/{id}/reset", perm: admin, form: none},
+		{method: "GET", pattern: "/admin/sessions", path: "/admin/sessions", perm: admin},
+		{method: "POST", pattern: "/admin/sessions/{id}/end", perm: admin, success: http.StatusSeeOther, form: none},
+		{method: "POST", pattern: "/admin/users/{username}/sessions/end", path: "/admin/users/dora/sessions/end", perm: admin, success: http.StatusSeeOther, form: none},
 		// Last: it ends the viewer's session.
 		{method: "POST", pattern: "/logout", path: "/logout", perm: anyPermission, success: http.StatusSeeOther, form: none},
 	}
@@ -148,6 +160,9 @@ func TestUIAuthorization(t *testing.T) {
 			path := r.path
 			if id, ok := strings.CutPrefix(r.pattern, "/admin/tokens/{id}/"); ok {
 				path = fmt.Sprintf("/admin/tokens/%d/%s", tokenID(i), id)
+			}
+			if r.pattern == "/admin/sessions/{id}/end" {
+				path = fmt.Sprintf("/admin/sessions/%d/end", sessionID(i))
 			}
 			var want int
 			switch {
@@ -446,6 +461,39 @@ func TestUIAdministrationForms(t *testing.T) {
 		}
 		if _, err := e.db.Authenticate(ctx, fresh); err != nil || newest().SystemName != "RESET_TOKEN" {
 			t.Errorf("the new secret: %v; recorded %s", err, newest().SystemName)
+		}
+	})
+	t.Run("end sessions", func(t *testing.T) {
+		first, second := e.session(t, "rita"), e.session(t, "rita")
+		p, err := e.db.AuthenticateSession(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, body := e.page(t, "GET", "/admin/sessions", cookie, nil)
+		if !strings.Contains(body, fmt.Sprintf(`action="/admin/sessions/%d/end"`, p.SessionID)) || !strings.Contains(body, "this session") {
+			t.Fatal("the sessions page lists neither rita's session nor the viewer's own")
+		}
+		if status, body := post(fmt.Sprintf("/admin/sessions/%d/end", p.SessionID), url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if _, err := e.db.AuthenticateSession(ctx, first); err == nil {
+			t.Error("the ended session still works")
+		}
+		if _, err := e.db.AuthenticateSession(ctx, second); err != nil {
+			t.Error("ending one session ended another")
+		}
+		if a := newest(); a.SystemName != "RESET_USER_AUTHORIZATION_TOKEN" || a.Username != auditlog.AdminUsername {
+			t.Errorf("recorded as %s by %q", a.SystemName, a.Username)
+		}
+		if status, body := post("/admin/users/rita/sessions/end", url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("answered %d: %s", status, body)
+		}
+		if _, err := e.db.AuthenticateSession(ctx, second); err == nil {
+			t.Error("ending all of rita's sessions left one")
+		}
+		status, body := post("/admin/sessions/999999/end", url.Values{})
+		if status != http.StatusNotFound || !strings.Contains(body, "is not live") {
+			t.Errorf("ending a session that is not live: %d", status)
 		}
 	})
 	t.Run("delete a permission group", func(t *testing.T) {
