@@ -64,7 +64,8 @@ type histogramLabel struct {
 	Text string
 }
 
-// buildHistogram counts the matches of f over time; nil when none match.
+// buildHistogram counts the matches of f over time, over f's date range
+// when it has one; nil when none match.
 // filters are the page's filter parameters, which the bars' links narrow.
 func (s *Server) buildHistogram(r *http.Request, f auditlog.Filter, filters url.Values, zone *time.Location) (*histogram, error) {
 	ctx := r.Context()
@@ -79,7 +80,21 @@ func (s *Server) buildHistogram(r *http.Request, f auditlog.Filter, filters url.
 	if err != nil || len(oldest) == 0 {
 		return nil, err
 	}
-	bounds, name, days := histogramBounds(oldest[0].Created, newest[0].Created, zone)
+	// A chosen date range is drawn whole (up to now), so that quiet
+	// stretches at its ends show as such; otherwise the matches' own span.
+	from, to := oldest[0].Created, newest[0].Created
+	if !f.CreatedFrom.IsZero() {
+		from = f.CreatedFrom
+	}
+	if end := f.CreatedTo; !end.IsZero() {
+		if now := s.now(); now.Before(end) {
+			end = now
+		}
+		if end.After(to) {
+			to = end
+		}
+	}
+	bounds, name, days := histogramBounds(from, to, zone)
 	counts, err := s.store.CountActivitiesOverTime(ctx, f, bounds)
 	if err != nil {
 		return nil, err

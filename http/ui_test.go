@@ -609,3 +609,22 @@ func TestUIStaticFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestUIHistogramSpansTheChosenDateRange(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	// The activities start on 2026-11-20 at 10:00 UTC; the range begins
+	// a day earlier and ends on the 21st.
+	_, _, body := e.page(t, "GET", "/admin/audit-log?created_from=2026-11-19&created_to=2026-11-21&tz=UTC", cookie, nil)
+	if !strings.Contains(body, "from 2026-11-19 00:00 UTC to 2026-11-22 00:00 UTC") {
+		i := strings.Index(body, "activities (")
+		t.Fatalf("the histogram does not span the chosen range: %.160s", body[max(i, 0):])
+	}
+	// Without one it spans the matches: the first (the environment's token,
+	// on 2026-11-18 at 10:00) in the first 3-hour bar.
+	_, _, body = e.page(t, "GET", "/admin/audit-log?tz=UTC", cookie, nil)
+	if !strings.Contains(body, "from 2026-11-18 09:00 UTC") {
+		i := strings.Index(body, "activities (")
+		t.Fatalf("without a range the histogram does not start at the first match: %.160s", body[max(i, 0):])
+	}
+}
