@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -117,66 +115,3 @@ func (db *DB) StreamLeafHashes(ctx context.Context, from uint64, fn func(index u
 	return storeError("read leaves", err)
 }
 
-// AddCheckpoint stores a checkpoint unless one of that size exists: when
-// two nodes sign the same tree size, the first one stored is kept.
-func (db *DB) AddCheckpoint(ctx context.Context, c auditlog.Checkpoint) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO checkpoints (tree_size, root_hash, note, created_us) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (tree_size) DO NOTHING`, int64(c.Size), c.Root, string(c.Note), c.Created.UnixMicro())
-	return storeError("add checkpoint", err)
-}
-
-const checkpointColumns = `tree_size, root_hash, note, created_us`
-
-func scanCheckpoint(row pgx.Row) (auditlog.Checkpoint, error) {
-	var c auditlog.Checkpoint
-	var size, created int64
-	var note string
-	if err := row.Scan(&size, &c.Root, &note, &created); err != nil {
-		return c, err
-	}
-	c.Size, c.Note, c.Created = uint64(size), []byte(note), time.UnixMicro(created).UTC()
-	return c, nil
-}
-
-func (db *DB) findCheckpoint(ctx context.Context, query string, args ...any) (*auditlog.Checkpoint, error) {
-	c, err := scanCheckpoint(db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints `+query, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "no such checkpoint")
-	}
-	if err != nil {
-		return nil, storeError("find checkpoint", err)
-	}
-	return &c, nil
-}
-
-// LatestCheckpoint returns the checkpoint of the largest tree.
-func (db *DB) LatestCheckpoint(ctx context.Context) (*auditlog.Checkpoint, error) {
-	return db.findCheckpoint(ctx, `ORDER BY tree_size DESC LIMIT 1`)
-}
-
-// FindCheckpoint returns the checkpoint of the given size.
-func (db *DB) FindCheckpoint(ctx context.Context, size uint64) (*auditlog.Checkpoint, error) {
-	c, err := db.findCheckpoint(ctx, `WHERE tree_size = $1`, int64(size))
-	if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
-		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "no checkpoint was published for tree size %d", size)
-	}
-	return c, err
-}
-
-// Checkpoints lists every checkpoint by increasing size.
-func (db *DB) Checkpoints(ctx context.Context) ([]auditlog.Checkpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+checkpointColumns+` FROM checkpoints ORDER BY tree_size`)
-	if err != nil {
-		return nil, storeError("list checkpoints", err)
-	}
-	defer rows.Close()
-	var out []auditlog.Checkpoint
-	for rows.Next() {
-		c, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, storeError("list checkpoints", err)
-		}
-		out = append(out, c)
-	}
-	return out, storeError("list checkpoints", rows.Err())
-}

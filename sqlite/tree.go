@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
@@ -108,75 +107,6 @@ func (db *DB) StreamLeafHashes(ctx context.Context, from uint64, fn func(index u
 		}
 	}
 	return storeError("read leaves", rows.Err())
-}
-
-// AddCheckpoint stores a checkpoint unless one of that size exists.
-func (db *DB) AddCheckpoint(ctx context.Context, c auditlog.Checkpoint) error {
-	_, err := db.writer.submit(&writeJob{ctx: ctx, apply: func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, note, created_us) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tree_size) DO NOTHING`, c.Size, c.Root, string(c.Note), c.Created.UnixMicro())
-		return err
-	}})
-	if err != nil {
-		return storeError("add checkpoint", err)
-	}
-	return nil
-}
-
-const checkpointColumns = `tree_size, root_hash, note, created_us`
-
-func scanCheckpoint(row rowScanner) (auditlog.Checkpoint, error) {
-	var c auditlog.Checkpoint
-	var note string
-	var created int64
-	if err := row.Scan(&c.Size, &c.Root, &note, &created); err != nil {
-		return c, err
-	}
-	c.Note, c.Created = []byte(note), time.UnixMicro(created).UTC()
-	return c, nil
-}
-
-func (db *DB) findCheckpoint(ctx context.Context, query string, args ...any) (*auditlog.Checkpoint, error) {
-	c, err := scanCheckpoint(db.read.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints `+query, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "no such checkpoint")
-	}
-	if err != nil {
-		return nil, storeError("find checkpoint", err)
-	}
-	return &c, nil
-}
-
-// LatestCheckpoint returns the checkpoint of the largest tree.
-func (db *DB) LatestCheckpoint(ctx context.Context) (*auditlog.Checkpoint, error) {
-	return db.findCheckpoint(ctx, `ORDER BY tree_size DESC LIMIT 1`)
-}
-
-// FindCheckpoint returns the checkpoint of the given size.
-func (db *DB) FindCheckpoint(ctx context.Context, size uint64) (*auditlog.Checkpoint, error) {
-	c, err := db.findCheckpoint(ctx, `WHERE tree_size = ?`, size)
-	if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
-		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "no checkpoint was published for tree size %d", size)
-	}
-	return c, err
-}
-
-// Checkpoints lists every checkpoint by increasing size.
-func (db *DB) Checkpoints(ctx context.Context) ([]auditlog.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints ORDER BY tree_size`)
-	if err != nil {
-		return nil, storeError("list checkpoints", err)
-	}
-	defer rows.Close()
-	var out []auditlog.Checkpoint
-	for rows.Next() {
-		c, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, storeError("list checkpoints", err)
-		}
-		out = append(out, c)
-	}
-	return out, storeError("list checkpoints", rows.Err())
 }
 
 // catchUpTree adds the leaves of the activities recorded before the tree
