@@ -114,4 +114,3 @@ func (db *DB) StreamLeafHashes(ctx context.Context, from uint64, fn func(index u
 	_, err = pgx.ForEachRow(rows, []any{&index, &hash}, func() error { return fn(uint64(index), hash) })
 	return storeError("read leaves", err)
 }
-
