@@ -139,7 +139,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 	by := auditlog.Actor{Operator: auditlog.OperatorHuman, Username: u.Username, Client: s.client(r)}
 	now := s.now()
 	sess, err := s.store.CreateSession(ctx, by, auditlog.NewSession{
-		Username: u.Username, Expires: now.Add(s.sessionTTL), IdleTimeout: s.sessionIdle,
+		Username: u.Username, Expires: now.Add(s.sessionTTL).UTC().Truncate(time.Microsecond), IdleTimeout: s.sessionIdle,
 		ClientAddress: address, UserAgent: auditlog.Clip(r.UserAgent(), 512),
 	}, secret)
 	if err != nil {
