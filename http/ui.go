@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,14 +53,7 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"count": formatCount,
-	"has": func(ps []auditlog.Permission, p auditlog.Permission) bool {
-		for _, q := range ps {
-			if q == p {
-				return true
-			}
-		}
-		return false
-	},
+	"has":   slices.Contains[[]auditlog.Permission],
 }
 
 // formatCount writes n with thousands separators: 1,000,000.

@@ -105,33 +105,18 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	page.Activities = acts
 	page.LastPosition = page.Position + int64(len(acts)) - 1
 
-	keep := url.Values{}
-	for _, name := range append(slices.Clone(auditlog.FilterParams), "limit") {
-		if vs := nonEmpty(q[name]); len(vs) > 0 {
-			keep[name] = vs
-		}
-	}
+	filterNames := slices.Concat(auditlog.FilterParams, []string{"limit"})
+	keep := givenValues(q, filterNames...)
 	page.FirstURL = "/admin/audit-log?" + keep.Encode()
 	if more {
-		next := cloneValues(keep)
+		next := givenValues(q, filterNames...)
 		next.Set("cursor", auditlog.EncodeCursor(acts[len(acts)-1].ID))
 		next.Set("position", strconv.FormatInt(page.LastPosition+1, 10))
 		page.NextURL = "/admin/audit-log?" + next.Encode()
 	}
-	here := cloneValues(keep)
-	for _, name := range auditLogParams {
-		if vs := nonEmpty(q[name]); len(vs) > 0 {
-			here[name] = vs
-		}
-	}
-	page.DetailQuery = here.Encode()
+	page.DetailQuery = givenValues(q, slices.Concat(filterNames, auditLogParams)...).Encode()
 
-	filters := url.Values{}
-	for _, name := range auditlog.FilterParams {
-		if vs := nonEmpty(q[name]); len(vs) > 0 {
-			filters[name] = vs
-		}
-	}
+	filters := givenValues(q, auditlog.FilterParams...)
 	page.FormFilters = filters
 	if principalFrom(ctx).Can(auditlog.PermActivitiesExport) {
 		page.DownloadURL = "/api/v1/activities/export.csv?" + filters.Encode()
@@ -215,10 +200,13 @@ func atLeastOne(vs []string) []string {
 	return vs
 }
 
-func cloneValues(q url.Values) url.Values {
+// givenValues copies the non-empty values of q's named parameters.
+func givenValues(q url.Values, names ...string) url.Values {
 	out := url.Values{}
-	for k, v := range q {
-		out[k] = slices.Clone(v)
+	for _, name := range names {
+		if vs := nonEmpty(q[name]); len(vs) > 0 {
+			out[name] = vs
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package http
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -166,7 +167,7 @@ func histogramBounds(from, to time.Time, zone *time.Location) ([]time.Time, stri
 // narrowTo is filters with the date range replaced by [start, end): whole
 // days as dates in zone, shorter intervals as RFC 3339 times.
 func narrowTo(filters url.Values, start, end time.Time, days int, zone *time.Location) url.Values {
-	q := cloneValues(filters)
+	q := maps.Clone(filters) // Set and Del replace whole entries: the shared slices stay as they are
 	q.Del("created_on")
 	if days > 0 {
 		q.Set("created_from", start.In(zone).Format(time.DateOnly))
