@@ -34,17 +34,6 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v a
 	writeJSON(w, status, v)
 }
 
-// checkPassword refuses a password a user may not have.
-func checkPassword(field, pw string) error {
-	switch {
-	case len(pw) < password.MinLength:
-		return auditlog.FieldErrorf(field, "%s must be at least %d characters", field, password.MinLength)
-	case len(pw) > password.MaxLength:
-		return auditlog.FieldErrorf(field, "%s must be at most %d bytes", field, password.MaxLength)
-	}
-	return nil
-}
-
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	users, err := s.store.Users(r.Context())
 	s.respond(w, r, http.StatusOK, struct {
@@ -72,7 +61,7 @@ func (s *Server) createUser(r *http.Request, in newUserRequest) (*auditlog.User,
 	if in.Group == "" {
 		return nil, auditlog.FieldErrorf("group", "group is required")
 	}
-	if err := checkPassword("password", in.Password); err != nil {
+	if err := password.Check("password", in.Password); err != nil {
 		return nil, err
 	}
 	return s.store.CreateUser(r.Context(), s.actor(r), in.Username, in.Group, password.Hash(in.Password, s.passwordParams))
@@ -90,7 +79,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ch := auditlog.UserChange{Group: in.Group, Disabled: in.Disabled}
 	if in.Password != nil {
-		if err := checkPassword("password", *in.Password); err != nil {
+		if err := password.Check("password", *in.Password); err != nil {
 			s.fail(w, r, err)
 			return
 		}

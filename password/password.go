@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/auditlog/auditlog"
 )
 
 // Params are the argon2id cost parameters.
@@ -34,6 +36,17 @@ const MinLength = 12
 // MaxLength is the longest password accepted, in bytes: hashing has a
 // cost, and a login must not be a way to make the server work hard.
 const MaxLength = 1024
+
+// Check refuses a password that a user may not be given, naming field.
+func Check(field, password string) error {
+	switch {
+	case len(password) < MinLength:
+		return auditlog.FieldErrorf(field, "%s must be at least %d characters", field, MinLength)
+	case len(password) > MaxLength:
+		return auditlog.FieldErrorf(field, "%s must be at most %d bytes", field, MaxLength)
+	}
+	return nil
+}
 
 // Hash returns the encoded argon2id hash of password with a fresh salt.
 func Hash(password string, p Params) string {

@@ -3,6 +3,8 @@ package password
 import (
 	"strings"
 	"testing"
+
+	"github.com/auditlog/auditlog"
 )
 
 var fast = Params{Memory: 64, Time: 1, Threads: 1}
@@ -52,5 +54,25 @@ func TestGenerateIsLongAndRandom(t *testing.T) {
 	a, b := Generate(), Generate()
 	if len(a) < MinLength || a == b {
 		t.Fatalf("Generate gave %q and %q", a, b)
+	}
+}
+
+func TestCheckNamesTheFieldOfAPasswordOutOfBounds(t *testing.T) {
+	for _, c := range []struct {
+		pw   string
+		want string
+	}{
+		{strings.Repeat("x", MinLength-1), "at least"},
+		{strings.Repeat("x", MaxLength+1), "at most"},
+	} {
+		err := Check("--password-stdin", c.pw)
+		if auditlog.ErrorCode(err) != auditlog.EINVALID || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "(--password-stdin)") {
+			t.Errorf("a password of %d bytes: %v", len(c.pw), err)
+		}
+	}
+	for _, n := range []int{MinLength, MaxLength} {
+		if err := Check("password", strings.Repeat("x", n)); err != nil {
+			t.Errorf("a password of %d bytes: %v", n, err)
+		}
 	}
 }

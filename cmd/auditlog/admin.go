@@ -109,11 +109,8 @@ func readPassword(stdin io.Reader, flagName string) (string, error) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	if len(pw) < password.MinLength {
-		return "", auditlog.FieldErrorf(flagName, "the password must be at least %d characters", password.MinLength)
-	}
-	if len(pw) > password.MaxLength {
-		return "", auditlog.FieldErrorf(flagName, "the password must be at most %d bytes", password.MaxLength)
+	if err := password.Check(flagName, pw); err != nil {
+		return "", err
 	}
 	return pw, nil
 }

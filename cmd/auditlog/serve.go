@@ -172,8 +172,10 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 // and logged this once.
 func bootstrapAdmin(ctx context.Context, store auditlog.Store, log *slog.Logger) error {
 	pw, given := os.LookupEnv("AUDITLOG_ADMIN_PASSWORD")
-	if given && len(pw) < password.MinLength {
-		return auditlog.FieldErrorf("AUDITLOG_ADMIN_PASSWORD", "AUDITLOG_ADMIN_PASSWORD must be at least %d characters", password.MinLength)
+	if given {
+		if err := password.Check("AUDITLOG_ADMIN_PASSWORD", pw); err != nil {
+			return err
+		}
 	}
 	if !given {
 		pw = password.Generate()
