@@ -217,3 +217,30 @@ func TestServeHTTPSWithACertificate(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxiesTakeAddressesAndRanges(t *testing.T) {
+	got, err := parseProxies(" 10.0.0.0/8, 192.0.2.7 ,::ffff:198.51.100.1,2001:db8::/32,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.1/32", "2001:db8::/32"}
+	if len(got) != len(want) {
+		t.Fatalf("parsed %v, want %v", got, want)
+	}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("proxy %d: %s, want %s", i, p, want[i])
+		}
+	}
+	if _, err := parseProxies("10.0.0.0/33"); err == nil || !strings.Contains(describe(err), "--trusted-proxies") {
+		t.Errorf("a bad range: %v", err)
+	}
+}
+
+func TestSessionLifetimesFromTheEnvironmentMustBeDurations(t *testing.T) {
+	t.Setenv("AUDITLOG_SESSION_IDLE", "an hour")
+	_, _, err := cli(t, "", "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0")
+	if err == nil || !strings.Contains(describe(err), "AUDITLOG_SESSION_IDLE") {
+		t.Fatalf("serve with AUDITLOG_SESSION_IDLE=%q: %v", "an hour", err)
+	}
+}
