@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/groupcommit"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/tlog"
 )
@@ -33,7 +34,7 @@ type writeJob struct {
 // rows and their tree nodes, and the commit.
 type writer struct {
 	db    *DB
-	queue *sqlstore.Queue[*writeJob]
+	queue *groupcommit.Queue[*writeJob]
 
 	// tree is the tree as of this node's last commit, or nil to read it
 	// again. Only the queue's goroutine touches it. Another node's commits
@@ -43,7 +44,7 @@ type writer struct {
 
 func newWriter(db *DB, maxRows int) *writer {
 	w := &writer{db: db}
-	w.queue = sqlstore.NewQueue(sqlstore.QueueConfig[*writeJob]{
+	w.queue = groupcommit.New(groupcommit.Config[*writeJob]{
 		MaxRows: maxRows,
 		Rows:    func(job *writeJob) int { return len(job.activities) },
 		Commit:  w.commit,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/groupcommit"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/tlog"
 )
@@ -29,7 +30,7 @@ type writeJob struct {
 // stays all-or-nothing, and one fsync acknowledges them all.
 type writer struct {
 	db    *DB
-	queue *sqlstore.Queue[*writeJob]
+	queue *groupcommit.Queue[*writeJob]
 
 	insert     *sql.Stmt
 	insertNode *sql.Stmt
@@ -70,7 +71,7 @@ func newWriter(ctx context.Context, db *DB, maxRows int) (*writer, error) {
 	if w.optimizedAt, err = treeSize(ctx, db.write); err != nil {
 		return nil, fmt.Errorf("read the tree size: %w", err)
 	}
-	w.queue = sqlstore.NewQueue(sqlstore.QueueConfig[*writeJob]{
+	w.queue = groupcommit.New(groupcommit.Config[*writeJob]{
 		MaxRows:     maxRows,
 		Rows:        func(job *writeJob) int { return len(job.activities) },
 		Commit:      w.commit,

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -20,28 +19,6 @@ import (
 
 // hasher is RFC 6962's SHA-256 tree hasher.
 var hasher = rfc6962.DefaultHasher
-
-// LeafData returns the bytes of an activity's leaf: the RFC 8785 canonical
-// JSON of the 13 keys the detail endpoint returns.
-func LeafData(a *auditlog.Activity) ([]byte, error) {
-	b, err := auditlog.EncodeJSON(a)
-	if err != nil {
-		return nil, err
-	}
-	return jcs.Transform(b)
-}
-
-// LeafHash returns SHA-256(0x00 ‖ data).
-func LeafHash(data []byte) []byte { return hasher.HashLeaf(data) }
-
-// ActivityLeafHash returns the leaf hash of an activity.
-func ActivityLeafHash(a *auditlog.Activity) ([]byte, error) {
-	data, err := LeafData(a)
-	if err != nil {
-		return nil, fmt.Errorf("leaf of activity %d: %w", a.ID, err)
-	}
-	return LeafHash(data), nil
-}
 
 // EmptyRoot is the root hash of the empty tree.
 func EmptyRoot() []byte { return hasher.EmptyRoot() }

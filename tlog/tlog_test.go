@@ -327,6 +327,9 @@ func TestLeafDataIsTheCanonicalJSONOfTheActivity(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("leaf data\n got %s\nwant %s", got, want)
 	}
+	if oracle := apiLeafData(t, &a); string(oracle) != want {
+		t.Fatalf("the canonical JSON of the API form\n got %s\nwant %s", oracle, want)
+	}
 }
 
 func FuzzOpenCheckpoint(f *testing.F) {

@@ -12,6 +12,12 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
+// The one encoder of leaves: the writer, every verifier and the proofs the
+// API serves all build an activity's leaf with NewLeafTemplate. The leaf is
+// the RFC 8785 canonical JSON of the 13 keys the detail endpoint returns;
+// the tests hold this encoder to that form (the activity's API JSON run
+// through the jcs package), byte for byte.
+
 // LeafTemplate is an activity's leaf data with the id and the creation time
 // left open; filling them in costs a copy and a SHA-256. A store makes the
 // template while it validates a request, in parallel with other requests,
@@ -28,8 +34,8 @@ type LeafTemplate struct {
 // The leaf is put together in canonical form: the 13 keys in the order RFC
 // 8785 sorts them (fixed ASCII names), extra as Normalize canonicalised it,
 // and each string as the jcs package writes it. Canonicalising the whole
-// leaf again, as LeafData does, would cost more than everything else of
-// recording an activity; the tests hold the two to the same bytes.
+// leaf's JSON instead would cost more than everything else of recording an
+// activity.
 func NewLeafTemplate(a auditlog.Activity) (*LeafTemplate, error) {
 	w := &leafWriter{buf: make([]byte, 0, 256)}
 	w.key('{', "activity_display_name", a.DisplayName)
@@ -119,16 +125,50 @@ func plain(s string) bool {
 	return true
 }
 
+// Data returns the leaf bytes of the activity with the given id and
+// creation time.
+func (t *LeafTemplate) Data(id int64, created time.Time) []byte {
+	return t.appendData(make([]byte, 0, t.dataSize()), id, created)
+}
+
 // LeafHash returns the leaf hash of the activity with the given id and
-// creation time: the same as ActivityLeafHash of the whole activity.
+// creation time: SHA-256(0x00 ‖ Data(id, created)).
 func (t *LeafTemplate) LeafHash(id int64, created time.Time) []byte {
-	buf := make([]byte, 0, 1+len(t.head)+len(auditlog.CreatedLayout)+len(t.mid)+20+len(t.tail))
-	buf = append(buf, 0) // RFC 6962 leaf prefix
+	buf := make([]byte, 1, 1+t.dataSize())
+	buf[0] = 0 // RFC 6962 leaf prefix
+	sum := sha256.Sum256(t.appendData(buf, id, created))
+	return sum[:]
+}
+
+func (t *LeafTemplate) dataSize() int {
+	return len(t.head) + len(auditlog.CreatedLayout) + len(t.mid) + 20 + len(t.tail)
+}
+
+func (t *LeafTemplate) appendData(buf []byte, id int64, created time.Time) []byte {
 	buf = append(buf, t.head...)
 	buf = created.UTC().AppendFormat(buf, auditlog.CreatedLayout)
 	buf = append(buf, t.mid...)
 	buf = strconv.AppendInt(buf, id, 10)
-	buf = append(buf, t.tail...)
-	sum := sha256.Sum256(buf)
-	return sum[:]
+	return append(buf, t.tail...)
+}
+
+// LeafData returns the bytes of an activity's leaf.
+func LeafData(a *auditlog.Activity) ([]byte, error) {
+	t, err := NewLeafTemplate(*a)
+	if err != nil {
+		return nil, fmt.Errorf("leaf of activity %d: %w", a.ID, err)
+	}
+	return t.Data(a.ID, a.Created), nil
+}
+
+// LeafHash returns SHA-256(0x00 ‖ data).
+func LeafHash(data []byte) []byte { return hasher.HashLeaf(data) }
+
+// ActivityLeafHash returns the leaf hash of an activity.
+func ActivityLeafHash(a *auditlog.Activity) ([]byte, error) {
+	t, err := NewLeafTemplate(*a)
+	if err != nil {
+		return nil, fmt.Errorf("leaf of activity %d: %w", a.ID, err)
+	}
+	return t.LeafHash(a.ID, a.Created), nil
 }

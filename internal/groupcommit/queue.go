@@ -1,4 +1,7 @@
-package sqlstore
+// Package groupcommit hands write jobs to one goroutine, which commits
+// together the jobs that arrived while the previous commit was in flight:
+// one transaction, and one fsync, acknowledge them all.
+package groupcommit
 
 import (
 	"context"
@@ -7,9 +10,8 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
-// Queue hands jobs to one goroutine, which commits together the jobs that
-// arrived while the previous commit was in flight (group commit): one
-// transaction, and one fsync, acknowledge them all.
+// Queue hands jobs to one goroutine, which commits them in groups, in the
+// order they were submitted.
 type Queue[J any] struct {
 	maxRows int
 	rows    func(J) int
@@ -28,9 +30,11 @@ type queued[J any] struct {
 	done chan struct{}
 }
 
-// QueueConfig configures a Queue.
-type QueueConfig[J any] struct {
-	// MaxRows bounds the rows one group holds, counted by Rows.
+// Config configures a Queue.
+type Config[J any] struct {
+	// MaxRows bounds a group: it takes no more jobs once it holds MaxRows
+	// rows, as Rows counts them (so a group holds at least one job, and at
+	// most MaxRows rows plus those of its last job).
 	MaxRows int
 	Rows    func(J) int
 	// Commit writes a group of jobs and leaves each one's outcome in it.
@@ -40,7 +44,7 @@ type QueueConfig[J any] struct {
 }
 
 // NewQueue starts the goroutine that commits the jobs.
-func NewQueue[J any](cfg QueueConfig[J]) *Queue[J] {
+func New[J any](cfg Config[J]) *Queue[J] {
 	q := &Queue[J]{
 		maxRows: cfg.MaxRows,
 		rows:    cfg.Rows,
