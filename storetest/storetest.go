@@ -643,7 +643,7 @@ func rebuild(t *testing.T, s auditlog.Store) (leaves [][]byte, roots [][]byte) {
 	t.Helper()
 	acts := all(t, s)
 	slices.Reverse(acts)
-	tree, _ := tlog.NewTree(0, nil)
+	tree := tlog.NewTree()
 	roots = [][]byte{tree.Root()}
 	for i := range acts {
 		if acts[i].ID != int64(i+1) {
@@ -654,7 +654,9 @@ func rebuild(t *testing.T, s auditlog.Store) (leaves [][]byte, roots [][]byte) {
 			t.Fatal(err)
 		}
 		leaves = append(leaves, leaf)
-		tree.Append(leaf, func(auditlog.NodeID, []byte) {})
+		if err := tree.Append(leaf); err != nil {
+			t.Fatal(err)
+		}
 		roots = append(roots, tree.Root())
 	}
 	return leaves, roots

@@ -23,8 +23,10 @@ var hasher = rfc6962.DefaultHasher
 // EmptyRoot is the root hash of the empty tree.
 func EmptyRoot() []byte { return hasher.EmptyRoot() }
 
-// Tree is the right border of a tree: the roots of the perfect subtrees that
-// cover its leaves, enough to append leaves and compute the root hash.
+// Tree is the right border of a tree: the roots of the perfect subtrees
+// that cover its leaves, enough to append leaves and compute the root hash.
+// It is the tree a verifier recomputes; the stores keep theirs in tiles
+// (TiledTree).
 type Tree struct {
 	r *compact.Range
 }
@@ -33,51 +35,28 @@ func factory() *compact.RangeFactory {
 	return &compact.RangeFactory{Hash: hasher.HashChildren}
 }
 
-// BorderNodes lists the nodes whose hashes make up the border of a tree of
-// the given size, left to right.
-func BorderNodes(size uint64) []auditlog.NodeID {
-	return fromCompact(compact.RangeNodes(0, size, nil))
-}
-
-// NewTree returns the tree of the given size from its border hashes (the
-// hashes of BorderNodes(size), in order).
-func NewTree(size uint64, border [][]byte) (*Tree, error) {
-	r, err := factory().NewRange(0, size, border)
-	if err != nil {
-		return nil, fmt.Errorf("tree of size %d: %w", size, err)
-	}
-	return &Tree{r: r}, nil
-}
+// NewTree returns the empty tree.
+func NewTree() *Tree { return &Tree{r: factory().NewEmptyRange(0)} }
 
 // Size is the number of leaves.
 func (t *Tree) Size() uint64 { return t.r.End() }
 
-// Append adds a leaf. visit is called with every node the leaf completes,
-// the leaf itself first; these are the nodes a store keeps for proofs.
-func (t *Tree) Append(leafHash []byte, visit func(id auditlog.NodeID, hash []byte)) error {
-	return t.r.Append(leafHash, func(id compact.NodeID, hash []byte) {
-		visit(auditlog.NodeID{Level: id.Level, Index: id.Index}, hash)
-	})
-}
+// Append adds a leaf.
+func (t *Tree) Append(leafHash []byte) error { return t.r.Append(leafHash, nil) }
 
 // Root returns the root hash.
-func (t *Tree) Root() []byte {
-	if t.r.End() == 0 {
+func (t *Tree) Root() []byte { return rootOf(t.r) }
+
+// rootOf returns the root hash of a range that begins at leaf 0.
+func rootOf(r *compact.Range) []byte {
+	if r.End() == 0 {
 		return EmptyRoot()
 	}
-	root, err := t.r.GetRootHash(nil)
+	root, err := r.GetRootHash(nil)
 	if err != nil {
 		panic(err) // a range that begins at 0 always has a root
 	}
 	return root
-}
-
-// Clone returns an independent copy.
-func (t *Tree) Clone() *Tree {
-	hashes := make([][]byte, len(t.r.Hashes()))
-	copy(hashes, t.r.Hashes())
-	c, _ := NewTree(t.Size(), hashes)
-	return c
 }
 
 // NodeFetcher returns the stored hashes of the given nodes, in order.

@@ -26,29 +26,45 @@ func dh(s string) []byte {
 	return b
 }
 
-// memTree is a tree whose completed nodes are kept in memory, as a store keeps them.
+// memTree is a tree kept in tiles in memory, as a store keeps them.
 type memTree struct {
-	tree  *Tree
-	nodes map[auditlog.NodeID][]byte
+	tree  *TiledTree
+	tiles map[TileID]Tile
 	roots [][]byte // roots[n] is the root of the first n leaves
 }
 
 func newMemTree() *memTree {
-	t, _ := NewTree(0, nil)
-	return &memTree{tree: t, nodes: map[auditlog.NodeID][]byte{}, roots: [][]byte{EmptyRoot()}}
+	t, err := NewTiledTree(0, nil)
+	if err != nil {
+		panic(err)
+	}
+	return &memTree{tree: t, tiles: map[TileID]Tile{}, roots: [][]byte{EmptyRoot()}}
 }
 
 func (m *memTree) append(leafHash []byte) {
-	m.tree.Append(leafHash, func(id auditlog.NodeID, h []byte) { m.nodes[id] = h })
+	if err := m.tree.Append(leafHash); err != nil {
+		panic(err)
+	}
+	for _, t := range m.tree.Changes() {
+		m.tiles[t.TileID] = t
+	}
 	m.roots = append(m.roots, m.tree.Root())
+}
+
+func (m *memTree) tile(id TileID) Tile {
+	if t, ok := m.tiles[id]; ok {
+		return t
+	}
+	return Tile{TileID: id}
 }
 
 func (m *memTree) fetch(ids []auditlog.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		h, ok := m.nodes[id]
-		if !ok {
-			return nil, fmt.Errorf("no node %+v", id)
+		tile, _, _ := TileOfNode(id)
+		h, err := NodeHash(id, m.tile(tile))
+		if err != nil {
+			return nil, err
 		}
 		out[i] = h
 	}
@@ -232,18 +248,25 @@ func TestProofsOfRandomTreesVerifyAndBordersResume(t *testing.T) {
 			t.Fatalf("consistency %d→%d: %v", size1, size, err)
 		}
 	}
-	// A tree rebuilt from its stored border goes on exactly as the original.
-	for _, size := range []uint64{0, 1, 2, 7, 64, 127, 200} {
-		border, err := m.fetch(BorderNodes(size))
+	// A tree loaded from its stored edge tiles goes on exactly as the
+	// original (the tiles stored are those of size 300, wider than needed).
+	for _, size := range []uint64{0, 1, 2, 7, 64, 127, 200, 256, 257} {
+		ids, _ := EdgeTiles(size)
+		tiles := make([]Tile, len(ids))
+		for i, id := range ids {
+			tiles[i] = m.tile(id)
+		}
+		tree, err := NewTiledTree(size, tiles)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tree, err := NewTree(size, border)
-		if err != nil {
-			t.Fatal(err)
+		if !bytes.Equal(tree.Root(), m.roots[size]) {
+			t.Fatalf("the tree loaded at size %d has another root", size)
 		}
 		for i := size; i < 300; i++ {
-			tree.Append(LeafHash([]byte(fmt.Sprint("leaf ", i))), func(auditlog.NodeID, []byte) {})
+			if err := tree.Append(LeafHash([]byte(fmt.Sprint("leaf ", i)))); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if !bytes.Equal(tree.Root(), m.roots[300]) {
 			t.Fatalf("a tree resumed at %d ends at another root", size)

@@ -176,10 +176,12 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 	leaves := &leafReader{ch: leafBatches}
 	pending, more := leaves.next()
 
-	tree, _ := NewTree(0, nil)
+	tree := NewTree()
 	lastSigned := uint64(0)
-	appendLeaf := func(h []byte) {
-		tree.Append(h, func(auditlog.NodeID, []byte) {})
+	appendLeaf := func(h []byte) error {
+		if err := tree.Append(h); err != nil {
+			return err
+		}
 		size := tree.Size()
 		if w, ok := want[size]; ok {
 			if !SameHash(tree.Root(), w.root) {
@@ -187,6 +189,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 			}
 			lastSigned = size
 		}
+		return nil
 	}
 	// check compares one activity, in id order, with its stored leaf: h is
 	// the leaf hash recomputed from the activity, or hashErr why it could
@@ -201,7 +204,9 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		// Leaves before this activity's have lost their activity.
 		for more && pending.index < index {
 			r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
-			appendLeaf(pending.hash)
+			if err := appendLeaf(pending.hash); err != nil {
+				return err
+			}
 			pending, more = leaves.next()
 		}
 		if tree.Size() < index {
@@ -209,7 +214,9 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 			// keeps the recomputed tree aligned with the ids that follow.
 			r.add(int64(tree.Size())+1, "activities %d to %d are missing, and their leaves with them", tree.Size()+1, index)
 			for tree.Size() < index {
-				appendLeaf(make([]byte, 32))
+				if err := appendLeaf(make([]byte, HashSize)); err != nil {
+					return err
+				}
 			}
 		}
 		if hashErr != nil {
@@ -224,8 +231,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 		if more && pending.index == index {
 			pending, more = leaves.next()
 		}
-		appendLeaf(h)
-		return nil
+		return appendLeaf(h)
 	}
 	err = hashInParallel(ctx, s, auditlog.Filter{OldestFirst: true, BeforeID: int64(head.Size) + 1}, check)
 	if err != nil {
@@ -233,7 +239,9 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 	}
 	for more {
 		r.add(int64(pending.index)+1, "activity %d is missing: its leaf is in the tree but the activity is gone", pending.index+1)
-		appendLeaf(pending.hash)
+		if err := appendLeaf(pending.hash); err != nil {
+			return nil, err
+		}
 		pending, more = leaves.next()
 	}
 	if err := <-leafErr; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errStop) {
