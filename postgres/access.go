@@ -4,52 +4,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-// shared is the store's custom activity types, users, groups, tokens and
-// sessions: the shared SQL implementation, on this database. A change locks the rows it reads, so
-// that changes through other nodes take turns and each records the values
-// it replaced; nodes that start together take turns at the first admin.
+// shared is everything but writing activities: the shared SQL
+// implementation, on this database.
 func (db *DB) shared() *sqlstore.Shared {
 	return &sqlstore.Shared{
-		Read:              pgQuerier{db.pool},
-		Catalog:           db.catalog,
-		Change:            db.change,
-		Now:               db.now,
-		Wrap:              storeError,
-		IsUniqueViolation: isUniqueViolation,
-		ForUpdate:         func(table string) string { return " FOR UPDATE OF " + table },
-		BootstrapLock:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", bootstrapLock),
+		Dialect:  dialect,
+		Read:     pgQuerier{db.pool},
+		Snapshot: db.snapshot,
+		Catalog:  db.catalog,
+		Change:   db.seq.Change,
+		Now:      db.now,
 	}
 }
 
-// change runs apply in the writer's transaction and records the activities
-// it returns in that same transaction.
-func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error)) error {
-	job := &writeJob{ctx: ctx}
-	job.apply = func(ctx context.Context, tx pgx.Tx) error {
-		job.activities = nil
-		acts, err := apply(ctx, pgQuerier{tx})
-		if err != nil || len(acts) == 0 {
-			return err
-		}
-		job.activities, err = sqlstore.Prepare(ctx, acts, db.LookupActivityType)
+// dialect is PostgreSQL's SQL, where it differs from SQLite's. A change
+// locks the rows it reads, so that changes through other nodes take turns
+// and each records the values it replaced; nodes that start together take
+// turns at the first admin; appending to the log takes the tree lock.
+var dialect = sqlstore.Dialect{
+	// An expression of the column matches no index.
+	Unindexed:         func(column string) string { return "(" + column + " || '')" },
+	ForUpdate:         func(table string) string { return " FOR UPDATE OF " + table },
+	LockHead:          fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", treeLock),
+	BootstrapLock:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", bootstrapLock),
+	Wrap:              storeError,
+	IsUniqueViolation: isUniqueViolation,
+}
+
+// snapshot runs fn in a read-only REPEATABLE READ transaction: one
+// snapshot for all its reads.
+func (db *DB) snapshot(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return storeError("begin read", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(pgQuerier{tx}); err != nil {
 		return err
 	}
-	_, err := db.writer.submit(job)
-	return err
+	return tx.Commit(ctx)
 }
 
-// pgQuerier runs the shared SQL, written with ? placeholders, on the pool
-// or a transaction.
+// pgQuerier runs the shared SQL on the pool or a transaction.
 type pgQuerier struct {
 	q interface {
 		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
@@ -59,15 +62,15 @@ type pgQuerier struct {
 }
 
 func (p pgQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return pgRow{p.q.QueryRow(ctx, rebind(query), args...)}
+	return pgRow{p.q.QueryRow(ctx, query, args...)}
 }
 
 func (p pgQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	return p.q.Query(ctx, rebind(query), args...)
+	return p.q.Query(ctx, query, args...)
 }
 
 func (p pgQuerier) Exec(ctx context.Context, query string, args ...any) error {
-	_, err := p.q.Exec(ctx, rebind(query), args...)
+	_, err := p.q.Exec(ctx, query, args...)
 	return err
 }
 
@@ -79,20 +82,4 @@ func (r pgRow) Scan(dest ...any) error {
 	} else {
 		return err
 	}
-}
-
-// rebind numbers the ? placeholders of query as PostgreSQL's $1, $2, ...
-// (the shared SQL holds no ? of its own in literals).
-func rebind(query string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

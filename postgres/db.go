@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sequencer"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
@@ -56,10 +57,11 @@ type DB struct {
 
 	catalog *sqlstore.Catalog
 
-	writer *writer
+	seq *sequencer.Sequencer
 
-	// Shared implements custom activity types and the auth service
-	// (users, groups, tokens, sessions), as the other SQL store does.
+	// Shared implements reading activities and the tree, checkpoints,
+	// custom activity types and the auth service (users, groups, tokens,
+	// sessions), as the other SQL store does.
 	*sqlstore.Shared
 }
 
@@ -101,7 +103,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if maxRows <= 0 {
 		maxRows = 20000
 	}
-	db.writer = newWriter(db, maxRows)
+	db.seq = sequencer.New(sequencer.Config{
+		Begin:   db.beginWrite,
+		Dialect: dialect,
+		Lookup: func(ctx context.Context, name string) (*auditlog.ActivityType, error) {
+			return db.LookupActivityType(ctx, name)
+		},
+		Now:          db.now,
+		MaxGroupRows: maxRows,
+	})
 	db.Shared = db.shared()
 	return db, nil
 }
@@ -142,11 +152,26 @@ func (db *DB) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
+		if name == "migration/0005_tiles.sql" {
+			if err := moveTreeToTiles(ctx, tx); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES ($1, $2)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// moveTreeToTiles stores the tree of tree_leaves, where the store kept it
+// before migration 0005, as tiles: each row's first hash is its leaf's.
+func moveTreeToTiles(ctx context.Context, tx pgx.Tx) error {
+	if err := sqlstore.MoveTreeToTiles(ctx, pgQuerier{tx}, `SELECT substring(hashes FROM 1 FOR 32) FROM tree_leaves ORDER BY leaf`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DROP TABLE tree_leaves`)
+	return err
 }
 
 // Ping reports whether the database answers.
@@ -159,8 +184,8 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close finishes pending writes and closes the connection pool.
 func (db *DB) Close() error {
-	if db.writer != nil {
-		db.writer.close()
+	if db.seq != nil {
+		db.seq.Close()
 	}
 	db.pool.Close()
 	return nil
@@ -171,20 +196,6 @@ func (db *DB) Close() error {
 func (db *DB) Analyze(ctx context.Context) error {
 	_, err := db.pool.Exec(ctx, "ANALYZE")
 	return err
-}
-
-// readTx runs fn in a read-only REPEATABLE READ transaction: one snapshot
-// for all its reads.
-func (db *DB) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return storeError("begin read", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
 }
 
 // storeError turns a database error into an auditlog error: a database

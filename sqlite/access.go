@@ -5,43 +5,49 @@ import (
 	"database/sql"
 	"errors"
 
-	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-// shared is the store's custom activity types, users, groups, tokens and
-// sessions: the shared SQL implementation, on this database. Writes go through the writer, so they
-// need no row locks.
+// shared is everything but writing activities: the shared SQL
+// implementation, on this database.
 func (db *DB) shared() *sqlstore.Shared {
 	return &sqlstore.Shared{
-		Read:              sqlQuerier{db.read},
-		Catalog:           db.catalog,
-		Change:            db.change,
-		Now:               db.now,
-		Wrap:              storeError,
-		IsUniqueViolation: isUniqueViolation,
-		ForUpdate:         func(string) string { return "" },
+		Dialect:  dialect,
+		Read:     sqlQuerier{db.read},
+		Snapshot: db.snapshot,
+		Catalog:  db.catalog,
+		Change:   db.seq.Change,
+		Now:      db.now,
 	}
 }
 
-// change runs apply in the writer's transaction and records the activities
-// it returns in that same transaction.
-func (db *DB) change(ctx context.Context, apply func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error)) error {
-	job := &writeJob{ctx: ctx}
-	job.apply = func(ctx context.Context, tx *sql.Tx) error {
-		job.activities = nil
-		acts, err := apply(ctx, sqlQuerier{tx})
-		if err != nil || len(acts) == 0 {
-			return err
-		}
-		job.activities, err = sqlstore.Prepare(ctx, acts, db.LookupActivityType)
-		return err
-	}
-	_, err := db.writer.submit(job)
-	return err
+// dialect is SQLite's SQL, where it differs from PostgreSQL's.
+var dialect = sqlstore.Dialect{
+	// A unary + makes the column an expression that no index serves.
+	Unindexed: func(column string) string { return "+" + column },
+	// migration/0004_operator_counts.sql
+	OperatorIndexes: []string{"activity_system_name", "object_type"},
+	// Writes are serialised by the database's write lock, which each write
+	// transaction takes at its start (BEGIN IMMEDIATE).
+	ForUpdate:         func(string) string { return "" },
+	Wrap:              storeError,
+	IsUniqueViolation: isUniqueViolation,
 }
 
-// sqlQuerier runs the shared SQL on a database/sql pool or transaction.
+// snapshot runs fn in a read transaction: SQLite reads from one snapshot
+// of the WAL from its first read to its end.
+func (db *DB) snapshot(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return storeError("begin read", err)
+	}
+	defer tx.Rollback()
+	return fn(sqlQuerier{tx})
+}
+
+// sqlQuerier runs the shared SQL on a database/sql pool or transaction:
+// SQLite binds its $1, $2, ... in order of first appearance, as the shared
+// SQL numbers them.
 type sqlQuerier struct {
 	q interface {
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

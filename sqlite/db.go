@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sequencer"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -47,10 +48,18 @@ type DB struct {
 
 	catalog *sqlstore.Catalog
 
-	writer *writer
+	seq *sequencer.Sequencer
+	// inserts are the prepared INSERTs of the sequencer's bulk inserts, by
+	// number of rows (write.go).
+	inserts map[int]*sql.Stmt
+	// optimizedAt is the number of activities when the planner statistics
+	// were last refreshed: they are refreshed whenever the log doubles, so
+	// that a server started on an empty store plans well at any size.
+	optimizedAt uint64
 
-	// Shared implements custom activity types and the auth service
-	// (users, groups, tokens, sessions), as the other SQL store does.
+	// Shared implements reading activities and the tree, checkpoints,
+	// custom activity types and the auth service (users, groups, tokens,
+	// sessions), as the other SQL store does.
 	*sqlstore.Shared
 }
 
@@ -69,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
+	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin), inserts: map[int]*sql.Stmt{}}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -119,21 +128,40 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.catchUpTree(ctx); err != nil {
+	var size int64
+	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM activities`).Scan(&size); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("build the Merkle tree: %w", err)
+		return nil, fmt.Errorf("count activities: %w", err)
+	}
+	db.optimizedAt = uint64(size)
+	if err := db.prepareInserts(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
 	maxRows := cfg.MaxGroupRows
 	if maxRows <= 0 {
 		maxRows = 20000
 	}
-	db.writer, err = newWriter(ctx, db, maxRows)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
+	db.seq = sequencer.New(sequencer.Config{
+		Begin:        db.beginWrite,
+		Dialect:      dialect,
+		Lookup:       func(ctx context.Context, name string) (*auditlog.ActivityType, error) { return db.LookupActivityType(ctx, name) },
+		Now:          db.now,
+		MaxGroupRows: maxRows,
+		AfterCommit:  db.optimizeAsTheLogGrows,
+	})
 	db.Shared = db.shared()
 	return db, nil
+}
+
+// optimizeAsTheLogGrows refreshes the planner statistics whenever the log
+// has doubled since they were last refreshed.
+func (db *DB) optimizeAsTheLogGrows(size uint64) {
+	if size >= 2*max(db.optimizedAt, 500) {
+		if err := db.optimize(context.Background()); err == nil {
+			db.optimizedAt = size
+		}
+	}
 }
 
 // migrate applies, in one transaction, every embedded migration not yet
@@ -168,11 +196,26 @@ func (db *DB) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
+		if name == "migration/0005_tiles.sql" {
+			if err := moveTreeToTiles(ctx, tx); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES (?, ?)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}
 	}
 	return tx.Commit()
+}
+
+// moveTreeToTiles stores the tree of tree_nodes, where the store kept it
+// before migration 0005, as tiles.
+func moveTreeToTiles(ctx context.Context, tx *sql.Tx) error {
+	if err := sqlstore.MoveTreeToTiles(ctx, sqlQuerier{tx}, `SELECT hash FROM tree_nodes WHERE level = 0 ORDER BY idx`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DROP TABLE tree_nodes`)
+	return err
 }
 
 // readConns is the size of the read-only connection pool.
@@ -203,8 +246,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close finishes pending writes, lets SQLite refresh its query planner
 // statistics and closes the database.
 func (db *DB) Close() error {
-	if db.writer != nil {
-		db.writer.close()
+	if db.seq != nil {
+		db.seq.Close()
+	}
+	for _, stmt := range db.inserts {
+		stmt.Close()
 	}
 	var errs []error
 	if db.read != nil {

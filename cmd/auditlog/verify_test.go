@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/catalog"
 	"github.com/auditlog/auditlog/sqlite"
 	"github.com/auditlog/auditlog/tlog"
@@ -83,8 +84,50 @@ func releaf(t *testing.T, dir string, id int64) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`UPDATE tree_nodes SET hash = ? WHERE level = 0 AND idx = ?`, leaf, id-1); err != nil {
+	index := id - 1
+	if _, err := db.Exec(`UPDATE tiles SET hashes = CAST(substr(hashes, 1, ?) || ? || substr(hashes, ?) AS BLOB) WHERE level = 0 AND idx = ?`,
+		index%tlog.TileWidth*tlog.HashSize, leaf, (index%tlog.TileWidth+1)*tlog.HashSize+1, index/tlog.TileWidth); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// forgeTree makes the tree anew from the activities as they now are, as a
+// forger who knows the format would, and throws the checkpoints away.
+func forgeTree(t *testing.T, dir string) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := tlog.NewTiledTree(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.StreamActivities(context.Background(), auditlog.Filter{OldestFirst: true}, func(a *auditlog.Activity) error {
+		leaf, err := tlog.ActivityLeafHash(a)
+		if err != nil {
+			return err
+		}
+		return tree.Append(leaf)
+	})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{`DELETE FROM tiles`, `DELETE FROM checkpoints`} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tile := range tree.Changes() {
+		if _, err := db.Exec(`INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?)`, tile.Level, tile.Index, tile.Hashes); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -117,7 +160,7 @@ func TestVerifyNamesTheFirstActivityThatWasTamperedWith(t *testing.T) {
 			tamper(t, dir, `DELETE FROM activities WHERE id = 23`)
 		}, "activity 23 is missing"},
 		{"a deleted activity and its leaf", func(t *testing.T, dir string) {
-			tamper(t, dir, `DELETE FROM activities WHERE id = 23`, `DELETE FROM tree_nodes WHERE level = 0 AND idx = 22`)
+			tamper(t, dir, `DELETE FROM activities WHERE id = 23`, `UPDATE tiles SET hashes = CAST(substr(hashes, 1, 22 * 32) || substr(hashes, 23 * 32 + 1) AS BLOB) WHERE level = 0 AND idx = 0`)
 		}, "activity 23"},
 		{"two activities swapped", func(t *testing.T, dir string) {
 			tamper(t, dir, `UPDATE activities SET id = -30 WHERE id = 30`, `UPDATE activities SET id = 30 WHERE id = 31`, `UPDATE activities SET id = 31 WHERE id = -30`)
@@ -129,7 +172,7 @@ func TestVerifyNamesTheFirstActivityThatWasTamperedWith(t *testing.T) {
 				subtype_display_name, extra, object_id, object_type, 'planted', object_column_changes FROM activities WHERE id = 5`)
 		}, "activity 61 is not in the Merkle tree"},
 		{"the newest activities cut off with their tree", func(t *testing.T, dir string) {
-			tamper(t, dir, `DELETE FROM activities WHERE id > 55`, `DELETE FROM tree_nodes WHERE ((idx + 1) << level) > 55`)
+			tamper(t, dir, `DELETE FROM activities WHERE id > 55`, `UPDATE tiles SET hashes = substr(hashes, 1, 55 * 32) WHERE level = 0 AND idx = 0`)
 		}, "activities 56 to 60 are missing"},
 		{"the newest activities cut off, their leaves left", func(t *testing.T, dir string) {
 			tamper(t, dir, `DELETE FROM activities WHERE id > 57`)
@@ -170,10 +213,10 @@ func TestASavedCheckpointCatchesHistoryRewrittenWithTheSigningKey(t *testing.T) 
 	}
 
 	// Someone with the database and the signing key rewrites activity 10,
-	// throws the tree and the checkpoints away and has them made anew (it
-	// knows the schema well enough to have the tree rebuilt on open).
-	tamper(t, dir, `UPDATE activities SET username = 'nobody' WHERE id = 10`, `DELETE FROM tree_nodes`, `DELETE FROM checkpoints`,
-		`UPDATE tree_backfill SET upto = 60`)
+	// makes the tree anew to match and throws the checkpoints away; the
+	// server then signs the forged tree.
+	tamper(t, dir, `UPDATE activities SET username = 'nobody' WHERE id = 10`)
+	forgeTree(t, dir)
 	startServer(t, dir).kill()
 	if _, _, err := cli(t, "", "verify", "--data", dir); err != nil {
 		t.Fatalf("the rewritten log does not even verify on its own terms: %v", err)

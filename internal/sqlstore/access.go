@@ -68,7 +68,7 @@ func scanGroup(row Row) (*auditlog.Group, error) {
 }
 
 func findGroup(ctx context.Context, q Querier, name string, lock ...string) (*auditlog.Group, error) {
-	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = ?`+strings.Join(lock, ""), name))
+	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = $1`+strings.Join(lock, ""), name))
 	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "permission group %q does not exist", name)
 	}
@@ -80,7 +80,7 @@ func (db *Shared) insertGroup(ctx context.Context, tx Querier, name string, perm
 	if g.Permissions == nil {
 		g.Permissions = []auditlog.Permission{}
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES (?, ?, ?) RETURNING id`,
+	err := tx.QueryRow(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES ($1, $2, $3) RETURNING id`,
 		name, JoinPermissions(g.Permissions), Micros(g.Created)).Scan(&g.ID)
 	if db.IsUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", name)
@@ -138,7 +138,7 @@ func (db *Shared) UpdateGroup(ctx context.Context, by auditlog.Actor, name strin
 		if ch.Permissions != nil {
 			g.Permissions = slices.Clone(*ch.Permissions)
 		}
-		err = tx.Exec(ctx, `UPDATE permission_groups SET name = ?, permissions = ? WHERE id = ?`,
+		err = tx.Exec(ctx, `UPDATE permission_groups SET name = $1, permissions = $2 WHERE id = $3`,
 			g.Name, JoinPermissions(g.Permissions), g.ID)
 		if db.IsUniqueViolation(err) {
 			e := auditlog.Errorf(auditlog.ECONFLICT, "permission group %q exists already", g.Name)
@@ -170,13 +170,13 @@ func (db *Shared) DeleteGroups(ctx context.Context, by auditlog.Actor, names []s
 				return nil, err
 			}
 			var members int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE group_id = ?`, g.ID).Scan(&members); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE group_id = $1`, g.ID).Scan(&members); err != nil {
 				return nil, err
 			}
 			if err := auditlog.CheckGroupDeletion(g, members); err != nil {
 				return nil, err
 			}
-			if err := tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = ?`, g.ID); err != nil {
+			if err := tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = $1`, g.ID); err != nil {
 				return nil, err
 			}
 			acts = append(acts, auditlog.GroupDeleted(by, g))
@@ -212,7 +212,7 @@ func scanUser(row Row) (*auditlog.User, error) {
 }
 
 func findUser(ctx context.Context, q Querier, username string, lock ...string) (*auditlog.User, error) {
-	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.username = ?`+strings.Join(lock, ""), username))
+	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.username = $1`+strings.Join(lock, ""), username))
 	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "user %q does not exist", username)
 	}
@@ -222,7 +222,7 @@ func findUser(ctx context.Context, q Querier, username string, lock ...string) (
 func (db *Shared) insertUser(ctx context.Context, tx Querier, username string, g *auditlog.Group, passwordHash string) (*auditlog.User, error) {
 	u := &auditlog.User{Username: username, GroupID: g.ID, GroupName: g.Name, PasswordHash: passwordHash,
 		Created: TimeOf(db.Now().UnixMicro())}
-	err := tx.QueryRow(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES (?, ?, ?, ?) RETURNING id`,
+	err := tx.QueryRow(ctx, `INSERT INTO users (username, group_id, password_hash, created_us) VALUES ($1, $2, $3, $4) RETURNING id`,
 		username, g.ID, passwordHash, Micros(u.Created)).Scan(&u.ID)
 	if db.IsUniqueViolation(err) {
 		e := auditlog.Errorf(auditlog.ECONFLICT, "user %q exists already", username)
@@ -265,7 +265,7 @@ func (db *Shared) CreateUser(ctx context.Context, by auditlog.Actor, username, g
 func activeAdmins(ctx context.Context, tx Querier, userID int64) (int, error) {
 	var n int
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM users u JOIN permission_groups g ON g.id = u.group_id
-		WHERE g.name = ? AND NOT u.disabled AND u.deleted_us = 0 AND u.id != ?`, auditlog.SystemAdminGroup, userID).Scan(&n)
+		WHERE g.name = $1 AND NOT u.disabled AND u.deleted_us = 0 AND u.id != $2`, auditlog.SystemAdminGroup, userID).Scan(&n)
 	return n, err
 }
 
@@ -276,12 +276,12 @@ func (db *Shared) saveUser(ctx context.Context, tx Querier, old, u *auditlog.Use
 	if u.Deleted {
 		deleted = db.Now().UnixMicro()
 	}
-	if err := tx.Exec(ctx, `UPDATE users SET group_id = ?, password_hash = ?, disabled = ?, deleted_us = ? WHERE id = ?`,
+	if err := tx.Exec(ctx, `UPDATE users SET group_id = $1, password_hash = $2, disabled = $3, deleted_us = $4 WHERE id = $5`,
 		u.GroupID, u.PasswordHash, u.Disabled, deleted, u.ID); err != nil {
 		return err
 	}
 	if auditlog.EndsSessions(old, u) {
-		err := tx.Exec(ctx, `UPDATE sessions SET ended_us = ? WHERE user_id = ? AND ended_us = 0`, db.Now().UnixMicro(), u.ID)
+		err := tx.Exec(ctx, `UPDATE sessions SET ended_us = $1 WHERE user_id = $2 AND ended_us = 0`, db.Now().UnixMicro(), u.ID)
 		return err
 	}
 	return nil
@@ -400,7 +400,7 @@ func scanToken(row Row) (*auditlog.Token, error) {
 }
 
 func findToken(ctx context.Context, q Querier, id int64, lock ...string) (*auditlog.Token, error) {
-	t, err := scanToken(q.QueryRow(ctx, tokenSelect+` WHERE t.id = ?`+strings.Join(lock, ""), id))
+	t, err := scanToken(q.QueryRow(ctx, tokenSelect+` WHERE t.id = $1`+strings.Join(lock, ""), id))
 	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "token %d does not exist", id)
 	}
@@ -433,7 +433,7 @@ func (db *Shared) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlo
 			t.UserID, t.Username, userID = u.ID, u.Username, &u.ID
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, name, auditlog.HashToken(secret), JoinPermissions(t.Scopes), userID,
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, name, auditlog.HashToken(secret), JoinPermissions(t.Scopes), userID,
 			Micros(t.Created), Micros(t.Expires)).Scan(&t.ID); err != nil {
 			return nil, err
 		}
@@ -456,7 +456,7 @@ func (db *Shared) RevokeToken(ctx context.Context, by auditlog.Actor, id int64) 
 		if old.Revoked {
 			return nil, auditlog.Errorf(auditlog.ECONFLICT, "token %d is revoked already", id)
 		}
-		if err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_us = ? WHERE id = ?`, db.Now().UnixMicro(), id); err != nil {
+		if err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_us = $1 WHERE id = $2`, db.Now().UnixMicro(), id); err != nil {
 			return nil, err
 		}
 		t := *old
@@ -481,7 +481,7 @@ func (db *Shared) ResetToken(ctx context.Context, by auditlog.Actor, id int64, s
 		if err := auditlog.CheckTokenLive(t, db.Now()); err != nil {
 			return nil, err
 		}
-		if err := tx.Exec(ctx, `UPDATE api_tokens SET secret_hash = ? WHERE id = ?`, auditlog.HashToken(secret), id); err != nil {
+		if err := tx.Exec(ctx, `UPDATE api_tokens SET secret_hash = $1 WHERE id = $2`, auditlog.HashToken(secret), id); err != nil {
 			return nil, err
 		}
 		return []auditlog.NewActivity{auditlog.TokenReset(by, t)}, nil
@@ -514,7 +514,7 @@ func (db *Shared) Authenticate(ctx context.Context, secret string) (*auditlog.Pr
 		FROM api_tokens t
 		LEFT JOIN users u ON u.id = t.user_id
 		LEFT JOIN permission_groups g ON g.id = u.group_id
-		WHERE t.secret_hash = ?`, auditlog.HashToken(secret)).
+		WHERE t.secret_hash = $1`, auditlog.HashToken(secret)).
 		Scan(&p.TokenID, &p.Name, &scopes, &userID, &expires, &revoked, &username, &disabled, &deleted, &groupPerms)
 	if errors.Is(err, ErrNoRows) {
 		return nil, unauthorized

@@ -11,7 +11,7 @@ import (
 // system name, or nil when there is none.
 func (db *Shared) LookupActivityType(ctx context.Context, systemName string) (*auditlog.ActivityType, error) {
 	return db.Catalog.Lookup(ctx, systemName, func(ctx context.Context, systemName string) (*auditlog.ActivityType, error) {
-		t, err := ScanActivityType(db.Read.QueryRow(ctx, `SELECT `+ActivityTypeColumns+` FROM activity_types WHERE system_name = ?`, systemName).Scan)
+		t, err := ScanActivityType(db.Read.QueryRow(ctx, `SELECT `+ActivityTypeColumns+` FROM activity_types WHERE system_name = $1`, systemName).Scan)
 		if errors.Is(err, ErrNoRows) {
 			return nil, nil
 		}
@@ -43,7 +43,7 @@ func (db *Shared) CreateActivityType(ctx context.Context, by auditlog.Actor, t a
 	}
 	err = db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		err := tx.Exec(ctx, `INSERT INTO activity_types (system_name, display_name, description, introduced_in, subtypes, created_us)
-			VALUES (?, ?, ?, ?, ?, ?)`, t.SystemName, t.DisplayName, t.Description, t.IntroducedIn, subtypes, db.Now().UnixMicro())
+			VALUES ($1, $2, $3, $4, $5, $6)`, t.SystemName, t.DisplayName, t.Description, t.IntroducedIn, subtypes, db.Now().UnixMicro())
 		if db.IsUniqueViolation(err) {
 			return nil, conflict
 		}

@@ -12,7 +12,7 @@ import (
 // nodes sign the same tree head, the first checkpoint stays.
 func (db *Shared) AddCheckpoint(ctx context.Context, c auditlog.Checkpoint) error {
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
-		return nil, tx.Exec(ctx, `INSERT INTO checkpoints (tree_size, root_hash, note, created_us) VALUES (?, ?, ?, ?)
+		return nil, tx.Exec(ctx, `INSERT INTO checkpoints (tree_size, root_hash, note, created_us) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (tree_size) DO NOTHING`, int64(c.Size), c.Root, string(c.Note), c.Created.UnixMicro())
 	})
 	return db.Wrap("add checkpoint", err)
@@ -49,7 +49,7 @@ func (db *Shared) LatestCheckpoint(ctx context.Context) (*auditlog.Checkpoint, e
 
 // FindCheckpoint returns the checkpoint of the given size.
 func (db *Shared) FindCheckpoint(ctx context.Context, size uint64) (*auditlog.Checkpoint, error) {
-	c, err := db.findCheckpoint(ctx, `WHERE tree_size = ?`, int64(size))
+	c, err := db.findCheckpoint(ctx, `WHERE tree_size = $1`, int64(size))
 	if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "no checkpoint was published for tree size %d", size)
 	}

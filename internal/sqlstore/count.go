@@ -4,31 +4,17 @@ import (
 	"context"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
 )
 
-// Counter is what CountOverTime needs of a store.
-type Counter interface {
-	// IDRange maps f's dates to ids (0 for an open end); false when no
-	// activity can match.
-	IDRange(ctx context.Context, f auditlog.Filter) (IDRange, bool, error)
-	// FirstIDAtOrAfter returns the smallest id of an activity created at
-	// or after t, or false when there is none.
-	FirstIDAtOrAfter(ctx context.Context, t time.Time) (int64, bool, error)
-	// Count runs a query that answers one count.
-	Count(ctx context.Context, q Query) (int64, error)
-	// CountByOperator runs a query that answers (operator, count) rows.
-	CountByOperator(ctx context.Context, q Query) (auditlog.OperatorCounts, error)
-}
-
-// CountOverTime implements auditlog.ActivityService.CountActivitiesOverTime
-// for an SQL store. Each bound becomes the first id created at or after it
+// CountActivitiesOverTime counts the matches of f in each interval of
+// bounds, by operator. Each bound becomes the first id created at or after it
 // (created never decreases with id), so that every count is one walk of an
 // index over an id range: the filter's narrowest index, or the operator's.
-func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []time.Time, d Dialect) ([]auditlog.OperatorCounts, error) {
+func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time) ([]auditlog.OperatorCounts, error) {
+	d := db.Dialect
 	if len(bounds) < 2 {
 		return nil, nil
 	}
@@ -42,7 +28,7 @@ func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []
 	// The date range becomes an id range [lo, hi) that narrows each
 	// interval's, and only that: without a condition on created_us the
 	// operator's index covers the count.
-	ids, ok, err := st.IDRange(ctx, f)
+	ids, ok, err := db.idRange(ctx, db.Read, f)
 	if err != nil || !ok {
 		return counts, err
 	}
@@ -51,13 +37,13 @@ func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []
 		hi = ids.Hi + 1
 	}
 	f.CreatedFrom, f.CreatedTo = time.Time{}, time.Time{}
-	indexed, err := narrowestIndex(ctx, st, f, lo, hi, d)
+	indexed, err := db.narrowestIndex(ctx, f, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	firstIDs := make([]int64, len(bounds))
 	for i, b := range bounds {
-		id, found, err := st.FirstIDAtOrAfter(ctx, b)
+		id, found, err := db.firstCreatedAtLeast(ctx, db.Read, b.UnixMicro())
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +60,7 @@ func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []
 			}
 			q := bar.query(from, to, indexed, d)
 			if bar.operator == "" {
-				c, err := st.CountByOperator(ctx, q)
+				c, err := db.countByOperator(ctx, q)
 				if err != nil {
 					return nil, err
 				}
@@ -82,7 +68,7 @@ func CountOverTime(ctx context.Context, st Counter, f auditlog.Filter, bounds []
 				counts[i].Machine += c.Machine
 				continue
 			}
-			n, err := st.Count(ctx, q)
+			n, err := db.count(ctx, q)
 			if err != nil {
 				return nil, err
 			}
@@ -155,7 +141,7 @@ func operatorIndexed(f auditlog.Filter, d Dialect) string {
 // indexed names a text column, the other text columns' conditions keep the
 // planner off their indexes.
 func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
-	b := &builder{d: d}
+	b := &builder{}
 	where := []string{"id >= " + b.arg(from), "id < " + b.arg(to)}
 	if q.operator != "" && len(q.f.Operators) == 1 {
 		// The operator's condition narrows an index on (column, operator);
@@ -168,11 +154,7 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 		where = append(where, column+" = "+b.arg(string(q.f.Operators[0])))
 	}
 	if len(q.f.IDs) > 0 {
-		ps := make([]string, len(q.f.IDs))
-		for i, id := range q.f.IDs {
-			ps[i] = b.arg(id)
-		}
-		where = append(where, "id IN ("+strings.Join(ps, ", ")+")")
+		where = append(where, "id IN ("+list(b, q.f.IDs)+")")
 	}
 	for _, c := range textFilters(q.f) {
 		column := c.column
@@ -180,7 +162,7 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 			column = d.Unindexed(column)
 		}
 		if len(c.values) > 0 {
-			where = append(where, column+" IN ("+b.list(c.values)+")")
+			where = append(where, column+" IN ("+list(b, c.values)+")")
 		}
 	}
 	if q.operator == "" {
@@ -195,7 +177,7 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 // not for the values given: a count that walks a frequent activity's index
 // and reads each row for a rare username's is slower than the other way
 // round by the ratio of their matches.
-func narrowestIndex(ctx context.Context, st Counter, f auditlog.Filter, lo, hi int64, d Dialect) (string, error) {
+func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi int64) (string, error) {
 	var given []textFilter
 	for _, c := range textFilters(f) {
 		if len(c.values) > 0 {
@@ -207,10 +189,10 @@ func narrowestIndex(ctx context.Context, st Counter, f auditlog.Filter, lo, hi i
 	}
 	best, fewest := "", int64(math.MaxInt64)
 	for _, c := range given {
-		b := &builder{d: d}
-		q := Query{SQL: `SELECT count(*) FROM activities WHERE ` + c.column + ` IN (` + b.list(c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)}
+		b := &builder{}
+		q := Query{SQL: `SELECT count(*) FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)}
 		q.Args = b.args
-		n, err := st.Count(ctx, q)
+		n, err := db.count(ctx, q)
 		if err != nil {
 			return "", err
 		}
@@ -235,4 +217,32 @@ func textFilters(f auditlog.Filter) []textFilter {
 		{"object_type", f.ObjectTypes},
 		{"object_id", f.ObjectIDs},
 	}
+}
+
+// count runs a query that answers one count.
+func (db *Shared) count(ctx context.Context, q Query) (int64, error) {
+	var n int64
+	if err := db.Read.QueryRow(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return 0, db.Wrap("count activities", err)
+	}
+	return n, nil
+}
+
+// countByOperator runs a query that answers (operator, count) rows.
+func (db *Shared) countByOperator(ctx context.Context, q Query) (auditlog.OperatorCounts, error) {
+	var counts auditlog.OperatorCounts
+	rows, err := db.Read.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return counts, db.Wrap("count activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op string
+		var n int64
+		if err := rows.Scan(&op, &n); err != nil {
+			return counts, db.Wrap("count activities", err)
+		}
+		counts.Add(auditlog.Operator(op), n)
+	}
+	return counts, db.Wrap("count activities", rows.Err())
 }

@@ -2,31 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/auditlog/auditlog"
 )
-
-// ActivityColumns are the columns of activities that make up an Activity,
-// in the order the stores scan them.
-const ActivityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
-  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
-
-// Dialect is what the list query needs to know about a database's SQL.
-type Dialect struct {
-	// Placeholder returns the text of the n-th bind parameter (from 1).
-	Placeholder func(n int) string
-	// Unindexed wraps a column so that the planner cannot use its index
-	// for the condition, leaving it a filter on rows found otherwise.
-	Unindexed func(column string) string
-	// RepeatDateBounds also compares created_us with the filter's dates,
-	// besides the id range they map to.
-	RepeatDateBounds bool
-	// OperatorIndexes are the text columns with an index on (column,
-	// operator), which counts one operator's matches in an id range
-	// without reading a row.
-	OperatorIndexes []string
-}
 
 // Query is an SQL statement and its arguments.
 type Query struct {
@@ -37,21 +17,30 @@ type Query struct {
 // IDRange is the range of ids a filter's dates map to; 0 leaves an end open.
 type IDRange struct{ Lo, Hi int64 }
 
+// builder binds a query's arguments, numbering their placeholders.
 type builder struct {
-	d    Dialect
 	args []any
 }
 
 func (b *builder) arg(v any) string {
 	b.args = append(b.args, v)
-	return b.d.Placeholder(len(b.args))
+	return "$" + strconv.Itoa(len(b.args))
 }
 
 // list binds each value and returns their placeholders, comma-separated.
-func (b *builder) list(values []string) string {
+func list[T any](b *builder, values []T) string {
 	ps := make([]string, len(values))
 	for i, v := range values {
 		ps[i] = b.arg(v)
+	}
+	return strings.Join(ps, ", ")
+}
+
+// Placeholders returns "$first, $first+1, ..." for n values.
+func Placeholders(first, n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(first+i)
 	}
 	return strings.Join(ps, ", ")
 }
@@ -67,7 +56,7 @@ func (b *builder) list(values []string) string {
 //     reading at most one page from its index, merged by id: "IN (...)"
 //     would read every match of every value and sort them.
 func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
-	b := &builder{d: d}
+	b := &builder{}
 
 	// The first multi-valued indexed filter, if any, is split into branches.
 	var split string
@@ -89,12 +78,6 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 		if ids.Hi > 0 {
 			add("id <= " + b.arg(ids.Hi))
 		}
-		if d.RepeatDateBounds && !f.CreatedFrom.IsZero() {
-			add("created_us >= " + b.arg(f.CreatedFrom.UnixMicro()))
-		}
-		if d.RepeatDateBounds && !f.CreatedTo.IsZero() {
-			add("created_us <= " + b.arg(f.CreatedTo.UnixMicro()))
-		}
 		if len(f.Operators) == 1 {
 			// operator has two values, so its index narrows less than any
 			// other filter's. When another filter is given, the planner is
@@ -109,11 +92,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			add(column + " = " + b.arg(string(f.Operators[0])))
 		}
 		if len(f.IDs) > 0 {
-			ps := make([]string, len(f.IDs))
-			for i, id := range f.IDs {
-				ps[i] = b.arg(id)
-			}
-			add("id IN (" + strings.Join(ps, ", ") + ")")
+			add("id IN (" + list(b, f.IDs) + ")")
 		}
 		for _, c := range textFilters {
 			if c.column == split {
@@ -124,7 +103,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			case 1:
 				add(c.column + " = " + b.arg(c.values[0]))
 			default:
-				add(c.column + " IN (" + b.list(c.values) + ")")
+				add(c.column + " IN (" + list(b, c.values) + ")")
 			}
 		}
 		if f.BeforeID > 0 {

@@ -21,8 +21,8 @@ const sessionSelect = `SELECT s.id, s.user_id, u.username, s.created_us, s.expir
 	s.client_address, s.user_agent FROM sessions s JOIN users u ON u.id = s.user_id`
 
 // liveSession is the condition that a session of the query above is live
-// at the time of its two arguments (the same, twice).
-const liveSession = `s.ended_us = 0 AND s.expires_us > ? AND s.last_seen_us + s.idle_timeout_us > ?`
+// at the time of the query's first argument; it comes first in the query.
+const liveSession = `s.ended_us = 0 AND s.expires_us > $1 AND s.last_seen_us + s.idle_timeout_us > $1`
 
 func scanSession(row Row) (*auditlog.Session, error) {
 	var s auditlog.Session
@@ -36,8 +36,7 @@ func scanSession(row Row) (*auditlog.Session, error) {
 }
 
 func (db *Shared) liveSessions(ctx context.Context, q Querier, where string, args ...any) ([]auditlog.Session, error) {
-	now := db.Now().UnixMicro()
-	args = append([]any{now, now}, args...)
+	args = append([]any{db.Now().UnixMicro()}, args...)
 	return queryAll(ctx, q, scanSession, sessionSelect+` WHERE `+liveSession+where+` ORDER BY s.id DESC`, args...)
 }
 
@@ -53,14 +52,14 @@ func (db *Shared) CreateSession(ctx context.Context, by auditlog.Actor, ns audit
 			return nil, auditlog.Errorf(auditlog.EUNAUTHORIZED, "user %q is disabled or deleted", u.Username)
 		}
 		now := db.Now().UnixMicro()
-		if err := tx.Exec(ctx, `DELETE FROM sessions WHERE (ended_us != 0 OR expires_us <= ?) AND created_us < ?`,
+		if err := tx.Exec(ctx, `DELETE FROM sessions WHERE (ended_us != 0 OR expires_us <= $1) AND created_us < $2`,
 			now, now-endedSessionRetention.Microseconds()); err != nil {
 			return nil, err
 		}
 		s = &auditlog.Session{UserID: u.ID, Username: u.Username, Created: TimeOf(now), Expires: ns.Expires,
 			LastSeen: TimeOf(now), IdleTimeout: ns.IdleTimeout, ClientAddress: ns.ClientAddress, UserAgent: ns.UserAgent}
 		if err := tx.QueryRow(ctx, `INSERT INTO sessions (secret_hash, user_id, created_us, expires_us, idle_timeout_us,
-			last_seen_us, client_address, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			last_seen_us, client_address, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 			auditlog.HashToken(secret), u.ID, now, Micros(ns.Expires), ns.IdleTimeout.Microseconds(), now, ns.ClientAddress, ns.UserAgent).Scan(&s.ID); err != nil {
 			return nil, err
 		}
@@ -81,8 +80,8 @@ func (db *Shared) AuthenticateSession(ctx context.Context, secret string) (*audi
 	)
 	err := db.Read.QueryRow(ctx, `SELECT s.id, s.user_id, u.username, g.permissions, s.last_seen_us
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN permission_groups g ON g.id = u.group_id
-		WHERE s.secret_hash = ? AND NOT u.disabled AND u.deleted_us = 0 AND `+liveSession,
-		auditlog.HashToken(secret), db.Now().UnixMicro(), db.Now().UnixMicro()).Scan(&p.SessionID, &p.UserID, &p.Username, &perms, &seen)
+		WHERE `+liveSession+` AND s.secret_hash = $2 AND NOT u.disabled AND u.deleted_us = 0`,
+		db.Now().UnixMicro(), auditlog.HashToken(secret)).Scan(&p.SessionID, &p.UserID, &p.Username, &perms, &seen)
 	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.EUNAUTHORIZED, "the session has ended: log in again")
 	}
@@ -92,7 +91,7 @@ func (db *Shared) AuthenticateSession(ctx context.Context, secret string) (*audi
 	p.Name, p.Permissions = "session", SplitPermissions(perms)
 	if now := db.Now().UnixMicro(); now-seen >= sessionTouchInterval.Microseconds() {
 		err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
-			return nil, tx.Exec(ctx, `UPDATE sessions SET last_seen_us = ? WHERE id = ? AND last_seen_us < ?`, now, p.SessionID, now)
+			return nil, tx.Exec(ctx, `UPDATE sessions SET last_seen_us = $1 WHERE id = $2 AND last_seen_us < $3`, now, p.SessionID, now)
 		})
 		if err != nil {
 			return nil, db.Wrap("touch session", err)
@@ -104,7 +103,7 @@ func (db *Shared) AuthenticateSession(ctx context.Context, secret string) (*audi
 // EndSession logs the session of secret out.
 func (db *Shared) EndSession(ctx context.Context, by auditlog.Actor, secret string) error {
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
-		live, err := db.liveSessions(ctx, tx, ` AND s.secret_hash = ?`, auditlog.HashToken(secret))
+		live, err := db.liveSessions(ctx, tx, ` AND s.secret_hash = $2`, auditlog.HashToken(secret))
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +121,7 @@ func (db *Shared) EndSession(ctx context.Context, by auditlog.Actor, secret stri
 func (db *Shared) endSessions(ctx context.Context, tx Querier, sessions []auditlog.Session) error {
 	now := db.Now().UnixMicro()
 	for _, s := range sessions {
-		if err := tx.Exec(ctx, `UPDATE sessions SET ended_us = ? WHERE id = ?`, now, s.ID); err != nil {
+		if err := tx.Exec(ctx, `UPDATE sessions SET ended_us = $1 WHERE id = $2`, now, s.ID); err != nil {
 			return err
 		}
 	}
@@ -139,17 +138,17 @@ func (db *Shared) RevokeSessions(ctx context.Context, by auditlog.Actor, sel aud
 		)
 		switch {
 		case sel.ID != 0:
-			live, err = db.liveSessions(ctx, tx, ` AND s.id = ?`, sel.ID)
+			live, err = db.liveSessions(ctx, tx, ` AND s.id = $2`, sel.ID)
 			if err == nil && len(live) == 0 {
 				return nil, auditlog.Errorf(auditlog.ENOTFOUND, "session %d is not live", sel.ID)
 			}
 		case sel.Username != "":
 			if _, err = findUser(ctx, tx, sel.Username); err == nil {
-				live, err = db.liveSessions(ctx, tx, ` AND u.username = ?`, sel.Username)
+				live, err = db.liveSessions(ctx, tx, ` AND u.username = $2`, sel.Username)
 			}
 		case sel.Group != "":
 			if _, err = findGroup(ctx, tx, sel.Group); err == nil {
-				live, err = db.liveSessions(ctx, tx, ` AND u.group_id = (SELECT id FROM permission_groups WHERE name = ?)`, sel.Group)
+				live, err = db.liveSessions(ctx, tx, ` AND u.group_id = (SELECT id FROM permission_groups WHERE name = $2)`, sel.Group)
 			}
 		default:
 			return nil, auditlog.FieldErrorf("session", "choose the sessions to revoke: by id, user or permission group")

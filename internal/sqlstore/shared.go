@@ -1,3 +1,11 @@
+// Package sqlstore is what the two SQL stores (sqlite/ and postgres/) share:
+// everything they do alike, written once over one query interface
+// (Querier) and told their differences by one Dialect value. It holds
+// preparing activities for recording, reading, listing, streaming and
+// counting them (activity.go, query.go, count.go), the tree as tiles
+// (tree.go), checkpoints, custom activity types, and users, groups, tokens
+// and sessions (access.go, session.go). Writing activities is the
+// sequencer's (internal/sequencer), which both stores feed.
 package sqlstore
 
 import (
@@ -22,21 +30,56 @@ type Rows interface {
 	Close()
 }
 
-// Querier runs SQL written with ? placeholders, on a store's read pool or
-// in its write transaction.
+// Querier runs SQL on a store's read pool or in its write transaction.
+// Queries number their parameters as PostgreSQL does, $1, $2, ..., each
+// first used after the one before it (SQLite numbers $NNN parameters in
+// the order they first appear): placeholders_test.go checks every query.
 type Querier interface {
 	QueryRow(ctx context.Context, query string, args ...any) Row
 	Query(ctx context.Context, query string, args ...any) (Rows, error)
 	Exec(ctx context.Context, query string, args ...any) error
 }
 
+// Dialect is how a database's SQL differs from the other's: everything
+// else is written once, for both.
+type Dialect struct {
+	// Unindexed wraps a column so that the planner cannot use its index
+	// for the condition, leaving it a filter on rows found otherwise.
+	Unindexed func(column string) string
+	// OperatorIndexes are the text columns with an index on (column,
+	// operator), which counts one operator's matches in an id range
+	// without reading a row.
+	OperatorIndexes []string
+	// ForUpdate ends a query that reads rows a change will write, to lock
+	// them where the database knows row locks (" FOR UPDATE"), so that
+	// changes through other nodes take turns and each records the values it
+	// replaced; "" where writes are serialised anyway.
+	ForUpdate func(table string) string
+	// LockHead, when set, is the statement that makes a write transaction
+	// the only one to append to the log until it ends; where it is not,
+	// the write transaction itself holds such a lock from its start.
+	LockHead string
+	// BootstrapLock, when set, runs first in Bootstrap's transaction, so
+	// that nodes starting together on an empty database take turns.
+	BootstrapLock string
+	// Wrap turns a database error into the store's error for op.
+	Wrap func(op string, err error) error
+	// IsUniqueViolation reports whether err is a unique index refusing a row.
+	IsUniqueViolation func(err error) bool
+}
+
 // Shared is what both SQL stores implement alike, over their Querier: the
-// custom activity types and auditlog.AuthService (users, permission
-// groups, API tokens and sessions), each change recorded with the
-// activities of the domain in the same transaction.
+// reads of activities and of the tree, checkpoints, custom activity types
+// and auditlog.AuthService (users, permission groups, API tokens and
+// sessions), each change recorded with the activities of the domain in the
+// same transaction.
 type Shared struct {
+	Dialect
 	// Read runs reads on the store's pool.
 	Read Querier
+	// Snapshot runs fn in a read-only transaction: one snapshot of the
+	// store for all its reads.
+	Snapshot func(ctx context.Context, fn func(q Querier) error) error
 	// Catalog holds the built-in types and caches the custom ones.
 	Catalog *Catalog
 	// Change runs apply in the store's write transaction and records the
@@ -45,18 +88,6 @@ type Shared struct {
 	Change func(ctx context.Context, apply func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error)) error
 	// Now is the store's clock.
 	Now func() time.Time
-	// Wrap turns a database error into the store's error for op.
-	Wrap func(op string, err error) error
-	// IsUniqueViolation reports whether err is a unique index refusing a row.
-	IsUniqueViolation func(err error) bool
-	// ForUpdate ends a query that reads rows a change will write, to lock
-	// them where the database knows row locks (" FOR UPDATE"), so that
-	// changes through other nodes take turns and each records the values it
-	// replaced; "" where writes are serialised anyway.
-	ForUpdate func(table string) string
-	// BootstrapLock, when set, runs first in Bootstrap's transaction, so
-	// that nodes starting together on an empty database take turns.
-	BootstrapLock string
 }
 
 // queryAll runs query and scans every row with scan.

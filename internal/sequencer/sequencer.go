@@ -1,0 +1,293 @@
+// Package sequencer records activities for both SQL stores, by one set of
+// rules: it assigns ids (dense, strictly increasing in commit order),
+// stamps them with a created time that never decreases with id,
+// de-duplicates event_ids (within a commit and against the store), appends
+// their leaves to the Merkle tree stored as tiles, and keeps each request
+// all-or-nothing, however many requests share a commit (group commit,
+// internal/groupcommit). A store supplies only its write transaction (with
+// its way of locking the log's head, sqlstore.Dialect.LockHead) and a bulk
+// insert of activity rows.
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/groupcommit"
+	"github.com/auditlog/auditlog/internal/sqlstore"
+	"github.com/auditlog/auditlog/tlog"
+)
+
+// Tx is a store's write transaction.
+type Tx interface {
+	sqlstore.Querier
+	// InsertActivities inserts the rows, in bulk.
+	InsertActivities(ctx context.Context, rows []Row) error
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Row is an activity with the id and creation time the sequencer gave it.
+type Row struct {
+	ID int64
+	// CreatedUS is the creation time in microseconds since the Unix epoch.
+	CreatedUS int64
+	*sqlstore.Pending
+}
+
+// Config configures a Sequencer.
+type Config struct {
+	// Begin starts a write transaction.
+	Begin func(ctx context.Context) (Tx, error)
+	// Dialect is the store's.
+	Dialect sqlstore.Dialect
+	// Lookup resolves the activity types of the activities a change records.
+	Lookup sqlstore.TypeLookup
+	// Now is the store's clock.
+	Now func() time.Time
+	// MaxGroupRows bounds how many activities one commit writes.
+	MaxGroupRows int
+	// AfterCommit, if set, runs after each commit's requests are answered,
+	// with the tree's size; nothing else is written meanwhile.
+	AfterCommit func(size uint64)
+}
+
+// Sequencer records activities through group commits.
+type Sequencer struct {
+	cfg   Config
+	queue *groupcommit.Queue[*job]
+
+	// tree is the tree as of the last commit, or nil to read it again.
+	// Only the queue's goroutine touches it. A commit by another process
+	// or node makes it stale, which the head's id tells.
+	tree *tlog.TiledTree
+}
+
+// job is one all-or-nothing unit of work: the statements of a change
+// (apply), and the activities that record it.
+type job struct {
+	ctx        context.Context
+	apply      func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error)
+	activities []sqlstore.Pending
+
+	ids []int64
+	err error
+}
+
+// New starts a sequencer.
+func New(cfg Config) *Sequencer {
+	s := &Sequencer{cfg: cfg}
+	s.queue = groupcommit.New(groupcommit.Config[*job]{
+		MaxRows: cfg.MaxGroupRows,
+		Rows:    func(j *job) int { return len(j.activities) },
+		Commit:  s.commit,
+		AfterCommit: func() {
+			if s.tree != nil && cfg.AfterCommit != nil {
+				cfg.AfterCommit(s.tree.Size())
+			}
+		},
+	})
+	return s
+}
+
+// Record records prepared activities as one all-or-nothing unit and
+// returns their ids, once they are durable.
+func (s *Sequencer) Record(ctx context.Context, activities []sqlstore.Pending) ([]int64, error) {
+	return s.submit(&job{ctx: ctx, activities: activities})
+}
+
+// Change runs apply in a write transaction and records the activities it
+// returns in that transaction: the change commits with its record or not
+// at all. It implements sqlstore.Shared.Change.
+func (s *Sequencer) Change(ctx context.Context, apply func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error)) error {
+	_, err := s.submit(&job{ctx: ctx, apply: apply})
+	return err
+}
+
+func (s *Sequencer) submit(j *job) ([]int64, error) {
+	if err := s.queue.Submit(j.ctx, j); err != nil {
+		return nil, err
+	}
+	return j.ids, j.err
+}
+
+// Close stops accepting work and returns once what was submitted is committed.
+func (s *Sequencer) Close() { s.queue.Close() }
+
+// commit writes a group of jobs in one transaction. A job whose own
+// statements fail is rolled back alone; a transaction that fails fails
+// every job it held.
+func (s *Sequencer) commit(group []*job) {
+	if err := s.commitTx(group); err != nil {
+		s.tree = nil
+		for _, j := range group {
+			if j.err == nil {
+				j.ids, j.err = nil, s.cfg.Dialect.Wrap("commit", err)
+			}
+		}
+	}
+}
+
+func (s *Sequencer) commitTx(group []*job) error {
+	ctx := context.Background()
+	tx, err := s.cfg.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+
+	var recording []*job
+	for _, j := range group {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err // the request has gone: nothing of it is written
+			continue
+		}
+		if j.apply != nil {
+			if err := s.applyInSavepoint(ctx, tx, j); err != nil {
+				return err
+			}
+			if j.err != nil {
+				continue
+			}
+		}
+		if len(j.activities) == 0 {
+			j.ids = []int64{}
+			continue
+		}
+		recording = append(recording, j)
+	}
+	if len(recording) > 0 {
+		if err := s.sequence(ctx, tx, recording); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// applyInSavepoint runs a job's own statements in a savepoint and prepares
+// the activities they return. A failure of the job's own is rolled back
+// to the savepoint and left in j.err; the error returned is one the
+// transaction cannot survive.
+func (s *Sequencer) applyInSavepoint(ctx context.Context, tx Tx, j *job) error {
+	if err := tx.Exec(ctx, "SAVEPOINT job"); err != nil {
+		return err
+	}
+	acts, err := j.apply(ctx, tx)
+	if err == nil && len(acts) > 0 {
+		j.activities, err = sqlstore.Prepare(ctx, acts, s.cfg.Lookup)
+	}
+	if err != nil {
+		j.activities, j.err = nil, err
+		if err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); err != nil {
+			return err
+		}
+	}
+	return tx.Exec(ctx, "RELEASE SAVEPOINT job")
+}
+
+// sequence assigns the jobs' activities their ids and time, appends their
+// leaves and writes them with the tiles they changed. It holds the log's
+// head from its first statement to the commit, so that ids strictly
+// increase in commit order across processes and nodes.
+func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
+	if lock := s.cfg.Dialect.LockHead; lock != "" {
+		if err := tx.Exec(ctx, lock); err != nil {
+			return fmt.Errorf("lock the log: %w", err)
+		}
+	}
+	var lastID, lastCreated int64
+	err := tx.QueryRow(ctx, `SELECT id, created_us FROM activities ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastCreated)
+	if err != nil && !errors.Is(err, sqlstore.ErrNoRows) {
+		return fmt.Errorf("read the newest activity: %w", err)
+	}
+	// The tree must cover exactly the activities: leaf i is activity i+1.
+	size, err := sqlstore.TreeSize(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if size != uint64(lastID) {
+		return fmt.Errorf("the Merkle tree has %d leaves but the last activity is %d: run auditlog verify", size, lastID)
+	}
+	if s.tree == nil || s.tree.Size() != size {
+		if s.tree, err = sqlstore.LoadTree(ctx, tx); err != nil {
+			return err
+		}
+	}
+	// created never decreases with id, even when the clock steps back or
+	// another process or node, with a clock of its own, wrote last: date
+	// filters rely on it.
+	created := max(s.cfg.Now().UnixMicro(), lastCreated)
+	createdAt := time.UnixMicro(created)
+
+	recorded, err := recordedEvents(ctx, tx, jobs)
+	if err != nil {
+		return err
+	}
+	var rows []Row
+	for _, j := range jobs {
+		ids := make([]int64, len(j.activities))
+		for i := range j.activities {
+			p := &j.activities[i]
+			if id, ok := recorded[p.EventID]; ok && p.EventID != "" {
+				ids[i] = id // recorded before, or earlier in this commit
+				continue
+			}
+			id := int64(s.tree.Size()) + 1
+			if err := s.tree.Append(p.Leaf.LeafHash(id, createdAt)); err != nil {
+				return err
+			}
+			if p.EventID != "" {
+				recorded[p.EventID] = id
+			}
+			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
+			ids[i] = id
+		}
+		j.ids = ids
+	}
+	if err := tx.InsertActivities(ctx, rows); err != nil {
+		return fmt.Errorf("insert activities: %w", err)
+	}
+	return sqlstore.WriteTiles(ctx, tx, s.tree.Changes())
+}
+
+// eventLookupBatch is how many event ids one lookup query binds.
+const eventLookupBatch = 500
+
+// recordedEvents looks up which of the jobs' event ids are recorded
+// already, by this process or another, and under which id.
+func recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, error) {
+	var events []any
+	for _, j := range jobs {
+		for i := range j.activities {
+			if e := j.activities[i].EventID; e != "" {
+				events = append(events, e)
+			}
+		}
+	}
+	recorded := map[string]int64{}
+	for len(events) > 0 {
+		batch := events[:min(eventLookupBatch, len(events))]
+		events = events[len(batch):]
+		rows, err := tx.Query(ctx, `SELECT event_id, id FROM activities WHERE event_id IN (`+sqlstore.Placeholders(1, len(batch))+`)`, batch...)
+		if err != nil {
+			return nil, fmt.Errorf("find recorded events: %w", err)
+		}
+		for rows.Next() {
+			var event string
+			var id int64
+			if err := rows.Scan(&event, &id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("find recorded events: %w", err)
+			}
+			recorded[event] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("find recorded events: %w", err)
+		}
+	}
+	return recorded, nil
+}

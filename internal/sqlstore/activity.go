@@ -1,0 +1,222 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/auditlog/auditlog"
+)
+
+// ActivityColumns are the columns of activities that make up an Activity,
+// in the order activityScan reads them.
+const ActivityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
+  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
+
+// activityScan reads rows of ActivityColumns into one Activity, reused from
+// row to row.
+type activityScan struct {
+	a                 auditlog.Activity
+	created           int64
+	operator, changes string // plain strings: both drivers assign them without reflection
+	extra             []byte
+}
+
+func (s *activityScan) dest() []any {
+	a := &s.a
+	return []any{&a.ID, &s.created, &s.operator, &a.Username, &a.SystemName, &a.DisplayName,
+		&a.SubtypeSystemName, &a.SubtypeDisplayName, &s.extra, &a.ObjectID, &a.ObjectType, &a.ObjectName, &s.changes}
+}
+
+// scan reads one row and completes the activity from the columns that need
+// decoding.
+func (s *activityScan) scan(row Row) error {
+	if err := row.Scan(s.dest()...); err != nil {
+		return err
+	}
+	a := &s.a
+	a.Operator = auditlog.Operator(s.operator)
+	a.Created = time.UnixMicro(s.created).UTC()
+	a.Extra = json.RawMessage(s.extra)
+	if s.changes == "[]" {
+		// Most activities change no column: skip the JSON decoder (its
+		// result would be this same empty, non-nil slice).
+		a.Changes = []auditlog.Change{}
+		return nil
+	}
+	a.Changes = nil
+	if err := json.Unmarshal([]byte(s.changes), &a.Changes); err != nil {
+		return fmt.Errorf("activity %d: decode object_column_changes: %w", a.ID, err)
+	}
+	return nil
+}
+
+// FindActivityByID returns one activity.
+func (db *Shared) FindActivityByID(ctx context.Context, id int64) (*auditlog.Activity, error) {
+	var s activityScan
+	err := s.scan(db.Read.QueryRow(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id = $1`, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "activity %d not found", id)
+	}
+	if err != nil {
+		return nil, db.Wrap("find activity", err)
+	}
+	return &s.a, nil
+}
+
+// FindActivities returns one page of activities, newest first.
+func (db *Shared) FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error) {
+	return FindPage(ctx, f, db.StreamActivities)
+}
+
+// StreamActivities reads the matching activities from one snapshot. A
+// filter with dates maps them to ids first, in the same read transaction
+// as the listing; any other is one statement, which reads from one
+// snapshot by itself.
+func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
+	if f.CreatedFrom.IsZero() && f.CreatedTo.IsZero() {
+		return db.streamActivities(ctx, db.Read, f, IDRange{}, fn)
+	}
+	return db.Snapshot(ctx, func(q Querier) error {
+		ids, ok, err := db.idRange(ctx, q, f)
+		if err != nil || !ok {
+			return err
+		}
+		return db.streamActivities(ctx, q, f, ids, fn)
+	})
+}
+
+// streamActivities runs the list query of f over the given id range and
+// calls fn for each row as it is read.
+func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange, fn func(*auditlog.Activity) error) error {
+	list := ListQuery(f, ids, db.Dialect)
+	rows, err := q.Query(ctx, list.SQL, list.Args...)
+	if err != nil {
+		return db.Wrap("find activities", err)
+	}
+	defer rows.Close()
+	// One Activity for every row: fn must not keep it, and a fresh one per
+	// row would be an allocation per row (an export reads millions).
+	var s activityScan
+	for rows.Next() {
+		if err := s.scan(rows); err != nil {
+			return db.Wrap("find activities", err)
+		}
+		if err := fn(&s.a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return db.Wrap("find activities", err)
+	}
+	return nil
+}
+
+// idRange turns the filter's date range into the range of ids that can
+// match (0 for an open end). It reports false when no activity can match.
+func (db *Shared) idRange(ctx context.Context, q Querier, f auditlog.Filter) (IDRange, bool, error) {
+	var r IDRange
+	if !f.CreatedFrom.IsZero() {
+		lo, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedFrom.UnixMicro())
+		if err != nil || !found {
+			return r, false, err
+		}
+		r.Lo = lo
+	}
+	if !f.CreatedTo.IsZero() {
+		after, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedTo.UnixMicro()+1)
+		if err != nil {
+			return r, false, err
+		}
+		if found {
+			if after <= 1 {
+				return r, false, nil
+			}
+			r.Hi = after - 1
+		}
+	}
+	if r.Lo > 0 && r.Hi > 0 && r.Hi < r.Lo {
+		return r, false, nil
+	}
+	return r, true, nil
+}
+
+// probesPerRound is how many ids one round of firstCreatedAtLeast reads.
+const probesPerRound = 32
+
+// firstCreatedAtLeast returns the smallest id of an activity created at or
+// after us (microseconds). created never decreases with id, so it searches
+// the primary key, and no index on created_us is needed: each round reads
+// probesPerRound ids spread over the range left and narrows it to the gap
+// between two of them, so a million activities take four rounds.
+func (db *Shared) firstCreatedAtLeast(ctx context.Context, q Querier, us int64) (int64, bool, error) {
+	var lo, hi int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM activities`).Scan(&lo, &hi); err != nil {
+		return 0, false, db.Wrap("find date range", err)
+	}
+	var found int64 // the smallest id known to be created at or after us
+	for lo > 0 && lo <= hi {
+		probes, all := spread(lo, hi)
+		b := &builder{}
+		rows, err := q.Query(ctx, `SELECT id, created_us FROM activities WHERE id IN (`+list(b, probes)+`) ORDER BY id`, b.args...)
+		if err != nil {
+			return 0, false, db.Wrap("find date range", err)
+		}
+		nextLo, nextHi := lo, hi
+		for rows.Next() {
+			var id, created int64
+			if err := rows.Scan(&id, &created); err != nil {
+				rows.Close()
+				return 0, false, db.Wrap("find date range", err)
+			}
+			if created >= us && (found == 0 || id < found) {
+				found, nextHi = id, id-1
+			} else if created < us && id >= nextLo && (found == 0 || id < found) {
+				nextLo = id + 1
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, false, db.Wrap("find date range", err)
+		}
+		if all || (nextLo == lo && nextHi == hi) {
+			if !all {
+				// No probe exists (ids removed behind the store's back): scan.
+				var id int64
+				err := q.QueryRow(ctx, `SELECT coalesce(min(id), 0) FROM activities WHERE id BETWEEN $1 AND $2 AND created_us >= $3`, lo, hi, us).Scan(&id)
+				if err != nil {
+					return 0, false, db.Wrap("find date range", err)
+				}
+				if id > 0 {
+					found = id
+				}
+			}
+			break
+		}
+		lo, hi = nextLo, nextHi
+	}
+	return found, found > 0, nil
+}
+
+// spread returns up to probesPerRound ids from lo to hi, evenly spaced,
+// and whether they are all the ids of the range.
+func spread(lo, hi int64) ([]int64, bool) {
+	n := hi - lo + 1
+	if n <= probesPerRound {
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = lo + int64(i)
+		}
+		return ids, true
+	}
+	ids := make([]int64, probesPerRound)
+	for i := range ids {
+		ids[i] = lo + n*int64(i)/probesPerRound
+	}
+	return ids, false
+}
