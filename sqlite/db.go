@@ -143,9 +143,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		maxRows = 20000
 	}
 	db.seq = sequencer.New(sequencer.Config{
-		Begin:        db.beginWrite,
-		Dialect:      dialect,
-		Lookup:       func(ctx context.Context, name string) (*auditlog.ActivityType, error) { return db.LookupActivityType(ctx, name) },
+		Begin:   db.beginWrite,
+		Dialect: dialect,
+		Lookup: func(ctx context.Context, name string) (*auditlog.ActivityType, error) {
+			return db.LookupActivityType(ctx, name)
+		},
 		Now:          db.now,
 		MaxGroupRows: maxRows,
 		AfterCommit:  db.optimizeAsTheLogGrows,
