@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -16,6 +17,7 @@ const (
 	ECONFLICT     = "conflict"     // the object exists already
 	ERATELIMIT    = "rate_limited" // too many requests
 	EUNAVAILABLE  = "unavailable"  // the store cannot be reached
+	ECANCELED     = "canceled"     // the caller cancelled the request, or its deadline passed
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
@@ -48,7 +50,8 @@ func FieldErrorf(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...), Index: -1}
 }
 
-// ErrorCode returns the code of err, or EINTERNAL when err is not an *Error.
+// ErrorCode returns the code of err: ECANCELED for a context's
+// cancellation, EINTERNAL when err is no *Error.
 func ErrorCode(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
@@ -56,6 +59,9 @@ func ErrorCode(err error) string {
 	}
 	if err == nil {
 		return ""
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ECANCELED
 	}
 	return EINTERNAL
 }
@@ -66,6 +72,9 @@ func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
+	}
+	if ErrorCode(err) == ECANCELED {
+		return "the request was cancelled before it completed; nothing of it was recorded"
 	}
 	return "internal error"
 }

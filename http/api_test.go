@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -1132,3 +1133,28 @@ var setup = auditlog.MachineActor(map[string]string{"client": "test setup"})
 // testPasswordParams make password hashes cheap in tests; the costs of
 // production hashes are password.Default.
 var testPasswordParams = password.Params{Memory: 64, Time: 1, Threads: 1}
+
+func TestARecordingWhoseClientLeftIsAnsweredAsCancelledAndRecordsNothing(t *testing.T) {
+	var logged strings.Builder
+	e := newAPIEnvWith(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	before := e.count(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client has gone before the store got to the request
+	req := e.request(t, http.MethodPost, "/api/v1/activities", humanActivity("EDIT_USER", "jdoe")).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+e.full)
+	rec := httptest.NewRecorder()
+	e.server.ServeHTTP(rec, req)
+	if rec.Code != statusClientClosedRequest {
+		t.Fatalf("status %d, want %d: %s", rec.Code, statusClientClosedRequest, rec.Body)
+	}
+	var body struct{ Error apiError }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error.Code != auditlog.ECANCELED {
+		t.Fatalf("body %s (%v), want code %q", rec.Body, err, auditlog.ECANCELED)
+	}
+	if strings.Contains(logged.String(), "request failed") {
+		t.Fatalf("a cancelled request was logged as a failure:\n%s", logged.String())
+	}
+	if n := e.count(t); n != before {
+		t.Fatalf("%d activities after a cancelled request, want %d", n, before)
+	}
+}

@@ -18,8 +18,14 @@ var statusOf = map[string]int{
 	auditlog.ECONFLICT:     http.StatusConflict,
 	auditlog.ERATELIMIT:    http.StatusTooManyRequests,
 	auditlog.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	auditlog.ECANCELED:     statusClientClosedRequest,
 	auditlog.EINTERNAL:     http.StatusInternalServerError,
 }
+
+// statusClientClosedRequest answers a request whose client went away
+// before it completed (the status nginx made known for it): the client
+// never reads it, but the request log says what happened, not a 500.
+const statusClientClosedRequest = 499
 
 type errorBody struct {
 	Error errorDetail `json:"error"`

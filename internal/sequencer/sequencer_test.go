@@ -1,0 +1,203 @@
+package sequencer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
+	"github.com/auditlog/auditlog/postgres"
+	"github.com/auditlog/auditlog/postgres/pgtest"
+	"github.com/auditlog/auditlog/sqlite"
+)
+
+// opened is a store, its shared SQL implementation (whose Change runs in
+// the sequencer), and a way to open a second writer on the same database,
+// as another process or node would.
+type opened struct {
+	auditlog.Store
+	shared *sqlstore.Shared
+	second func(t *testing.T) auditlog.Store
+}
+
+// stores opens each kind of store, empty.
+func stores() map[string]func(t *testing.T) opened {
+	openSQLite := func(t *testing.T, dir string) *sqlite.DB {
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	openPostgres := func(t *testing.T, url string) *postgres.DB {
+		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Builtin: catalog.Builtin()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	return map[string]func(t *testing.T) opened{
+		"sqlite": func(t *testing.T) opened {
+			dir := t.TempDir()
+			db := openSQLite(t, dir)
+			return opened{db, db.Shared, func(t *testing.T) auditlog.Store { return openSQLite(t, dir) }}
+		},
+		"postgres": func(t *testing.T) opened {
+			url := pgtest.NewDatabase(t)
+			db := openPostgres(t, url)
+			return opened{db, db.Shared, func(t *testing.T) auditlog.Store { return openPostgres(t, url) }}
+		},
+	}
+}
+
+func login(user, event string) auditlog.NewActivity {
+	return auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: user, EventID: event}
+}
+
+const (
+	eventA = "00000000-0000-4000-8000-00000000000a"
+	eventB = "00000000-0000-4000-8000-00000000000b"
+)
+
+func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			shared := s.shared
+			ctx := context.Background()
+			before, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("early", eventB)})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// A change that holds the sequencer until released, so that the
+			// requests below arrive while a commit is in flight and share the
+			// next one.
+			held, release := make(chan struct{}), make(chan struct{})
+			go shared.Change(ctx, func(context.Context, sqlstore.Querier) ([]auditlog.NewActivity, error) {
+				close(held)
+				<-release
+				return nil, nil
+			})
+			<-held
+
+			var wg sync.WaitGroup
+			var batchIDs, againIDs []int64
+			var batchErr, againErr, failedErr, changeErr error
+			wg.Add(4)
+			go func() {
+				defer wg.Done()
+				// Within one request: eventA twice, and eventB recorded before.
+				batchIDs, batchErr = s.RecordActivities(ctx, []auditlog.NewActivity{
+					login("u1", eventA), login("u2", ""), login("u3", eventA), login("u4", eventB)})
+			}()
+			go func() {
+				defer wg.Done()
+				// A change whose own statements fail: rolled back alone.
+				failedErr = shared.Change(ctx, func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error) {
+					if err := tx.Exec(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES ($1, $2, $3)`, "Doomed", "", 0); err != nil {
+						return nil, err
+					}
+					return nil, errors.New("refused on purpose")
+				})
+			}()
+			go func() {
+				defer wg.Done()
+				// A change that succeeds, with the activity that records it.
+				changeErr = shared.Change(ctx, func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error) {
+					if err := tx.Exec(ctx, `INSERT INTO permission_groups (name, permissions, created_us) VALUES ($1, $2, $3)`, "Kept", "", 0); err != nil {
+						return nil, err
+					}
+					return []auditlog.NewActivity{{SystemName: "CREATE_PERMISSION_GROUP", Operator: auditlog.OperatorMachine, ObjectName: "Kept"}}, nil
+				})
+			}()
+			go func() {
+				defer wg.Done()
+				// Another request with eventA, in the same commit as its first.
+				againIDs, againErr = s.RecordActivities(ctx, []auditlog.NewActivity{login("u5", eventA)})
+			}()
+			time.Sleep(100 * time.Millisecond) // all four queued behind the held commit
+			close(release)
+			wg.Wait()
+
+			if batchErr != nil || againErr != nil || changeErr != nil {
+				t.Fatalf("batch %v, again %v, change %v", batchErr, againErr, changeErr)
+			}
+			if failedErr == nil || failedErr.Error() != "refused on purpose" {
+				t.Fatalf("the failing change answered %v", failedErr)
+			}
+			if len(batchIDs) != 4 || batchIDs[2] != batchIDs[0] || batchIDs[3] != before[0] || batchIDs[1] == batchIDs[0] {
+				t.Fatalf("batch ids %v: want the repeated eventA to get its first id and eventB the id %d recorded before", batchIDs, before[0])
+			}
+			if len(againIDs) != 1 || againIDs[0] != batchIDs[0] {
+				t.Fatalf("eventA from another request got %v, want %d", againIDs, batchIDs[0])
+			}
+			var groups int
+			if err := shared.Read.QueryRow(ctx, `SELECT count(*) FROM permission_groups WHERE name IN ($1, $2)`, "Doomed", "Kept").Scan(&groups); err != nil {
+				t.Fatal(err)
+			}
+			if groups != 1 {
+				t.Fatalf("%d of the two groups stored, want only the kept one", groups)
+			}
+			// early, u1, u2 and the kept group's record: ids 1 to 4, no gap.
+			acts, _, err := s.FindActivities(ctx, auditlog.Filter{OldestFirst: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i, a := range acts {
+				if a.ID != int64(i+1) {
+					t.Fatalf("activity %d has id %d: ids are not dense", i+1, a.ID)
+				}
+				got = append(got, a.Username+a.SystemName)
+			}
+			if fmt.Sprint(got) != "[earlyUSER_LOGIN u1USER_LOGIN u2USER_LOGIN CREATE_PERMISSION_GROUP]" {
+				t.Fatalf("activities %v", got)
+			}
+			head, err := s.TreeHead(ctx)
+			if err != nil || head.Size != 4 {
+				t.Fatalf("tree head %+v, %v: want one leaf per activity", head, err)
+			}
+		})
+	}
+}
+
+func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			ctx := context.Background()
+			// 300 activities cross a tile boundary; a second writer on the
+			// same database (another process, another node) goes on from
+			// where the first stopped.
+			acts := make([]auditlog.NewActivity, 300)
+			for i := range acts {
+				acts[i] = login(fmt.Sprint("u", i), "")
+			}
+			if _, err := s.RecordActivities(ctx, acts); err != nil {
+				t.Fatal(err)
+			}
+			ids, err := s.second(t).RecordActivities(ctx, acts[:10])
+			if err != nil || ids[0] != 301 || ids[9] != 310 {
+				t.Fatalf("the second writer's ids %v, %v; want 301 to 310", ids, err)
+			}
+			ids, err = s.RecordActivities(ctx, acts[:1])
+			if err != nil || ids[0] != 311 {
+				t.Fatalf("the first writer after the second: %v, %v; want 311", ids, err)
+			}
+			head, err := s.TreeHead(ctx)
+			if err != nil || head.Size != 311 {
+				t.Fatalf("tree head %+v, %v", head, err)
+			}
+		})
+	}
+}
