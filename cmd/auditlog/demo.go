@@ -16,18 +16,19 @@ import (
 	"github.com/auditlog/auditlog/demo"
 )
 
-// demoSpan is how far back the demo's activities reach.
+// demoSpan is how far back the demo's activities reach by default.
 const demoSpan = 30 * 24 * time.Hour
 
 // shortSpan is the span below which the demo warns that its activities
 // will cluster.
 const shortSpan = 24 * time.Hour
 
-// runDemo records realistic activities spread over the last 30 days, or,
+// runDemo records realistic activities spread over the last --span, or,
 // on a store holding newer activities, over the time since the newest.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	count := fs.Int("count", 10000, "how many activities to record")
+	span := fs.Duration("span", demoSpan, "how far back from now the activities reach, e.g. 168h for a week; on a store with newer activities they start at the newest")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, to repeat a run")
 	var sf storeFlags
 	sf.register(fs)
@@ -36,6 +37,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *count < 1 {
 		return auditlog.FieldErrorf("--count", "--count must be at least 1")
+	}
+	if *span < time.Minute {
+		return auditlog.FieldErrorf("--span", "--span must be at least a minute, such as 720h for 30 days")
 	}
 	// The store stamps each commit with its clock: a simulated clock that
 	// walks over the span spreads the activities. It reads the real time
@@ -52,9 +56,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	p := planSpread(newest, now, demoSpan, *count)
-	if p.start.After(now.Add(-demoSpan)) {
-		noteNewerActivities(stderr, newest, now, demoSpan, *count)
+	p := planSpread(newest, now, *span, *count)
+	if p.start.After(now.Add(-*span)) {
+		noteNewerActivities(stderr, newest, now, *span, *count)
 	}
 	plan.Store(&p)
 

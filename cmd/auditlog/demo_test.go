@@ -27,6 +27,13 @@ func TestDemoSpreadsOverThirtyDaysOnANewStore(t *testing.T) {
 	checkSpread(t, acts, before.Add(-30*day), time.Now(), 30)
 }
 
+func TestDemoSpanChoosesHowFarBackANewStoreReaches(t *testing.T) {
+	dir := t.TempDir()
+	before := time.Now()
+	mustCLI(t, "demo", "--data", dir, "--count", "500", "--seed", "4", "--span", "72h")
+	checkSpread(t, storedActivities(t, dir), before.Add(-3*day), time.Now(), 3)
+}
+
 func TestDemoOnAStoreWithEarlierActivities(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -94,6 +101,15 @@ func TestDemoOnAStoreWithFutureActivitiesWarnsTheyShareItsTime(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "will all get that time") {
 		t.Errorf("the demo does not warn that its activities share the newest time:\n%s", errOut)
+	}
+}
+
+func TestDemoRefusesASpanShorterThanAMinute(t *testing.T) {
+	for _, span := range []string{"0s", "-720h", "59s"} {
+		_, _, err := cli(t, "", "demo", "--data", t.TempDir(), "--span", span)
+		if err == nil || !strings.Contains(describe(err), "--span") {
+			t.Errorf("--span %s: %v", span, err)
+		}
 	}
 }
 
