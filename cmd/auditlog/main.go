@@ -41,7 +41,7 @@ Usage:
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
   auditlog verify --bundle FILE --verifier-key KEY         check an exported proof bundle offline
-  auditlog demo [--count N]                                fill the store with realistic activities
+  auditlog demo [--count N] [--span 720h]                  fill the store with realistic activities
 
 Every command that touches the store takes --data DIR or --database-url URL,
 or the AUDITLOG_DATA / AUDITLOG_DATABASE_URL environment variables.
