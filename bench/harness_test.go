@@ -525,6 +525,10 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// msTarget writes a target duration in milliseconds, as short as it goes:
+// 5, 2.5.
+func msTarget(d time.Duration) string { return strconv.FormatFloat(ms(d), 'f', -1, 64) }
+
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
 func passFail(ok bool) string {

@@ -20,9 +20,9 @@ import (
 	"github.com/auditlog/auditlog/postgres/pgtest"
 )
 
-// Targets of the PostgreSQL issue.
+// Targets of the PostgreSQL issue, raised by the store-core issue.
 const (
-	targetTwoNodeRatio = 0.5 // HTTP ingest through two nodes / raw COPY into the same server
+	targetTwoNodeRatio = 0.8 // HTTP ingest through two nodes / raw COPY into the same server
 	pgNodes            = 2
 )
 
@@ -89,9 +89,7 @@ func BenchmarkPostgresListFirstPage(b *testing.B) {
 	nodes[0].stop()
 	rep.printf("Dataset: %d activities from `auditlog demo --count %d --database-url ...` (%s; the demo ANALYZEs at the end), spread over %s to %s; PostgreSQL %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
 		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), postgresVersion(b), perFilter)
-	worst, failed := writeListTable(rep, results)
-	rep.verdict("worst p95 %.1f ms, %d of %d filters over (target ≤ %d ms for every filter): %s",
-		ms(worst), failed, len(results), targetListP95/time.Millisecond, passFail(failed == 0))
+	worst, failed := writeListResults(rep, results, targetListP95)
 	rep.flush()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(ms(worst), "worst_p95_ms")

@@ -22,7 +22,7 @@ import (
 // Targets, from the tamper-evidence issue.
 const (
 	targetProofP99     = 5 * time.Millisecond // inclusion (and consistency) proof through HTTP
-	targetVerifyTime   = 30 * time.Second     // auditlog verify of 1,000,000 activities
+	targetVerifyTime   = 5 * time.Second      // auditlog verify of 1,000,000 activities (the store-core issue)
 	proofRequests      = 2000                 // timed inclusion proofs
 	consistencyRuns    = 500                  // timed consistency proofs
 	extraCheckpoints   = 5                    // checkpoints published during the benchmark
@@ -250,12 +250,12 @@ wait:
 
 	rep.printf("Store: the dataset of target 2 (`auditlog demo --count %d --seed 42`, %s), %d activities after the earlier benchmarks of the run. A server was started on it (it signs a checkpoint of the whole tree as it starts: size %d) and stopped with SIGTERM; then `auditlog verify --data DIR` ran alone. Peak RSS is the verify process's VmHWM, read from /proc every 20 ms while it ran.\n\n",
 		datasetRowsWanted(b), fill, stored, cp.size)
-	rep.printf("| activities verified | wall s | user s | sys s | CPU | peak RSS MiB | exit | wall < %.0f s |\n|---:|---:|---:|---:|---:|---:|---:|---|\n", targetVerifyTime.Seconds())
+	rep.printf("| activities verified | wall s | user s | sys s | CPU | peak RSS MiB | exit | wall ≤ %.0f s |\n|---:|---:|---:|---:|---:|---:|---:|---|\n", targetVerifyTime.Seconds())
 	rep.printf("| %d | %.1f | %.1f | %.1f | %.0f %% | %.1f | %d | %s |\n", verified, wall.Seconds(), user.Seconds(), sys.Seconds(),
-		100*(user+sys).Seconds()/wall.Seconds(), mib(hwm), cmd.ProcessState.ExitCode(), passFail(wall < targetVerifyTime))
+		100*(user+sys).Seconds()/wall.Seconds(), mib(hwm), cmd.ProcessState.ExitCode(), passFail(wall <= targetVerifyTime))
 	rep.printf("\nIts output:\n\n```\n%s```\n", stdout.String())
-	rep.verdict("verify of %d activities took %.1f s (target < %.0f s), exit 0, peak RSS %.1f MiB: %s",
-		verified, wall.Seconds(), targetVerifyTime.Seconds(), mib(hwm), passFail(wall < targetVerifyTime))
+	rep.verdict("verify of %d activities took %.1f s (target ≤ %.0f s), exit 0, peak RSS %.1f MiB: %s",
+		verified, wall.Seconds(), targetVerifyTime.Seconds(), mib(hwm), passFail(wall <= targetVerifyTime))
 	rep.flush()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(wall.Seconds(), "verify_s")
