@@ -220,40 +220,66 @@ func (s *server) do(method, path string, body []byte, want int) ([]byte, error) 
 	return out, nil
 }
 
+// bodySource hands out request bodies one at a time, to several clients at
+// once; it reports false when there are no more.
+type bodySource func() ([]byte, bool)
+
+// bodiesOf hands out the bodies in order.
+func bodiesOf(bodies [][]byte) bodySource {
+	var next atomic.Int64
+	return func() ([]byte, bool) {
+		i := int(next.Add(1) - 1)
+		if i >= len(bodies) {
+			return nil, false
+		}
+		return bodies[i], true
+	}
+}
+
 // ingest posts every body with the given number of concurrent clients,
 // each taking the next unsent body. after, if set, is called with the
-// number of activities acknowledged so far, after each acknowledgement.
-func (s *server) ingest(bodies [][]byte, perBody, clients int, after func(acked int)) (time.Duration, error) {
+// number of activities acknowledged so far, after each acknowledgement:
+// one call at a time, in the order of the acknowledgements.
+func (s *server) ingest(bodies bodySource, perBody, clients int, after func(acked int)) (time.Duration, error) {
 	return ingestThrough([]*server{s}, bodies, perBody, clients, after)
 }
 
 // ingestThrough is ingest spread over several servers: client i posts to
 // server i mod len(servers).
-func ingestThrough(servers []*server, bodies [][]byte, perBody, clients int, after func(acked int)) (time.Duration, error) {
-	var next, acked atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
+func ingestThrough(servers []*server, bodies bodySource, perBody, clients int, after func(acked int)) (time.Duration, error) {
+	var (
+		mu       sync.Mutex // orders the acknowledgements and the calls of after
+		acked    int
+		firstErr error
+		failed   atomic.Bool
+		wg       sync.WaitGroup
+	)
 	start := time.Now()
 	for c := range clients {
 		s := servers[c%len(servers)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(bodies) {
+			for !failed.Load() {
+				body, ok := bodies()
+				if !ok {
 					return
 				}
-				if _, err := s.do("POST", "/api/v1/activities", bodies[i], http.StatusCreated); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					next.Store(int64(len(bodies)))
+				if _, err := s.do("POST", "/api/v1/activities", body, http.StatusCreated); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					failed.Store(true)
 					return
 				}
-				n := acked.Add(int64(perBody))
+				mu.Lock()
+				acked += perBody
 				if after != nil {
-					after(int(n))
+					after(acked)
 				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -360,6 +386,27 @@ func batchBodies(acts []auditlog.NewActivity, size int) [][]byte {
 	return out
 }
 
+// encodeBodies makes n activities of gen and hands them to emit as request
+// bodies of batchSize, a chunk at a time, so that the activities
+// themselves need not all be held at once. It returns their mean JSON size.
+func encodeBodies(gen *activityGen, n int, emit func(body []byte) error) (float64, error) {
+	var sizeSum float64
+	for done := 0; done < n; {
+		chunk := make([]auditlog.NewActivity, min(50_000, n-done))
+		for i := range chunk {
+			chunk[i] = gen.next()
+		}
+		sizeSum += meanJSONSize(chunk) * float64(len(chunk))
+		for _, body := range batchBodies(chunk, batchSize) {
+			if err := emit(body); err != nil {
+				return 0, err
+			}
+		}
+		done += len(chunk)
+	}
+	return sizeSum / float64(n), nil
+}
+
 // --- the raw engine -----------------------------------------------------
 
 // rawRow is one activity in the encoding the store writes: display names
@@ -422,38 +469,39 @@ ON CONFLICT (event_id) DO NOTHING`
 
 // rawInsert creates a database with the store's migrations (the same
 // tables and indexes) and inserts rows in transactions of txRows through
-// one prepared statement, timing the inserts only.
-func rawInsert(path string, rows []rawRow, txRows int) (time.Duration, error) {
+// one prepared statement. fill is marked after each commit; its clock
+// starts with the first transaction, so that only the inserts are timed.
+func rawInsert(path string, rows []rawRow, txRows int, fill *fillProgress) error {
 	db, err := sql.Open("sqlite3", rawDSN(path, false))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	files, err := filepath.Glob("../sqlite/migration/*.sql")
 	if err != nil || len(files) == 0 {
-		return 0, fmt.Errorf("no migrations found under ../sqlite/migration: %v", err)
+		return fmt.Errorf("no migrations found under ../sqlite/migration: %v", err)
 	}
 	sort.Strings(files)
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if _, err := db.Exec(string(body)); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	stmt, err := db.Prepare(rawInsertSQL)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer stmt.Close()
-	start := time.Now()
+	fill.begin()
 	for off := 0; off < len(rows); off += txRows {
 		tx, err := db.Begin()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		ins := tx.Stmt(stmt)
 		created := time.Now().UnixMicro()
@@ -462,14 +510,15 @@ func rawInsert(path string, rows []rawRow, txRows int) (time.Duration, error) {
 				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType,
 				r.objectName, r.changes, r.eventID); err != nil {
 				tx.Rollback()
-				return 0, err
+				return err
 			}
 		}
 		if err := tx.Commit(); err != nil {
-			return 0, err
+			return err
 		}
+		fill.mark(min(off+txRows, len(rows)))
 	}
-	return time.Since(start), nil
+	return nil
 }
 
 // countActivities counts the rows of a store's database file.
@@ -512,6 +561,110 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// fillParts is how many equal parts of a fill are timed apart: the rate of
+// each tenth shows how the cost of recording grows with the store.
+const fillParts = 10
+
+// fillProgress times a fill of n rows by tenths. mark is told how many
+// rows are done, one call at a time and in order, and notes the first
+// moment each tenth of n was reached and the rows done then.
+type fillProgress struct {
+	n       int
+	start   time.Time
+	reached int // tenths reached so far
+	rows    [fillParts]int
+	at      [fillParts]time.Time
+}
+
+// newFillProgress starts timing a fill of n rows now.
+func newFillProgress(n int) *fillProgress { return &fillProgress{n: n, start: time.Now()} }
+
+// mark notes that done rows are done (acknowledged or committed) now. A
+// count past n (the last request body may hold fewer than the others) is
+// taken as n.
+func (p *fillProgress) mark(done int) {
+	done = min(done, p.n)
+	now := time.Now()
+	for p.reached < fillParts && done >= (p.reached+1)*p.n/fillParts {
+		p.rows[p.reached], p.at[p.reached] = done, now
+		p.reached++
+	}
+}
+
+// begin starts the clock again, so that what was done since
+// newFillProgress (creating the tables, say) is not timed.
+func (p *fillProgress) begin() { p.start = time.Now() }
+
+// complete reports whether the whole fill was marked.
+func (p *fillProgress) complete() bool { return p.reached == fillParts }
+
+// rate is the rows per second over the whole fill.
+func (p *fillProgress) rate() float64 { return float64(p.n) / p.elapsed().Seconds() }
+
+// elapsed is the time from the start to the last row.
+func (p *fillProgress) elapsed() time.Duration { return p.at[fillParts-1].Sub(p.start) }
+
+// tenthRates are the rows per second between the moment each tenth was
+// reached and the next (the first from the start).
+func (p *fillProgress) tenthRates() [fillParts]float64 {
+	var out [fillParts]float64
+	prevRows, prevAt := 0, p.start
+	for k := range fillParts {
+		out[k] = float64(p.rows[k]-prevRows) / p.at[k].Sub(prevAt).Seconds()
+		prevRows, prevAt = p.rows[k], p.at[k]
+	}
+	return out
+}
+
+// lastOverFirst is the rate of the last tenth over the rate of the first.
+func (p *fillProgress) lastOverFirst() float64 {
+	r := p.tenthRates()
+	return r[fillParts-1] / r[0]
+}
+
+// fillColumn is one side's fill in a table of tenths.
+type fillColumn struct {
+	name string
+	fill *fillProgress
+}
+
+// writeTenths writes the rate of every tenth of one or two fills of the
+// same size, with the second's over the first's when there are two, and
+// the last tenth over the first of each.
+func writeTenths(rep *report, cols ...fillColumn) {
+	rep.printf("| rows |")
+	for _, c := range cols {
+		rep.printf(" %s rows/s |", c.name)
+	}
+	if len(cols) == 2 {
+		rep.printf(" %s / %s |", cols[1].name, cols[0].name)
+	}
+	rep.printf("\n|---|%s\n", strings.Repeat("---:|", len(cols)+len(cols)/2))
+	rates := make([][fillParts]float64, len(cols))
+	for i, c := range cols {
+		rates[i] = c.fill.tenthRates()
+	}
+	n := cols[0].fill.n
+	for k := range fillParts {
+		rep.printf("| %s–%s |", thousands(k*n/fillParts), thousands((k+1)*n/fillParts))
+		for i := range cols {
+			rep.printf(" %.0f |", rates[i][k])
+		}
+		if len(cols) == 2 {
+			rep.printf(" %.2f |", rates[1][k]/rates[0][k])
+		}
+		rep.printf("\n")
+	}
+	rep.printf("| last tenth ÷ first |")
+	for _, c := range cols {
+		rep.printf(" %.2f |", c.fill.lastOverFirst())
+	}
+	if len(cols) == 2 {
+		rep.printf(" |")
+	}
+	rep.printf("\n")
 }
 
 // percentile returns the nearest-rank q-quantile of sorted durations.

@@ -26,35 +26,37 @@ const (
 	pgNodes            = 2
 )
 
-// BenchmarkPostgresIngestTwoNodes: HTTP ingest of ~600-byte activities in
-// batches of 1,000 from 4 concurrent clients, two on each of two `auditlog
-// serve` nodes sharing one database, against COPYing the same rows
-// straight into a fresh database on the same server, with the store's
-// tables and indexes, in 1,000-row transactions over one connection. Each
-// round does both into fresh databases; the ratio is taken between the
-// best round of each. The server is the one AUDITLOG_TEST_DATABASE_URL
-// names.
+// BenchmarkPostgresIngestTwoNodes: a fill from empty to 400,000 ~600-byte
+// activities through HTTP, in batches of 1,000 from 4 concurrent clients,
+// two on each of two `auditlog serve` nodes sharing one database, against
+// COPYing the same rows straight into a fresh database on the same server,
+// with the store's tables and indexes, in 1,000-row transactions over one
+// connection. Each round does both into fresh databases; the ratio is taken
+// between the best round of each, and the rate of each tenth of the fill
+// shows how the cost grows. The server is the one
+// AUDITLOG_TEST_DATABASE_URL names.
 func BenchmarkPostgresIngestTwoNodes(b *testing.B) {
-	rep := newReport(b, "PostgreSQL: HTTP ingest through two nodes against raw COPY")
-	n, rounds, size, bodies, rows := ingestInput(b)
+	rep := newReport(b, "PostgreSQL: HTTP ingest through two nodes against raw COPY, a fill from empty")
+	n, rounds, size, bodies, rows := ingestInput(b, "AUDITLOG_BENCH_PG_INGEST_ROWS", 400_000)
 	keyEnv := signingKeyEnv(b)
 
-	rep.printf("%d activities per side and round, mean activity JSON %.0f bytes, %d request bodies of %d activities; %d clients, %d on each of %d nodes. PostgreSQL: %s.\n\n",
+	rep.printf("%d activities per side and round, mean activity JSON %.0f bytes, %d request bodies of %d activities; %d clients, %d on each of %d nodes. PostgreSQL: %s. Bytes on disk: the tables, their indexes and TOAST (`pg_total_relation_size`) once the fill is done; the server's WAL is not counted.\n\n",
 		n, size, len(bodies), batchSize, ingestClients, ingestClients/pgNodes, pgNodes, postgresVersion(b))
-	compareIngest(b, rep, n, rounds, targetTwoNodeRatio, ingestSides{
+	compareIngest(b, rep, n, rounds, ingestTargets{ratio: targetTwoNodeRatio}, ingestSides{
 		raw: "raw COPY", viaHTTP: "HTTP through two nodes",
-		runRaw: func(int) time.Duration {
-			rawDur, err := rawCopy(pgtest.NewDatabase(b), rows, batchSize)
-			if err != nil {
+		runRaw: func(int) ingestRun {
+			url := pgtest.NewDatabase(b)
+			fill := newFillProgress(n)
+			if err := rawCopy(url, rows, batchSize, fill); err != nil {
 				b.Fatalf("raw COPY: %v", err)
 			}
-			return rawDur
+			return ingestRun{fill: fill, bytes: postgresBytes(b, url)}
 		},
-		runHTTP: func(round int) time.Duration {
+		runHTTP: func(round int) ingestRun {
 			url := pgtest.NewDatabase(b)
 			nodes := startPostgresNodes(b, url, fmt.Sprintf("ingest-%d", round), keyEnv, "activities:read,activities:write")
-			httpDur, err := ingestThrough(nodes, bodies, batchSize, ingestClients, nil)
-			if err != nil {
+			fill := newFillProgress(n)
+			if _, err := ingestThrough(nodes, bodiesOf(bodies), batchSize, ingestClients, fill.mark); err != nil {
 				b.Fatalf("HTTP ingest: %v", err)
 			}
 			for _, s := range nodes {
@@ -63,7 +65,7 @@ func BenchmarkPostgresIngestTwoNodes(b *testing.B) {
 			if got, err := countPostgres(url); err != nil || got != int64(n)+ownActivities {
 				b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, n, ownActivities)
 			}
-			return httpDur
+			return ingestRun{fill: fill, bytes: postgresBytes(b, url)}
 		},
 	})
 }
@@ -153,36 +155,38 @@ func postgresDataset(b *testing.B) (string, string) {
 }
 
 // rawCopy creates the store's tables and indexes from its own migration
-// files and COPYs the rows in transactions of txRows, timing the COPYs only.
-func rawCopy(url string, rows []rawRow, txRows int) (time.Duration, error) {
+// files and COPYs the rows in transactions of txRows. fill is marked after
+// each commit; its clock starts with the first transaction, so that only
+// the COPYs are timed.
+func rawCopy(url string, rows []rawRow, txRows int, fill *fillProgress) error {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close(ctx)
 	files, err := filepath.Glob("../postgres/migration/*.sql")
 	if err != nil || len(files) == 0 {
-		return 0, fmt.Errorf("no migrations found under ../postgres/migration: %v", err)
+		return fmt.Errorf("no migrations found under ../postgres/migration: %v", err)
 	}
 	sort.Strings(files)
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if _, err := conn.Exec(ctx, string(body)); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	columns := []string{"id", "created_us", "operator", "username", "activity_system_name", "activity_display_name",
 		"subtype_system_name", "subtype_display_name", "extra", "object_id", "object_type", "object_name",
 		"object_column_changes", "event_id"}
-	start := time.Now()
+	fill.begin()
 	for off := 0; off < len(rows); off += txRows {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		created := time.Now().UnixMicro()
 		chunk := rows[off:min(off+txRows, len(rows))]
@@ -193,13 +197,14 @@ func rawCopy(url string, rows []rawRow, txRows int) (time.Duration, error) {
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, columns, pgx.CopyFromRows(values)); err != nil {
 			tx.Rollback(ctx)
-			return 0, err
+			return err
 		}
 		if err := tx.Commit(ctx); err != nil {
-			return 0, err
+			return err
 		}
+		fill.mark(off + len(chunk))
 	}
-	return time.Since(start), nil
+	return nil
 }
 
 // countPostgres counts the activities in a database.
@@ -213,6 +218,24 @@ func countPostgres(url string) (int64, error) {
 	var n int64
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM activities`).Scan(&n)
 	return n, err
+}
+
+// postgresBytes is what a database's tables take on disk, with their
+// indexes and TOAST.
+func postgresBytes(b *testing.B, url string) int64 {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+		WHERE ns.nspname = 'public' AND c.relkind = 'r'`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // postgresVersion is the test server's version and its durability settings.
