@@ -179,16 +179,18 @@ func BenchmarkListFirstPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	rep := newReport(b, fmt.Sprintf("Target 2: first page of every filter, %d activities", smp.count))
+	onDisk := sqliteBytes(filepath.Join(dir, "auditlog.db"))
 	s := startServer(b, dir)
 	results := measureList(b, s, smp, perFilter)
 	s.stop()
-	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s; the demo ANALYZEs at the end and the server was started afterwards), spread over %s to %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
-		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), perFilter)
+	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s; the demo ANALYZEs at the end and the server was started afterwards), spread over %s to %s, %.0f bytes on disk per activity (database file and WAL before the server started); %d timed requests per filter, one sequential client, `limit=50`.\n\n",
+		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), float64(onDisk)/float64(smp.count), perFilter)
 	worst, failed := writeListResults(rep, results, targetListP95)
 	rep.flush()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(ms(worst), "worst_p95_ms")
 	b.ReportMetric(float64(failed), "filters_over_target")
+	b.ReportMetric(float64(onDisk)/float64(smp.count), "bytes/activity")
 }
 
 type listResult struct {

@@ -89,13 +89,15 @@ func BenchmarkPostgresListFirstPage(b *testing.B) {
 	nodes := startPostgresNodes(b, url, "list", signingKeyEnv(b), "activities:read")
 	results := measureList(b, nodes[0], smp, perFilter)
 	nodes[0].stop()
-	rep.printf("Dataset: %d activities from `auditlog demo --count %d --database-url ...` (%s; the demo ANALYZEs at the end), spread over %s to %s; PostgreSQL %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
-		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), postgresVersion(b), perFilter)
+	onDisk := postgresBytes(b, url)
+	rep.printf("Dataset: %d activities from `auditlog demo --count %d --database-url ...` (%s; the demo ANALYZEs at the end), spread over %s to %s, %.0f bytes on disk per activity (tables, indexes and TOAST); PostgreSQL %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
+		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), float64(onDisk)/float64(smp.count), postgresVersion(b), perFilter)
 	worst, failed := writeListResults(rep, results, targetListP95)
 	rep.flush()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(ms(worst), "worst_p95_ms")
 	b.ReportMetric(float64(failed), "filters_over_target")
+	b.ReportMetric(float64(onDisk)/float64(smp.count), "bytes/activity")
 }
 
 // signingKeyEnv is the AUDITLOG_SIGNING_KEY setting every node of one log
