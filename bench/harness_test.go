@@ -664,7 +664,8 @@ func writeTenths(rep *report, cols ...fillColumn) {
 	if len(cols) == 2 {
 		rep.printf(" |")
 	}
-	rep.printf("\n")
+	rep.printf("\n\nBatches of %[2]d per tenth: %[1]d. The server acknowledges the requests of one group commit together (up to one per client), so a tenth's ends are known to within a group commit: with few batches a tenth, single tenths' rates are rough (a bunch of acknowledgements can fall just past one end or the other); the whole-fill rate is not affected.\n",
+		n/fillParts/batchSize, batchSize)
 }
 
 // percentile returns the nearest-rank q-quantile of sorted durations.
