@@ -6,18 +6,25 @@
 //	go test ./bench/ -run '^$' -bench . -benchtime 1x -timeout 60m
 //
 // Each benchmark prints a markdown section with its figures and logs its
-// verdict; set AUDITLOG_BENCH_OUT=FILE to also append the sections to FILE. Sizes can be
-// lowered for a quick try with AUDITLOG_BENCH_INGEST_ROWS,
+// verdict; set AUDITLOG_BENCH_OUT=FILE to also append the sections to FILE.
+// Sizes can be lowered for a quick try: AUDITLOG_BENCH_INGEST_ROWS
+// (default 1,000,000) and AUDITLOG_BENCH_PG_INGEST_ROWS (default 400,000)
+// are the fills of the ingest comparisons, at least 10,000 (each tenth of a
+// fill is timed), AUDITLOG_BENCH_INGEST_ROUNDS their rounds (default 1);
 // AUDITLOG_BENCH_MEMORY_ROWS, AUDITLOG_BENCH_DATASET_ROWS,
 // AUDITLOG_BENCH_LIST_REQUESTS, AUDITLOG_BENCH_LIVE_LIST_REQUESTS (0 skips
-// it), AUDITLOG_BENCH_SINGLE_REQUESTS, AUDITLOG_BENCH_PROOF_REQUESTS and
+// it), AUDITLOG_BENCH_SINGLE_REQUESTS, AUDITLOG_BENCH_PROOF_REQUESTS,
 // AUDITLOG_BENCH_CONSISTENCY_REQUESTS and AUDITLOG_BENCH_PAGE_REQUESTS (the
-// web UI's page views); AUDITLOG_BENCH_INGEST_ROUNDS sets
-// the rounds of the ingest comparison (default 2) and
-// AUDITLOG_BENCH_EXPORT_ROUNDS the full CSV exports (default 3);
+// web UI's page views); AUDITLOG_BENCH_EXPORT_ROUNDS sets the rounds of
+// full CSV exports against the raw engine (default 3).
 // AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
 // DIR and reuses it on the next run (the export, proof, verify and web UI
 // benchmarks run on it too, and add activities to it).
+//
+// BenchmarkHugeFill, a once-off for docs/performance.md, runs only when
+// AUDITLOG_BENCH_HUGE_ROWS is set (10000000 for the record): it fills a
+// store through HTTP to that size and measures its first pages and its
+// size on disk, with about 15 GB of disk in the work directory.
 //
 // The PostgreSQL benchmarks (BenchmarkPostgres...) use the server that
 // AUDITLOG_TEST_DATABASE_URL names, as the tests do, and make and drop
