@@ -459,17 +459,20 @@ func rawDSN(path string, readOnly bool) string {
 	return "file:" + path + "?" + p.Encode()
 }
 
-// rawInsertSQL is the store's own single-row INSERT (sqlite/writer.go).
+// rawInsertSQL inserts one row into the store's activities table; the
+// row's event id goes into event_ids (rawEventSQL), the table that keys
+// event ids to activities.
 const rawInsertSQL = `INSERT INTO activities (
   created_us, operator, username, activity_system_name, activity_display_name,
   subtype_system_name, subtype_display_name, extra, object_id, object_type,
-  object_name, object_column_changes, event_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (event_id) DO NOTHING`
+  object_name, object_column_changes
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const rawEventSQL = `INSERT INTO event_ids (event_id, id) VALUES (?, ?)`
 
 // rawInsert creates a database with the store's migrations (the same
 // tables and indexes) and inserts rows in transactions of txRows through
-// one prepared statement. fill is marked after each commit; its clock
+// prepared single-row INSERTs: each activity, and its event id. fill is marked after each commit; its clock
 // starts with the first transaction, so that only the inserts are timed.
 func rawInsert(path string, rows []rawRow, txRows int, fill *fillProgress) error {
 	db, err := sql.Open("sqlite3", rawDSN(path, false))
@@ -497,18 +500,30 @@ func rawInsert(path string, rows []rawRow, txRows int, fill *fillProgress) error
 		return err
 	}
 	defer stmt.Close()
+	eventStmt, err := db.Prepare(rawEventSQL)
+	if err != nil {
+		return err
+	}
+	defer eventStmt.Close()
 	fill.begin()
 	for off := 0; off < len(rows); off += txRows {
 		tx, err := db.Begin()
 		if err != nil {
 			return err
 		}
-		ins := tx.Stmt(stmt)
+		ins, insEvent := tx.Stmt(stmt), tx.Stmt(eventStmt)
 		created := time.Now().UnixMicro()
 		for _, r := range rows[off:min(off+txRows, len(rows))] {
-			if _, err := ins.Exec(created, r.operator, r.username, r.systemName, r.displayName,
+			res, err := ins.Exec(created, r.operator, r.username, r.systemName, r.displayName,
 				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType,
-				r.objectName, r.changes, r.eventID); err != nil {
+				r.objectName, r.changes)
+			if err == nil && r.eventID != "" {
+				var id int64
+				if id, err = res.LastInsertId(); err == nil {
+					_, err = insEvent.Exec(r.eventID, id)
+				}
+			}
+			if err != nil {
 				tx.Rollback()
 				return err
 			}

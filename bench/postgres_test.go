@@ -183,7 +183,7 @@ func rawCopy(url string, rows []rawRow, txRows int, fill *fillProgress) error {
 	}
 	columns := []string{"id", "created_us", "operator", "username", "activity_system_name", "activity_display_name",
 		"subtype_system_name", "subtype_display_name", "extra", "object_id", "object_type", "object_name",
-		"object_column_changes", "event_id"}
+		"object_column_changes"}
 	fill.begin()
 	for off := 0; off < len(rows); off += txRows {
 		tx, err := conn.Begin(ctx)
@@ -193,11 +193,20 @@ func rawCopy(url string, rows []rawRow, txRows int, fill *fillProgress) error {
 		created := time.Now().UnixMicro()
 		chunk := rows[off:min(off+txRows, len(rows))]
 		values := make([][]any, len(chunk))
+		var events [][]any
 		for i, r := range chunk {
-			values[i] = []any{int64(off + i + 1), created, r.operator, r.username, r.systemName, r.displayName,
-				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType, r.objectName, r.changes, r.eventID}
+			id := int64(off + i + 1)
+			values[i] = []any{id, created, r.operator, r.username, r.systemName, r.displayName,
+				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType, r.objectName, r.changes}
+			if r.eventID != "" {
+				events = append(events, []any{r.eventID, id})
+			}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, columns, pgx.CopyFromRows(values)); err != nil {
+			tx.Rollback(ctx)
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"event_id", "id"}, pgx.CopyFromRows(events)); err != nil {
 			tx.Rollback(ctx)
 			return err
 		}

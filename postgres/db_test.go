@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,32 @@ func TestRefusesToRecordWhenTheTreeDoesNotCoverTheActivities(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM activities`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d activities stored (%v), want 3", n, err)
+	}
+}
+
+func TestAStoreOfTheVersionBeforeTilesKeepsItsTreeAndItsEventIDs(t *testing.T) {
+	t.Parallel()
+	// testdata/store-before-tiles.sql is a pg_dump of a database the
+	// version before migrations 0005 and 0006 wrote: 600 logins, each with
+	// an event id, the tree in tree_leaves and the event ids in activities.
+	url := pgtest.NewDatabase(t)
+	dump, err := os.ReadFile("testdata/store-before-tiles.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, string(dump)); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	conn.Close(ctx)
+	db := openURL(t, url, nil)
+	storetest.CheckMigratedStore(t, db, 600, "35815d2983e81f752f2cb1fa91ac349f63135e6d7a0cf0b5e9407b343db30215")
+	var left int
+	if err := db.Read.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'tree_leaves'`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("tree_leaves is still there (%d, %v)", left, err)
 	}
 }

@@ -6,6 +6,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -90,10 +91,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	params.Set("_busy_timeout", "10000")
 	params.Set("_foreign_keys", "on")
 	params.Set("_txlock", "immediate")
-	db.write, err = sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
-	if err != nil {
-		return nil, err
-	}
+	// The writer's page cache holds the B-trees' hot pages (the right edge
+	// of each index, the recent event ids) at any size of log, and its
+	// WAL is checkpointed every 25,000 pages (about 100 MB) rather than
+	// every 1,000: a page that many commits rewrite is copied into the
+	// database once a checkpoint, not once a commit. docs/performance.md
+	// has the figures behind both.
+	db.write = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: []string{
+		"PRAGMA cache_size = -65536", // KiB: 64 MiB
+		"PRAGMA wal_autocheckpoint = 25000",
+		"PRAGMA journal_size_limit = 134217728", // the WAL is cut back to 128 MiB after a checkpoint
+	}})
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxLifetime(0)
 	db.write.SetConnMaxIdleTime(0)
@@ -108,11 +116,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// SQLite's own per-call locking of it is pure cost (about a tenth of
 	// the CPU of a large export).
 	params.Set("_mutex", "no")
-	db.read, err = sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
-	if err != nil {
-		db.write.Close()
-		return nil, err
-	}
+	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
 	db.read.SetMaxOpenConns(readConns)
 	db.read.SetMaxIdleConns(readConns)
 	// A connection plans with the statistics it loaded when it opened.
@@ -164,6 +168,27 @@ func (db *DB) optimizeAsTheLogGrows(size uint64) {
 			db.optimizedAt = size
 		}
 	}
+}
+
+// connector opens connections to the database file with the mattn
+// driver and runs pragmas on each, so that a connection the pool opens
+// again has them too.
+type connector struct {
+	dsn     string
+	pragmas []string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.Driver().Open(c.dsn) }
+
+func (c connector) Driver() driver.Driver {
+	return &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+		for _, p := range c.pragmas {
+			if _, err := conn.Exec(p, nil); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		return nil
+	}}
 }
 
 // migrate applies, in one transaction, every embedded migration not yet

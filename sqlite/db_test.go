@@ -1,10 +1,10 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -58,83 +58,35 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	}
 }
 
-func TestOpenMovesTheTreeOfAnEarlierVersionIntoTiles(t *testing.T) {
+func TestAStoreOfTheVersionBeforeTilesKeepsItsTreeAndItsEventIDs(t *testing.T) {
 	t.Parallel()
+	// testdata/store-before-tiles.db was written by the version before
+	// migrations 0005 and 0006: 600 logins, each with an event id, the tree
+	// in tree_nodes and the event ids in activities.
 	dir := t.TempDir()
+	fixture, err := os.ReadFile("testdata/store-before-tiles.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sqlite.FileName), fixture, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts := make([]auditlog.NewActivity, 700) // two full tiles and a partial one
-	for i := range acts {
-		acts[i] = auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: fmt.Sprint("u", i)}
-	}
-	if _, err := db.RecordActivities(ctx, acts); err != nil {
-		t.Fatal(err)
-	}
-	want, err := db.TreeHead(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	if err := db.StreamLeafHashes(ctx, 0, func(_ uint64, h []byte) error { leaves = append(leaves, bytes.Clone(h)); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	// The store as the version before migration 0005 left it: the tree in
-	// tree_nodes (every node; the leaves at level 0), no tiles.
-	raw, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
-		`DROP TABLE tiles`,
-		`CREATE TABLE tree_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID`,
-		`CREATE TABLE tree_backfill (upto INTEGER NOT NULL)`,
-		`INSERT INTO tree_backfill VALUES (0)`,
-		`CREATE INDEX activities_by_activity ON activities (activity_system_name)`,
-		`CREATE INDEX activities_by_object_type ON activities (object_type)`,
-		`CREATE INDEX activities_by_created ON activities (created_us)`,
-		`DELETE FROM schema_migrations WHERE name = 'migration/0005_tiles.sql'`,
-	} {
-		if _, err := raw.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	// Inserted in reverse: the move must read them in index order.
-	for i := len(leaves) - 1; i >= 0; i-- {
-		if _, err := raw.Exec(`INSERT INTO tree_nodes VALUES (0, ?, ?), (1, ?, ?)`, i, leaves[i], i+10000, []byte("an inner node")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw.Close()
-
-	db, err = sqlite.Open(ctx, sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer db.Close()
-	got, err := db.TreeHead(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Size != want.Size || !bytes.Equal(got.Root, want.Root) {
-		t.Fatalf("tree after the move %d %x, want %d %x", got.Size, got.Root, want.Size, want.Root)
-	}
-	ids, err := db.RecordActivities(ctx, acts[:1])
-	if err != nil || ids[0] != 701 {
-		t.Fatalf("the next activity after the move: %v %v, want id 701", ids, err)
-	}
+	storetest.CheckMigratedStore(t, db, 600, "98903a40db42a1e9bac9903f3ec28e71094247032f5aaa368f17347f7c464281")
+
 	check, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer check.Close()
 	var n int
-	if err := check.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'tree_nodes'`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("tree_nodes is still there (%d, %v)", n, err)
+	if err := check.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('tree_nodes', 'tree_backfill')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the old tree's tables are still there (%d, %v)", n, err)
 	}
 }
 

@@ -3,7 +3,9 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -855,4 +857,37 @@ func testCountsOverTime(t *testing.T, open Opener) {
 			t.Fatalf("got %v, want an EINVALID error", err)
 		}
 	})
+}
+
+// CheckMigratedStore checks a store that an earlier version wrote, once
+// opened by this one: its tree has the size and root it had (hex), every
+// activity is still the leaf the tree holds, the event ids it recorded
+// still answer with their first ids, and recording goes on after them.
+// The activities are those of the fixtures: logins whose event id ends in
+// their index (from 0), which is their id − 1.
+func CheckMigratedStore(t *testing.T, s auditlog.Store, size uint64, root string) {
+	t.Helper()
+	ctx := context.Background()
+	head, err := s.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Size != size || hex.EncodeToString(head.Root) != root {
+		t.Fatalf("tree after the migration: size %d, root %x; want %d, %s", head.Size, head.Root, size, root)
+	}
+	_, roots := rebuild(t, s)
+	if !bytes.Equal(roots[len(roots)-1], head.Root) {
+		t.Fatal("the stored tree is not the tree of the stored activities")
+	}
+	again := auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "user5",
+		ObjectID: "5", ObjectType: "User", EventID: "00000000-0000-4000-8000-000000000005"}
+	ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{again})
+	if err != nil || len(ids) != 1 || ids[0] != 6 {
+		t.Fatalf("an event id recorded before the migration: ids %v, %v; want 6", ids, err)
+	}
+	again.EventID = "00000000-0000-4000-8000-999999999999"
+	ids, err = s.RecordActivities(ctx, []auditlog.NewActivity{again})
+	if err != nil || len(ids) != 1 || ids[0] != int64(size)+1 {
+		t.Fatalf("the first activity after the migration: ids %v, %v; want %d", ids, err, size+1)
+	}
 }

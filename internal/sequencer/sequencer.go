@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -64,7 +65,17 @@ type Sequencer struct {
 	// Only the queue's goroutine touches it. A commit by another process
 	// or node makes it stale, which the head's id tells.
 	tree *tlog.TiledTree
+	// recentEvents counts the rows of recent_event_ids as of the last
+	// commit, read again with the tree: only when it reaches eventMerge
+	// are they moved, so a stale count only moves them a little later.
+	recentEvents int
 }
+
+// eventMerge is how many new event ids gather in recent_event_ids before
+// they move into event_ids. The smaller table stays a few hundred pages,
+// so that a commit rewrites few of them, however large the log; moving
+// them in key order rewrites each page of event_ids once.
+const eventMerge = 1 << 16
 
 // job is one all-or-nothing unit of work: the statements of a change
 // (apply), and the activities that record it.
@@ -215,6 +226,9 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		if s.tree, err = sqlstore.LoadTree(ctx, tx); err != nil {
 			return err
 		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM recent_event_ids`).Scan(&s.recentEvents); err != nil {
+			return fmt.Errorf("count recent event ids: %w", err)
+		}
 	}
 	// created never decreases with id, even when the clock steps back or
 	// another process or node, with a clock of its own, wrote last: date
@@ -227,6 +241,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		return err
 	}
 	var rows []Row
+	var events []any // event id, activity id, ...
 	for _, j := range jobs {
 		ids := make([]int64, len(j.activities))
 		for i := range j.activities {
@@ -241,6 +256,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 			}
 			if p.EventID != "" {
 				recorded[p.EventID] = id
+				events = append(events, p.EventID, id)
 			}
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
 			ids[i] = id
@@ -250,7 +266,42 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	if err := tx.InsertActivities(ctx, rows); err != nil {
 		return fmt.Errorf("insert activities: %w", err)
 	}
+	if err := s.insertEvents(ctx, tx, events); err != nil {
+		return err
+	}
 	return sqlstore.WriteTiles(ctx, tx, s.tree.Changes())
+}
+
+// eventInsertBatch is how many event ids one INSERT writes.
+const eventInsertBatch = 250
+
+// insertEvents records new event ids (pairs of event id and activity id)
+// in recent_event_ids, and moves them all into event_ids once eventMerge
+// have gathered.
+func (s *Sequencer) insertEvents(ctx context.Context, tx Tx, events []any) error {
+	for len(events) > 0 {
+		batch := events[:min(2*eventInsertBatch, len(events))]
+		events = events[len(batch):]
+		values := make([]string, len(batch)/2)
+		for i := range values {
+			values[i] = "(" + sqlstore.Placeholders(2*i+1, 2) + ")"
+		}
+		if err := tx.Exec(ctx, `INSERT INTO recent_event_ids (event_id, id) VALUES `+strings.Join(values, ", "), batch...); err != nil {
+			return fmt.Errorf("record event ids: %w", err)
+		}
+		s.recentEvents += len(values)
+	}
+	if s.recentEvents < eventMerge {
+		return nil
+	}
+	if err := tx.Exec(ctx, `INSERT INTO event_ids (event_id, id) SELECT event_id, id FROM recent_event_ids ORDER BY event_id`); err != nil {
+		return fmt.Errorf("move event ids: %w", err)
+	}
+	if err := tx.Exec(ctx, `DELETE FROM recent_event_ids`); err != nil {
+		return fmt.Errorf("move event ids: %w", err)
+	}
+	s.recentEvents = 0
+	return nil
 }
 
 // eventLookupBatch is how many event ids one lookup query binds.
@@ -271,7 +322,9 @@ func recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, 
 	for len(events) > 0 {
 		batch := events[:min(eventLookupBatch, len(events))]
 		events = events[len(batch):]
-		rows, err := tx.Query(ctx, `SELECT event_id, id FROM activities WHERE event_id IN (`+sqlstore.Placeholders(1, len(batch))+`)`, batch...)
+		in := sqlstore.Placeholders(1, len(batch))
+		rows, err := tx.Query(ctx, `SELECT event_id, id FROM event_ids WHERE event_id IN (`+in+`)
+			UNION ALL SELECT event_id, id FROM recent_event_ids WHERE event_id IN (`+in+`)`, batch...)
 		if err != nil {
 			return nil, fmt.Errorf("find recorded events: %w", err)
 		}

@@ -210,3 +210,42 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 		})
 	}
 }
+
+func TestEventIDsAreFoundBeforeAndAfterTheyMoveIntoTheMainTable(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			ctx := context.Background()
+			event := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+			// 66,000 event ids: past the 65,536 that make them move, with
+			// the last ones recorded after the move.
+			const n = 66_000
+			for b := 0; b < n; b += auditlog.MaxBatch {
+				acts := make([]auditlog.NewActivity, auditlog.MaxBatch)
+				for i := range acts {
+					acts[i] = login("u", event(b+i))
+				}
+				if _, err := s.RecordActivities(ctx, acts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var moved, recent int
+			if err := s.shared.Read.QueryRow(ctx, `SELECT (SELECT count(*) FROM event_ids), (SELECT count(*) FROM recent_event_ids)`).Scan(&moved, &recent); err != nil {
+				t.Fatal(err)
+			}
+			if moved < 1<<16 || moved+recent != n {
+				t.Fatalf("%d event ids moved and %d recent, want at least 65,536 moved of %d", moved, recent, n)
+			}
+			// One from before the move, one from after, and one of each
+			// repeated in a batch with a new one.
+			ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("u", event(17)), login("u", event(n-3)), login("u", event(n+1))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids[0] != 18 || ids[1] != n-2 || ids[2] != n+1 {
+				t.Fatalf("ids %v, want [18 %d %d]", ids, n-2, n+1)
+			}
+		})
+	}
+}

@@ -92,11 +92,3 @@ func (p *Pending) Activity() auditlog.Activity {
 		Changes: p.Changes,
 	}
 }
-
-// EventIDArg is the event_id as a query argument: NULL when the client sent none.
-func (p *Pending) EventIDArg() any {
-	if p.EventID == "" {
-		return nil
-	}
-	return p.EventID
-}
