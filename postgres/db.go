@@ -99,10 +99,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	maxRows := cfg.MaxGroupRows
-	if maxRows <= 0 {
-		maxRows = 20000
-	}
 	db.seq = sequencer.New(sequencer.Config{
 		Begin:   db.beginWrite,
 		Dialect: dialect,
@@ -110,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return db.LookupActivityType(ctx, name)
 		},
 		Now:          db.now,
-		MaxGroupRows: maxRows,
+		MaxGroupRows: cfg.MaxGroupRows,
 	})
 	db.Shared = db.shared()
 	return db, nil

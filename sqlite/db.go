@@ -142,10 +142,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	maxRows := cfg.MaxGroupRows
-	if maxRows <= 0 {
-		maxRows = 20000
-	}
 	db.seq = sequencer.New(sequencer.Config{
 		Begin:   db.beginWrite,
 		Dialect: dialect,
@@ -153,7 +149,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return db.LookupActivityType(ctx, name)
 		},
 		Now:          db.now,
-		MaxGroupRows: maxRows,
+		MaxGroupRows: cfg.MaxGroupRows,
 		AfterCommit:  db.optimizeAsTheLogGrows,
 	})
 	db.Shared = db.shared()

@@ -49,7 +49,7 @@ type Config struct {
 	Lookup sqlstore.TypeLookup
 	// Now is the store's clock.
 	Now func() time.Time
-	// MaxGroupRows bounds how many activities one commit writes.
+	// MaxGroupRows bounds how many activities one commit writes; 0 means 20,000.
 	MaxGroupRows int
 	// AfterCommit, if set, runs after each commit's requests are answered,
 	// with the tree's size; nothing else is written meanwhile.
@@ -90,6 +90,9 @@ type job struct {
 
 // New starts a sequencer.
 func New(cfg Config) *Sequencer {
+	if cfg.MaxGroupRows <= 0 {
+		cfg.MaxGroupRows = 20000
+	}
 	s := &Sequencer{cfg: cfg}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,

@@ -156,7 +156,9 @@ const probesPerRound = 32
 // between two of them, so a million activities take four rounds.
 func (db *Shared) firstCreatedAtLeast(ctx context.Context, q Querier, us int64) (int64, bool, error) {
 	var lo, hi int64
-	if err := q.QueryRow(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM activities`).Scan(&lo, &hi); err != nil {
+	// Two subqueries: SQLite reads min(id) or max(id) off the end of the
+	// primary key only when the query holds just one of them.
+	if err := q.QueryRow(ctx, `SELECT (SELECT coalesce(min(id), 0) FROM activities), (SELECT coalesce(max(id), 0) FROM activities)`).Scan(&lo, &hi); err != nil {
 		return 0, false, db.Wrap("find date range", err)
 	}
 	var found int64 // the smallest id known to be created at or after us

@@ -55,18 +55,28 @@ func Placeholders(first, n int) string {
 //   - A filter with several values (OR) becomes one branch per value, each
 //     reading at most one page from its index, merged by id: "IN (...)"
 //     would read every match of every value and sort them.
+//   - A column whose only index is on (column, operator) (Dialect.
+//     OperatorIndexes) is walked in id order one operator at a time: with
+//     no operator given, that is one branch per operator.
 func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 	b := &builder{}
+	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
 
 	// The first multi-valued indexed filter, if any, is split into branches.
 	var split string
-	var splitValues []string
+	splitValues := []string{""}
 	textFilters := textFilters(f)
 	for _, c := range textFilters {
-		if len(c.values) > 1 && f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst {
+		if len(c.values) > 1 && paged {
 			split, splitValues = c.column, c.values
 			break
 		}
+	}
+	// So is the operator, when the filter's column is indexed with it.
+	opIndexed := operatorIndexed(f, d)
+	operators := []auditlog.Operator{""}
+	if len(f.Operators) == 0 && opIndexed != "" && paged {
+		operators = []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine}
 	}
 
 	conditions := func() []string {
@@ -85,8 +95,10 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			// anyway, but before the first statistics are gathered (a store
 			// that was empty when the server started) it may, and then
 			// walks half the table.
+			// Next to a column indexed with the operator, the operator's
+			// condition narrows that index instead.
 			column := "operator"
-			if len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
+			if opIndexed == "" && len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
 				column = d.Unindexed(column)
 			}
 			add(column + " = " + b.arg(string(f.Operators[0])))
@@ -118,7 +130,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 		return ""
 	}
 
-	if split == "" {
+	if split == "" && len(operators) == 1 {
 		order := " ORDER BY id DESC"
 		if f.OldestFirst {
 			order = " ORDER BY id"
@@ -126,11 +138,20 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 		s := `SELECT ` + ActivityColumns + ` FROM activities` + whereClause(conditions()) + order
 		return Query{SQL: s + limit(), Args: b.args}
 	}
-	branches := make([]string, len(splitValues))
-	for i, v := range splitValues {
-		where := append([]string{split + " = " + b.arg(v)}, conditions()...)
-		branches[i] = `SELECT * FROM (SELECT ` + ActivityColumns + ` FROM activities` + whereClause(where) +
-			` ORDER BY id DESC` + limit() + `) AS branch`
+	var branches []string
+	for _, v := range splitValues {
+		for _, op := range operators {
+			var where []string
+			if split != "" {
+				where = append(where, split+" = "+b.arg(v))
+			}
+			if op != "" {
+				where = append(where, "operator = "+b.arg(string(op)))
+			}
+			where = append(where, conditions()...)
+			branches = append(branches, `SELECT * FROM (SELECT `+ActivityColumns+` FROM activities`+whereClause(where)+
+				` ORDER BY id DESC`+limit()+`) AS branch`)
+		}
 	}
 	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
 	return Query{SQL: s, Args: b.args}
