@@ -439,6 +439,10 @@ func testFilters(t *testing.T, open Opener) {
 		{"activity, operator and username", auditlog.Filter{Activities: []string{"EDIT_USER", "CREATE_USER"}, Operators: []auditlog.Operator{auditlog.OperatorHuman}, Usernames: []string{"alice", "carol"}}},
 		{"activity names and a date range", auditlog.Filter{Activities: []string{"USER_LOGIN", "DOWNLOAD_CSV"}, CreatedFrom: day(1), CreatedTo: endOf(2)}},
 		{"username and id", auditlog.Filter{Usernames: []string{"bob"}, IDs: []int64{stored[1].ID, stored[2].ID}}},
+		{"an activity name and a username", auditlog.Filter{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice"}}},
+		{"two activity names, a username and a date range", auditlog.Filter{Activities: []string{"EDIT_USER", "USER_LOGIN"}, Usernames: []string{"bob"}, CreatedFrom: day(1), CreatedTo: endOf(2)}},
+		{"an object type and two usernames", auditlog.Filter{ObjectTypes: []string{"Flow"}, Usernames: []string{"alice", "bob"}}},
+		{"an object id and an activity name", auditlog.Filter{ObjectIDs: []string{"3"}, Activities: []string{"EDIT_USER", "USER_LOGIN"}}},
 		{"contradictory machine with username", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}, Usernames: []string{"bob"}}},
 	}
 	for _, fc := range filters {
@@ -467,8 +471,19 @@ func testPaging(t *testing.T, open Opener) {
 	clock := NewClock(base)
 	s := open(t, clock)
 	stored := fixture(t, s, clock)
-	f := auditlog.Filter{Activities: []string{"EDIT_USER", "USER_LOGIN"}, Limit: 3}
-	want := expected(f, stored)
+	for _, f := range []auditlog.Filter{
+		{Activities: []string{"EDIT_USER", "USER_LOGIN"}, Limit: 3},
+		{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice", "carol"}, Limit: 2},
+		{ObjectIDs: []string{"3", "4"}, Limit: 2},
+	} {
+		pageThrough(t, s, f, expected(f, stored))
+	}
+}
+
+// pageThrough lists f page by page, recording an activity between pages,
+// and checks that the pages hold want.
+func pageThrough(t *testing.T, s auditlog.Store, f auditlog.Filter, want []int64) {
+	t.Helper()
 	var got []int64
 	for page := 0; ; page++ {
 		acts, more, err := s.FindActivities(context.Background(), f)
@@ -490,7 +505,7 @@ func testPaging(t *testing.T, open Opener) {
 		}
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("paged ids %v, want %v", got, want)
+		t.Fatalf("%+v: paged ids %v, want %v", f, got, want)
 	}
 }
 
@@ -889,5 +904,23 @@ func CheckMigratedStore(t *testing.T, s auditlog.Store, size uint64, root string
 	ids, err = s.RecordActivities(ctx, []auditlog.NewActivity{again})
 	if err != nil || len(ids) != 1 || ids[0] != int64(size)+1 {
 		t.Fatalf("the first activity after the migration: ids %v, %v; want %d", ids, err, size+1)
+	}
+	// Object ids recorded before the migration are found with those after.
+	var want []int64
+	err = s.StreamActivities(ctx, auditlog.Filter{}, func(a *auditlog.Activity) error {
+		if a.ObjectID == "5" {
+			want = append(want, a.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.FindActivities(ctx, auditlog.Filter{ObjectIDs: []string{"5"}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 2 || !slices.Equal(idsOf(got), want) {
+		t.Fatalf("object 5 after the migration: ids %v, want %v", idsOf(got), want)
 	}
 }

@@ -2,7 +2,9 @@
 // rules: it assigns ids (dense, strictly increasing in commit order),
 // stamps them with a created time that never decreases with id,
 // de-duplicates event_ids (within a commit and against the store), appends
-// their leaves to the Merkle tree stored as tiles, and keeps each request
+// their leaves to the Merkle tree stored as tiles, keeps the indexes of
+// event ids and object ids that live outside the activities table
+// (deferredIndex), and keeps each request
 // all-or-nothing, however many requests share a commit (group commit,
 // internal/groupcommit). A store supplies only its write transaction (with
 // its way of locking the log's head, sqlstore.Dialect.LockHead) and a bulk
@@ -65,17 +67,10 @@ type Sequencer struct {
 	// Only the queue's goroutine touches it. A commit by another process
 	// or node makes it stale, which the head's id tells.
 	tree *tlog.TiledTree
-	// recentEvents counts the rows of recent_event_ids as of the last
-	// commit, read again with the tree: only when it reaches eventMerge
-	// are they moved, so a stale count only moves them a little later.
-	recentEvents int
+	// events and objects are the store's deferred indexes of event ids
+	// and object ids.
+	events, objects deferredIndex
 }
-
-// eventMerge is how many new event ids gather in recent_event_ids before
-// they move into event_ids. The smaller table stays a few hundred pages,
-// so that a commit rewrites few of them, however large the log; moving
-// them in key order rewrites each page of event_ids once.
-const eventMerge = 1 << 16
 
 // job is one all-or-nothing unit of work: the statements of a change
 // (apply), and the activities that record it.
@@ -93,7 +88,10 @@ func New(cfg Config) *Sequencer {
 	if cfg.MaxGroupRows <= 0 {
 		cfg.MaxGroupRows = 20000
 	}
-	s := &Sequencer{cfg: cfg}
+	s := &Sequencer{cfg: cfg,
+		events:  deferredIndex{main: "event_ids", recent: "recent_event_ids", columns: "event_id, id"},
+		objects: deferredIndex{main: "object_ids", recent: "recent_object_ids", columns: "object_id, activity_id"},
+	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
 		Rows:    func(j *job) int { return len(j.activities) },
@@ -229,8 +227,10 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		if s.tree, err = sqlstore.LoadTree(ctx, tx); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM recent_event_ids`).Scan(&s.recentEvents); err != nil {
-			return fmt.Errorf("count recent event ids: %w", err)
+		for _, ix := range []*deferredIndex{&s.events, &s.objects} {
+			if err := ix.countRecent(ctx, tx); err != nil {
+				return err
+			}
 		}
 	}
 	// created never decreases with id, even when the clock steps back or
@@ -244,7 +244,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		return err
 	}
 	var rows []Row
-	var events []any // event id, activity id, ...
+	var events, objects []any // key, activity id, ...
 	for _, j := range jobs {
 		ids := make([]int64, len(j.activities))
 		for i := range j.activities {
@@ -261,6 +261,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 				recorded[p.EventID] = id
 				events = append(events, p.EventID, id)
 			}
+			objects = append(objects, p.ObjectID, id)
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
 			ids[i] = id
 		}
@@ -269,41 +270,71 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	if err := tx.InsertActivities(ctx, rows); err != nil {
 		return fmt.Errorf("insert activities: %w", err)
 	}
-	if err := s.insertEvents(ctx, tx, events); err != nil {
+	if err := s.events.insert(ctx, tx, events); err != nil {
+		return err
+	}
+	if err := s.objects.insert(ctx, tx, objects); err != nil {
 		return err
 	}
 	return sqlstore.WriteTiles(ctx, tx, s.tree.Changes())
 }
 
-// eventInsertBatch is how many event ids one INSERT writes.
-const eventInsertBatch = 250
+// A deferredIndex is an index of activities by a key (event ids, object
+// ids) kept out of the activities table, in two tables of (key, activity
+// id): new entries go to the recent one, which stays a few hundred pages, so
+// that a commit rewrites few of its pages however large the log; once
+// deferredMerge have gathered, they move into the main one in key order,
+// which rewrites each of its pages once. A B-tree on a key with many
+// values in the activities table instead takes each activity's entry on a
+// page of its own once it outgrows a commit. Readers read both tables
+// (sqlstore's queries, recordedEvents).
+type deferredIndex struct {
+	main, recent string
+	columns      string // the key's column, then the activity id's
+	// pending counts the recent table's rows as of the last commit, read
+	// again with the tree: a stale count only moves them a little later.
+	pending int
+}
 
-// insertEvents records new event ids (pairs of event id and activity id)
-// in recent_event_ids, and moves them all into event_ids once eventMerge
-// have gathered.
-func (s *Sequencer) insertEvents(ctx context.Context, tx Tx, events []any) error {
-	for len(events) > 0 {
-		batch := events[:min(2*eventInsertBatch, len(events))]
-		events = events[len(batch):]
+// deferredMerge is how many entries gather in a recent table before they
+// move into the main one.
+const deferredMerge = 1 << 16
+
+// deferredInsertBatch is how many entries one INSERT writes.
+const deferredInsertBatch = 250
+
+func (ix *deferredIndex) countRecent(ctx context.Context, tx Tx) error {
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ix.recent).Scan(&ix.pending); err != nil {
+		return fmt.Errorf("count %s: %w", ix.recent, err)
+	}
+	return nil
+}
+
+// insert adds entries (pairs of key and activity id) to the recent table,
+// and moves them all into the main one once deferredMerge have gathered.
+func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries []any) error {
+	for len(entries) > 0 {
+		batch := entries[:min(2*deferredInsertBatch, len(entries))]
+		entries = entries[len(batch):]
 		values := make([]string, len(batch)/2)
 		for i := range values {
 			values[i] = "(" + sqlstore.Placeholders(2*i+1, 2) + ")"
 		}
-		if err := tx.Exec(ctx, `INSERT INTO recent_event_ids (event_id, id) VALUES `+strings.Join(values, ", "), batch...); err != nil {
-			return fmt.Errorf("record event ids: %w", err)
+		if err := tx.Exec(ctx, `INSERT INTO `+ix.recent+` (`+ix.columns+`) VALUES `+strings.Join(values, ", "), batch...); err != nil {
+			return fmt.Errorf("insert into %s: %w", ix.recent, err)
 		}
-		s.recentEvents += len(values)
+		ix.pending += len(values)
 	}
-	if s.recentEvents < eventMerge {
+	if ix.pending < deferredMerge {
 		return nil
 	}
-	if err := tx.Exec(ctx, `INSERT INTO event_ids (event_id, id) SELECT event_id, id FROM recent_event_ids ORDER BY event_id`); err != nil {
-		return fmt.Errorf("move event ids: %w", err)
+	if err := tx.Exec(ctx, `INSERT INTO `+ix.main+` (`+ix.columns+`) SELECT `+ix.columns+` FROM `+ix.recent+` ORDER BY `+ix.columns); err != nil {
+		return fmt.Errorf("move %s into %s: %w", ix.recent, ix.main, err)
 	}
-	if err := tx.Exec(ctx, `DELETE FROM recent_event_ids`); err != nil {
-		return fmt.Errorf("move event ids: %w", err)
+	if err := tx.Exec(ctx, `DELETE FROM `+ix.recent); err != nil {
+		return fmt.Errorf("empty %s: %w", ix.recent, err)
 	}
-	s.recentEvents = 0
+	ix.pending = 0
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -211,31 +212,76 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 	}
 }
 
-func TestEventIDsAreFoundBeforeAndAfterTheyMoveIntoTheMainTable(t *testing.T) {
+// TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove records past
+// the 65,536 entries that move event ids and object ids from their recent
+// tables into their main ones, and reads both across the move.
+func TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove(t *testing.T) {
 	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := open(t)
 			ctx := context.Background()
 			event := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-			// 66,000 event ids: past the 65,536 that make them move, with
-			// the last ones recorded after the move.
-			const n = 66_000
+			// 67,000 activities: the commit that reaches 65,536 entries
+			// moves them, and the last 1,000 are recorded after the move.
+			const n = 67_000
 			for b := 0; b < n; b += auditlog.MaxBatch {
 				acts := make([]auditlog.NewActivity, auditlog.MaxBatch)
 				for i := range acts {
 					acts[i] = login("u", event(b+i))
+					acts[i].ObjectID = strconv.Itoa((b + i) % 7)
 				}
 				if _, err := s.RecordActivities(ctx, acts); err != nil {
 					t.Fatal(err)
 				}
 			}
-			var moved, recent int
-			if err := s.shared.Read.QueryRow(ctx, `SELECT (SELECT count(*) FROM event_ids), (SELECT count(*) FROM recent_event_ids)`).Scan(&moved, &recent); err != nil {
+			for _, table := range []string{"event_ids", "object_ids"} {
+				var moved, recent int
+				if err := s.shared.Read.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+table+`), (SELECT count(*) FROM recent_`+table+`)`).Scan(&moved, &recent); err != nil {
+					t.Fatal(err)
+				}
+				if moved < 1<<16 || recent == 0 || moved+recent != n {
+					t.Fatalf("%s: %d moved and %d recent, want at least 65,536 moved of %d and some not", table, moved, recent, n)
+				}
+			}
+			// Activity i+1 has object id i % 7: the newest 200 of object 3
+			// span both tables (1,000 recent), as does a page after a
+			// cursor among them.
+			want := func(before int64, limit int) []int64 {
+				var ids []int64
+				for id := before - 1; id > 0 && len(ids) < limit; id-- {
+					if (id-1)%7 == 3 {
+						ids = append(ids, id)
+					}
+				}
+				return ids
+			}
+			for _, f := range []auditlog.Filter{
+				{ObjectIDs: []string{"3"}, Limit: 200},
+				{ObjectIDs: []string{"3"}, Limit: 100, BeforeID: n - 900},
+			} {
+				acts, _, err := s.FindActivities(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for _, a := range acts {
+					got = append(got, a.ID)
+				}
+				before := f.BeforeID
+				if before == 0 {
+					before = n + 1
+				}
+				if w := want(before, f.Limit); !slices.Equal(got, w) {
+					t.Fatalf("object 3, %d before %d: ids %v, want %v", f.Limit, before, got, w)
+				}
+			}
+			counts, err := s.CountActivitiesOverTime(ctx, auditlog.Filter{ObjectIDs: []string{"3"}}, []time.Time{time.Unix(0, 0), time.Now().Add(time.Hour)})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if moved < 1<<16 || moved+recent != n {
-				t.Fatalf("%d event ids moved and %d recent, want at least 65,536 moved of %d", moved, recent, n)
+			if wantN := int64(len(want(n+1, n))); counts[0].Human != wantN || counts[0].Machine != 0 {
+				t.Fatalf("object 3 counted %+v, want %d by humans", counts[0], wantN)
 			}
 			// One from before the move, one from after, and one of each
 			// repeated in a batch with a new one.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -88,10 +89,36 @@ func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn fu
 	})
 }
 
+// narrowMost bounds the counts that choose a page's narrow column
+// (ListQuery): past it, a column's matches are frequent enough that the
+// planner's own choice reads few rows per match.
+const narrowMost = 15000
+
+// narrowColumn chooses the column a page of f tests as a set of ids
+// (ListQuery), "" for none: of two or more text columns, the one with the
+// fewest matches in the page's id range.
+func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRange) (string, error) {
+	if f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
+		return "", nil
+	}
+	lo, hi := max(ids.Lo, 1), int64(math.MaxInt64)
+	if ids.Hi > 0 {
+		hi = ids.Hi + 1
+	}
+	if f.BeforeID > 0 {
+		hi = min(hi, f.BeforeID)
+	}
+	return db.narrowestIndex(ctx, f, lo, hi, narrowMost)
+}
+
 // streamActivities runs the list query of f over the given id range and
 // calls fn for each row as it is read.
 func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange, fn func(*auditlog.Activity) error) error {
-	list := ListQuery(f, ids, db.Dialect)
+	narrow, err := db.narrowColumn(ctx, f, ids)
+	if err != nil {
+		return err
+	}
+	list := ListQuery(f, ids, narrow, db.Dialect)
 	rows, err := q.Query(ctx, list.SQL, list.Args...)
 	if err != nil {
 		return db.Wrap("find activities", err)

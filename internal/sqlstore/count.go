@@ -37,7 +37,7 @@ func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter
 		hi = ids.Hi + 1
 	}
 	f.CreatedFrom, f.CreatedTo = time.Time{}, time.Time{}
-	indexed, err := db.narrowestIndex(ctx, f, lo, hi)
+	indexed, err := db.narrowestIndex(ctx, f, lo, hi, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +158,16 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 	}
 	for _, c := range textFilters(q.f) {
 		column := c.column
-		if indexed != "" && column != indexed {
+		switch {
+		case len(c.values) == 0:
+			continue
+		case indexed != "" && column != indexed:
 			column = d.Unindexed(column)
+		case column == "object_id":
+			where = append(where, "id IN ("+objectActivities(list(b, c.values), idBounds(b, "activity_id", from, 0, to))+")")
+			continue
 		}
-		if len(c.values) > 0 {
-			where = append(where, column+" IN ("+list(b, c.values)+")")
-		}
+		where = append(where, column+" IN ("+list(b, c.values)+")")
 	}
 	if q.operator == "" {
 		return Query{SQL: `SELECT operator, count(*) FROM activities` + whereClause(where) + ` GROUP BY operator`, Args: b.args}
@@ -177,7 +181,11 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 // not for the values given: a count that walks a frequent activity's index
 // and reads each row for a rare username's is slower than the other way
 // round by the ratio of their matches.
-func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi int64) (string, error) {
+//
+// With most > 0, each count stops at most matches (or at the fewest
+// counted so far), and a column is chosen only if its count stopped short
+// of that.
+func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi, most int64) (string, error) {
 	var given []textFilter
 	for _, c := range textFilters(f) {
 		if len(c.values) > 0 {
@@ -190,13 +198,23 @@ func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi 
 	best, fewest := "", int64(math.MaxInt64)
 	for _, c := range given {
 		b := &builder{}
-		q := Query{SQL: `SELECT count(*) FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)}
+		var q Query
+		if c.column == "object_id" {
+			q.SQL = `SELECT activity_id FROM (` + objectActivities(list(b, c.values), idBounds(b, "activity_id", lo, 0, hi)) + `) AS o`
+		} else {
+			q.SQL = `SELECT id FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)
+		}
+		if most > 0 {
+			// No need to count past the fewest so far.
+			q.SQL += ` LIMIT ` + b.arg(min(most, fewest))
+		}
+		q.SQL = `SELECT count(*) FROM (` + q.SQL + `) AS matches`
 		q.Args = b.args
 		n, err := db.count(ctx, q)
 		if err != nil {
 			return "", err
 		}
-		if n < fewest {
+		if n < fewest && (most == 0 || n < most) {
 			best, fewest = c.column, n
 		}
 	}

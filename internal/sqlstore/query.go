@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,22 +59,35 @@ func Placeholders(first, n int) string {
 //   - A column whose only index is on (column, operator) (Dialect.
 //     OperatorIndexes) is walked in id order one operator at a time: with
 //     no operator given, that is one branch per operator.
-func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
+//   - The column named narrow, if any, is tested as a set of ids read from
+//     its index alone, so that the index the query walks reads a row only
+//     for the activities that match both: walking one index and reading
+//     each row to test the other column reads thousands of rows when each
+//     column has thousands of matches and the two have few in common.
+func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
+	if len(f.Operators) == 0 && len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "") {
+		// A username selects humans alone (a machine's activity has
+		// none): saying so lets an index on (column, operator) be walked
+		// in id order.
+		f.Operators = []auditlog.Operator{auditlog.OperatorHuman}
+	}
 
-	// The first multi-valued indexed filter, if any, is split into branches.
+	// Object ids, when given, drive the query from their own index; or
+	// else the first multi-valued indexed filter but the narrow one, if
+	// any, is split into branches.
 	var split string
 	splitValues := []string{""}
 	textFilters := textFilters(f)
 	for _, c := range textFilters {
-		if len(c.values) > 1 && paged {
+		if paged && c.column != narrow && (c.column == "object_id" && len(c.values) > 0 || len(c.values) > 1) {
 			split, splitValues = c.column, c.values
 			break
 		}
 	}
 	// So is the operator, when the filter's column is indexed with it.
-	opIndexed := operatorIndexed(f, d)
+	opIndexed := operatorIndexed(withoutColumn(f, narrow), d)
 	operators := []auditlog.Operator{""}
 	if len(f.Operators) == 0 && opIndexed != "" && paged {
 		operators = []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine}
@@ -110,6 +124,15 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			if c.column == split {
 				continue
 			}
+			if c.column == narrow && len(c.values) > 0 {
+				where := append([]string{c.column + " IN (" + list(b, c.values) + ")"}, idBounds(b, "id", ids.Lo, ids.Hi, f.BeforeID)...)
+				add("id + 0 IN (SELECT id FROM activities" + whereClause(where) + ")")
+				continue
+			}
+			if c.column == "object_id" && len(c.values) > 0 {
+				add("id IN (" + objectActivities(list(b, c.values), idBounds(b, "activity_id", ids.Lo, ids.Hi, 0)) + ")")
+				continue
+			}
 			switch len(c.values) {
 			case 0:
 			case 1:
@@ -139,7 +162,22 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 		return Query{SQL: s + limit(), Args: b.args}
 	}
 	var branches []string
+	branch := func(from string, where []string, order string) {
+		where = append(where, conditions()...)
+		branches = append(branches, `SELECT * FROM (SELECT `+ActivityColumns+` FROM `+from+whereClause(where)+
+			` ORDER BY `+order+` DESC`+limit()+`) AS branch`)
+	}
 	for _, v := range splitValues {
+		if split == "object_id" {
+			// One branch per table of the object ids' index, each walking
+			// the object's entries newest first.
+			for _, table := range objectIndexTables {
+				where := append([]string{"object_id = " + b.arg(v)}, idBounds(b, "activity_id", ids.Lo, ids.Hi, f.BeforeID)...)
+				from := `(SELECT activity_id FROM ` + table + whereClause(where) + `) AS o CROSS JOIN activities`
+				branch(from, []string{"id = o.activity_id"}, "o.activity_id")
+			}
+			continue
+		}
 		for _, op := range operators {
 			var where []string
 			if split != "" {
@@ -148,13 +186,59 @@ func ListQuery(f auditlog.Filter, ids IDRange, d Dialect) Query {
 			if op != "" {
 				where = append(where, "operator = "+b.arg(string(op)))
 			}
-			where = append(where, conditions()...)
-			branches = append(branches, `SELECT * FROM (SELECT `+ActivityColumns+` FROM activities`+whereClause(where)+
-				` ORDER BY id DESC`+limit()+`) AS branch`)
+			branch("activities", where, "id")
 		}
 	}
 	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
 	return Query{SQL: s, Args: b.args}
+}
+
+// withoutColumn is f without its condition on the text column named.
+func withoutColumn(f auditlog.Filter, column string) auditlog.Filter {
+	switch column {
+	case "activity_system_name":
+		f.Activities = nil
+	case "username":
+		f.Usernames = nil
+	case "object_type":
+		f.ObjectTypes = nil
+	case "object_id":
+		f.ObjectIDs = nil
+	}
+	return f
+}
+
+// objectIndexTables hold the index of activities by object_id, kept out of
+// the activities table (internal/sequencer's deferredIndex): the recent
+// entries and the rest.
+var objectIndexTables = []string{"recent_object_ids", "object_ids"}
+
+// objectActivities is a query of the ids of the activities whose object_id
+// is one of the values bound at in, read from the object ids' index,
+// narrowed by conditions on activity_id.
+func objectActivities(in string, bounds []string) string {
+	var parts []string
+	for _, table := range objectIndexTables {
+		where := append([]string{"object_id IN (" + in + ")"}, bounds...)
+		parts = append(parts, `SELECT activity_id FROM `+table+whereClause(where))
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+// idBounds binds the conditions lo <= column <= hi and column < before on
+// a column of activity ids; 0 leaves each out.
+func idBounds(b *builder, column string, lo, hi, before int64) []string {
+	var where []string
+	if lo > 0 {
+		where = append(where, column+" >= "+b.arg(lo))
+	}
+	if hi > 0 {
+		where = append(where, column+" <= "+b.arg(hi))
+	}
+	if before > 0 {
+		where = append(where, column+" < "+b.arg(before))
+	}
+	return where
 }
 
 func whereClause(conds []string) string {
