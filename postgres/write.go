@@ -45,3 +45,11 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 	}))
 	return err
 }
+
+// InsertKeys COPYs the rows.
+func (t *writeTx) InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error {
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns[:], pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
+		return []any{keys[i], ids[i]}, nil
+	}))
+	return err
+}

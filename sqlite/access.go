@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/auditlog/auditlog/internal/sqlstore"
@@ -29,7 +30,10 @@ var dialect = sqlstore.Dialect{
 	OperatorIndexes: []string{"activity_system_name", "object_type"},
 	// Writes are serialised by the database's write lock, which each write
 	// transaction takes at its start (BEGIN IMMEDIATE).
-	ForUpdate:         func(string) string { return "" },
+	ForUpdate: func(string) string { return "" },
+	// A JSON array of the values.
+	TextList:          func(param string) string { return "SELECT value FROM json_each(" + param + ")" },
+	TextListArg:       func(values []string) (any, error) { return jsonArray(values) },
 	Wrap:              storeError,
 	IsUniqueViolation: isUniqueViolation,
 }
@@ -86,3 +90,9 @@ func (r sqlRow) Scan(dest ...any) error {
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
+
+// jsonArray is a JSON array of the values, as text.
+func jsonArray[T any](values []T) (string, error) {
+	b, err := json.Marshal(values)
+	return string(b), err
+}

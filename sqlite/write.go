@@ -81,3 +81,18 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 	}
 	return nil
 }
+
+// InsertKeys inserts the rows as one JSON array of [key, id] pairs, which
+// one short statement unpacks.
+func (t *writeTx) InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error {
+	pairs := make([][2]any, len(keys))
+	for i := range keys {
+		pairs[i] = [2]any{keys[i], ids[i]}
+	}
+	arg, err := jsonArray(pairs)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+columns[0]+`, `+columns[1]+`) SELECT value->>0, value->>1 FROM json_each(?)`, arg)
+	return err
+}

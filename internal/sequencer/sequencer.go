@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -29,6 +28,9 @@ type Tx interface {
 	sqlstore.Querier
 	// InsertActivities inserts the rows, in bulk.
 	InsertActivities(ctx context.Context, rows []Row) error
+	// InsertKeys inserts rows of a key and an activity id into the table's
+	// two columns, in bulk.
+	InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
@@ -89,8 +91,8 @@ func New(cfg Config) *Sequencer {
 		cfg.MaxGroupRows = 20000
 	}
 	s := &Sequencer{cfg: cfg,
-		events:  deferredIndex{main: "event_ids", recent: "recent_event_ids", columns: "event_id, id"},
-		objects: deferredIndex{main: "object_ids", recent: "recent_object_ids", columns: "object_id, activity_id"},
+		events:  deferredIndex{main: "event_ids", recent: "recent_event_ids", columns: [2]string{"event_id", "id"}},
+		objects: deferredIndex{main: "object_ids", recent: "recent_object_ids", columns: [2]string{"object_id", "activity_id"}},
 	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
@@ -239,12 +241,12 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	created := max(s.cfg.Now().UnixMicro(), lastCreated)
 	createdAt := time.UnixMicro(created)
 
-	recorded, err := recordedEvents(ctx, tx, jobs)
+	recorded, err := s.recordedEvents(ctx, tx, jobs)
 	if err != nil {
 		return err
 	}
 	var rows []Row
-	var events, objects []any // key, activity id, ...
+	var events, objects keyed
 	for _, j := range jobs {
 		ids := make([]int64, len(j.activities))
 		for i := range j.activities {
@@ -259,9 +261,9 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 			}
 			if p.EventID != "" {
 				recorded[p.EventID] = id
-				events = append(events, p.EventID, id)
+				events.add(p.EventID, id)
 			}
-			objects = append(objects, p.ObjectID, id)
+			objects.add(p.ObjectID, id)
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
 			ids[i] = id
 		}
@@ -290,18 +292,26 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 // (sqlstore's queries, recordedEvents).
 type deferredIndex struct {
 	main, recent string
-	columns      string // the key's column, then the activity id's
+	columns      [2]string // the key's column, then the activity id's
 	// pending counts the recent table's rows as of the last commit, read
 	// again with the tree: a stale count only moves them a little later.
 	pending int
 }
 
+// keyed are the entries of a deferred index a commit adds.
+type keyed struct {
+	keys []string
+	ids  []int64
+}
+
+func (k *keyed) add(key string, id int64) {
+	k.keys = append(k.keys, key)
+	k.ids = append(k.ids, id)
+}
+
 // deferredMerge is how many entries gather in a recent table before they
 // move into the main one.
 const deferredMerge = 1 << 16
-
-// deferredInsertBatch is how many entries one INSERT writes.
-const deferredInsertBatch = 250
 
 func (ix *deferredIndex) countRecent(ctx context.Context, tx Tx) error {
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ix.recent).Scan(&ix.pending); err != nil {
@@ -310,25 +320,20 @@ func (ix *deferredIndex) countRecent(ctx context.Context, tx Tx) error {
 	return nil
 }
 
-// insert adds entries (pairs of key and activity id) to the recent table,
-// and moves them all into the main one once deferredMerge have gathered.
-func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries []any) error {
-	for len(entries) > 0 {
-		batch := entries[:min(2*deferredInsertBatch, len(entries))]
-		entries = entries[len(batch):]
-		values := make([]string, len(batch)/2)
-		for i := range values {
-			values[i] = "(" + sqlstore.Placeholders(2*i+1, 2) + ")"
-		}
-		if err := tx.Exec(ctx, `INSERT INTO `+ix.recent+` (`+ix.columns+`) VALUES `+strings.Join(values, ", "), batch...); err != nil {
+// insert adds entries to the recent table, and moves them all into the
+// main one once deferredMerge have gathered.
+func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed) error {
+	if len(entries.keys) > 0 {
+		if err := tx.InsertKeys(ctx, ix.recent, ix.columns, entries.keys, entries.ids); err != nil {
 			return fmt.Errorf("insert into %s: %w", ix.recent, err)
 		}
-		ix.pending += len(values)
+		ix.pending += len(entries.keys)
 	}
 	if ix.pending < deferredMerge {
 		return nil
 	}
-	if err := tx.Exec(ctx, `INSERT INTO `+ix.main+` (`+ix.columns+`) SELECT `+ix.columns+` FROM `+ix.recent+` ORDER BY `+ix.columns); err != nil {
+	columns := ix.columns[0] + ", " + ix.columns[1]
+	if err := tx.Exec(ctx, `INSERT INTO `+ix.main+` (`+columns+`) SELECT `+columns+` FROM `+ix.recent+` ORDER BY `+columns); err != nil {
 		return fmt.Errorf("move %s into %s: %w", ix.recent, ix.main, err)
 	}
 	if err := tx.Exec(ctx, `DELETE FROM `+ix.recent); err != nil {
@@ -338,13 +343,10 @@ func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries []any) error
 	return nil
 }
 
-// eventLookupBatch is how many event ids one lookup query binds.
-const eventLookupBatch = 500
-
 // recordedEvents looks up which of the jobs' event ids are recorded
 // already, by this process or another, and under which id.
-func recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, error) {
-	var events []any
+func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, error) {
+	var events []string
 	for _, j := range jobs {
 		for i := range j.activities {
 			if e := j.activities[i].EventID; e != "" {
@@ -353,28 +355,30 @@ func recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, 
 		}
 	}
 	recorded := map[string]int64{}
-	for len(events) > 0 {
-		batch := events[:min(eventLookupBatch, len(events))]
-		events = events[len(batch):]
-		in := sqlstore.Placeholders(1, len(batch))
-		rows, err := tx.Query(ctx, `SELECT event_id, id FROM event_ids WHERE event_id IN (`+in+`)
-			UNION ALL SELECT event_id, id FROM recent_event_ids WHERE event_id IN (`+in+`)`, batch...)
-		if err != nil {
+	if len(events) == 0 {
+		return recorded, nil
+	}
+	d := s.cfg.Dialect
+	arg, err := d.TextListArg(events)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT event_id, id FROM event_ids WHERE event_id IN (`+d.TextList("$1")+`)
+		UNION ALL SELECT event_id, id FROM recent_event_ids WHERE event_id IN (`+d.TextList("$1")+`)`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("find recorded events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var event string
+		var id int64
+		if err := rows.Scan(&event, &id); err != nil {
 			return nil, fmt.Errorf("find recorded events: %w", err)
 		}
-		for rows.Next() {
-			var event string
-			var id int64
-			if err := rows.Scan(&event, &id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("find recorded events: %w", err)
-			}
-			recorded[event] = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("find recorded events: %w", err)
-		}
+		recorded[event] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find recorded events: %w", err)
 	}
 	return recorded, nil
 }
