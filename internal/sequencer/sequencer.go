@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -91,8 +92,8 @@ func New(cfg Config) *Sequencer {
 		cfg.MaxGroupRows = 20000
 	}
 	s := &Sequencer{cfg: cfg,
-		events:  deferredIndex{main: "event_ids", recent: "recent_event_ids", columns: [2]string{"event_id", "id"}},
-		objects: deferredIndex{main: "object_ids", recent: "recent_object_ids", columns: [2]string{"object_id", "activity_id"}},
+		events:  newDeferredIndex(sqlstore.EventIndexTables, [2]string{"event_id", "id"}),
+		objects: newDeferredIndex(sqlstore.ObjectIndexTables, [2]string{"object_id", "activity_id"}),
 	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
@@ -230,7 +231,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 			return err
 		}
 		for _, ix := range []*deferredIndex{&s.events, &s.objects} {
-			if err := ix.countRecent(ctx, tx); err != nil {
+			if err := ix.count(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -282,20 +283,34 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 }
 
 // A deferredIndex is an index of activities by a key (event ids, object
-// ids) kept out of the activities table, in two tables of (key, activity
-// id): new entries go to the recent one, which stays a few hundred pages, so
-// that a commit rewrites few of its pages however large the log; once
-// deferredMerge have gathered, they move into the main one in key order,
-// which rewrites each of its pages once. A B-tree on a key with many
-// values in the activities table instead takes each activity's entry on a
-// page of its own once it outgrows a commit. Readers read both tables
-// (sqlstore's queries, recordedEvents).
+// ids) kept out of the activities table, in levels: tables of (key,
+// activity id), each up to levelGrowth times larger than the one before.
+// New entries go to the first, which stays a few hundred pages, so that a
+// commit rewrites few of its pages however large the log. A level that
+// reaches its size moves into the next in key order, which rewrites each
+// page of the next once: moving 65,536 random event ids into a table of
+// 10,000,000 would rewrite most of its pages every 65,536 activities, the
+// levels between make that once every 1,048,576. A B-tree on such a key in
+// the activities table instead takes each activity's entry on a page of
+// its own once it outgrows a commit. Readers read every level (sqlstore's
+// queries, recordedEvents).
 type deferredIndex struct {
-	main, recent string
-	columns      [2]string // the key's column, then the activity id's
-	// pending counts the recent table's rows as of the last commit, read
-	// again with the tree: a stale count only moves them a little later.
-	pending int
+	levels  []string  // the tables, newest entries first; the last has no bound
+	columns [2]string // the key's column, then the activity id's
+	// rows counts each level's rows as of the last commit, read again
+	// with the tree: a stale count only moves them a little later.
+	rows []int
+}
+
+// firstLevel is how many entries gather in the first level before they
+// move into the next; each level holds levelGrowth times more. Tests
+// lower firstLevel to move entries through every level.
+var firstLevel = 1 << 16
+
+const levelGrowth = 16
+
+func newDeferredIndex(levels []string, columns [2]string) deferredIndex {
+	return deferredIndex{levels: levels, columns: columns, rows: make([]int, len(levels))}
 }
 
 // keyed are the entries of a deferred index a commit adds.
@@ -309,37 +324,38 @@ func (k *keyed) add(key string, id int64) {
 	k.ids = append(k.ids, id)
 }
 
-// deferredMerge is how many entries gather in a recent table before they
-// move into the main one.
-const deferredMerge = 1 << 16
-
-func (ix *deferredIndex) countRecent(ctx context.Context, tx Tx) error {
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ix.recent).Scan(&ix.pending); err != nil {
-		return fmt.Errorf("count %s: %w", ix.recent, err)
+func (ix *deferredIndex) count(ctx context.Context, tx Tx) error {
+	for i, table := range ix.levels[:len(ix.levels)-1] {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&ix.rows[i]); err != nil {
+			return fmt.Errorf("count %s: %w", table, err)
+		}
 	}
 	return nil
 }
 
-// insert adds entries to the recent table, and moves them all into the
-// main one once deferredMerge have gathered.
+// insert adds entries to the first level, and moves each level that
+// reached its size into the next.
 func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed) error {
 	if len(entries.keys) > 0 {
-		if err := tx.InsertKeys(ctx, ix.recent, ix.columns, entries.keys, entries.ids); err != nil {
-			return fmt.Errorf("insert into %s: %w", ix.recent, err)
+		if err := tx.InsertKeys(ctx, ix.levels[0], ix.columns, entries.keys, entries.ids); err != nil {
+			return fmt.Errorf("insert into %s: %w", ix.levels[0], err)
 		}
-		ix.pending += len(entries.keys)
-	}
-	if ix.pending < deferredMerge {
-		return nil
+		ix.rows[0] += len(entries.keys)
 	}
 	columns := ix.columns[0] + ", " + ix.columns[1]
-	if err := tx.Exec(ctx, `INSERT INTO `+ix.main+` (`+columns+`) SELECT `+columns+` FROM `+ix.recent+` ORDER BY `+columns); err != nil {
-		return fmt.Errorf("move %s into %s: %w", ix.recent, ix.main, err)
+	size := firstLevel
+	for i := 0; i+1 < len(ix.levels) && ix.rows[i] >= size; i++ {
+		from, to := ix.levels[i], ix.levels[i+1]
+		if err := tx.Exec(ctx, `INSERT INTO `+to+` (`+columns+`) SELECT `+columns+` FROM `+from+` ORDER BY `+columns); err != nil {
+			return fmt.Errorf("move %s into %s: %w", from, to, err)
+		}
+		if err := tx.Exec(ctx, `DELETE FROM `+from); err != nil {
+			return fmt.Errorf("empty %s: %w", from, err)
+		}
+		ix.rows[i+1] += ix.rows[i]
+		ix.rows[i] = 0
+		size *= levelGrowth
 	}
-	if err := tx.Exec(ctx, `DELETE FROM `+ix.recent); err != nil {
-		return fmt.Errorf("empty %s: %w", ix.recent, err)
-	}
-	ix.pending = 0
 	return nil
 }
 
@@ -363,8 +379,11 @@ func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT event_id, id FROM event_ids WHERE event_id IN (`+d.TextList("$1")+`)
-		UNION ALL SELECT event_id, id FROM recent_event_ids WHERE event_id IN (`+d.TextList("$1")+`)`, arg)
+	var levels []string
+	for _, table := range sqlstore.EventIndexTables {
+		levels = append(levels, `SELECT event_id, id FROM `+table+` WHERE event_id IN (`+d.TextList("$1")+`)`)
+	}
+	rows, err := tx.Query(ctx, strings.Join(levels, " UNION ALL "), arg)
 	if err != nil {
 		return nil, fmt.Errorf("find recorded events: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/internal/sequencer"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 	"github.com/auditlog/auditlog/postgres"
 	"github.com/auditlog/auditlog/postgres/pgtest"
@@ -212,21 +213,22 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 	}
 }
 
-// TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove records past
-// the 65,536 entries that move event ids and object ids from their recent
-// tables into their main ones, and reads both across the move.
-func TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove(t *testing.T) {
+// TestDeferredIndexesAreReadOnEveryLevel moves event ids and object ids
+// through every level of their indexes (first level 100 entries, the
+// second 1,600) and reads them from each.
+func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
+	sequencer.SetFirstLevel(t, 100)
 	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			s := open(t)
 			ctx := context.Background()
 			event := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-			// 67,000 activities: the commit that reaches 65,536 entries
-			// moves them, and the last 1,000 are recorded after the move.
-			const n = 67_000
-			for b := 0; b < n; b += auditlog.MaxBatch {
-				acts := make([]auditlog.NewActivity, auditlog.MaxBatch)
+			// 71 batches of 70: a move every second batch, the last batch
+			// left in the first level, 1,540 in the second, the rest in
+			// the last.
+			const batch, n = 70, 71 * 70
+			for b := 0; b < n; b += batch {
+				acts := make([]auditlog.NewActivity, batch)
 				for i := range acts {
 					acts[i] = login("u", event(b+i))
 					acts[i].ObjectID = strconv.Itoa((b + i) % 7)
@@ -235,30 +237,43 @@ func TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, table := range []string{"event_ids", "object_ids"} {
-				var moved, recent int
-				if err := s.shared.Read.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+table+`), (SELECT count(*) FROM recent_`+table+`)`).Scan(&moved, &recent); err != nil {
-					t.Fatal(err)
+			for _, levels := range [][]string{sqlstore.EventIndexTables, sqlstore.ObjectIndexTables} {
+				var rows []int
+				for _, table := range levels {
+					var count int
+					if err := s.shared.Read.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&count); err != nil {
+						t.Fatal(err)
+					}
+					rows = append(rows, count)
 				}
-				if moved < 1<<16 || recent == 0 || moved+recent != n {
-					t.Fatalf("%s: %d moved and %d recent, want at least 65,536 moved of %d and some not", table, moved, recent, n)
+				if want := []int{70, 1540, n - 70 - 1540}; !slices.Equal(rows, want) {
+					t.Fatalf("%v hold %v entries, want %v", levels, rows, want)
 				}
 			}
-			// Activity i+1 has object id i % 7: the newest 200 of object 3
-			// span both tables (1,000 recent), as does a page after a
-			// cursor among them.
+			// Event ids of each level, and one of each repeated in a batch
+			// with a new one.
+			ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("u", event(17)), login("u", event(n-1000)), login("u", event(n-3)), login("u", event(n+1))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int64{18, n - 999, n - 2, n + 1}; !slices.Equal(ids, want) {
+				t.Fatalf("ids %v, want %v", ids, want)
+			}
+			// Activity i+1 has object id i % 7: pages of object 3 span the
+			// levels, with and without a cursor.
 			want := func(before int64, limit int) []int64 {
 				var ids []int64
 				for id := before - 1; id > 0 && len(ids) < limit; id-- {
-					if (id-1)%7 == 3 {
+					if (id-1)%7 == 3 && id <= n {
 						ids = append(ids, id)
 					}
 				}
 				return ids
 			}
 			for _, f := range []auditlog.Filter{
-				{ObjectIDs: []string{"3"}, Limit: 200},
-				{ObjectIDs: []string{"3"}, Limit: 100, BeforeID: n - 900},
+				{ObjectIDs: []string{"3"}, Limit: 300},
+				{ObjectIDs: []string{"3"}, Limit: 100, BeforeID: n - 1000},
+				{ObjectIDs: []string{"3"}, Limit: 1000},
 			} {
 				acts, _, err := s.FindActivities(ctx, f)
 				if err != nil {
@@ -282,15 +297,6 @@ func TestDeferredIndexesAreReadBeforeAndAfterTheirEntriesMove(t *testing.T) {
 			}
 			if wantN := int64(len(want(n+1, n))); counts[0].Human != wantN || counts[0].Machine != 0 {
 				t.Fatalf("object 3 counted %+v, want %d by humans", counts[0], wantN)
-			}
-			// One from before the move, one from after, and one of each
-			// repeated in a batch with a new one.
-			ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("u", event(17)), login("u", event(n-3)), login("u", event(n+1))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ids[0] != 18 || ids[1] != n-2 || ids[2] != n+1 {
-				t.Fatalf("ids %v, want [18 %d %d]", ids, n-2, n+1)
 			}
 		})
 	}

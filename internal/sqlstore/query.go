@@ -171,7 +171,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 		if split == "object_id" {
 			// One branch per table of the object ids' index, each walking
 			// the object's entries newest first.
-			for _, table := range objectIndexTables {
+			for _, table := range ObjectIndexTables {
 				where := append([]string{"object_id = " + b.arg(v)}, idBounds(b, "activity_id", ids.Lo, ids.Hi, f.BeforeID)...)
 				from := `(SELECT activity_id FROM ` + table + whereClause(where) + `) AS o CROSS JOIN activities`
 				branch(from, []string{"id = o.activity_id"}, "o.activity_id")
@@ -208,17 +208,20 @@ func withoutColumn(f auditlog.Filter, column string) auditlog.Filter {
 	return f
 }
 
-// objectIndexTables hold the index of activities by object_id, kept out of
-// the activities table (internal/sequencer's deferredIndex): the recent
-// entries and the rest.
-var objectIndexTables = []string{"recent_object_ids", "object_ids"}
+// EventIndexTables and ObjectIndexTables hold the indexes of activities
+// by event_id and by object_id, kept out of the activities table in levels
+// (internal/sequencer's deferredIndex), newest entries first.
+var (
+	EventIndexTables  = []string{"recent_event_ids", "newer_event_ids", "event_ids"}
+	ObjectIndexTables = []string{"recent_object_ids", "newer_object_ids", "object_ids"}
+)
 
 // objectActivities is a query of the ids of the activities whose object_id
 // is one of the values bound at in, read from the object ids' index,
 // narrowed by conditions on activity_id.
 func objectActivities(in string, bounds []string) string {
 	var parts []string
-	for _, table := range objectIndexTables {
+	for _, table := range ObjectIndexTables {
 		where := append([]string{"object_id IN (" + in + ")"}, bounds...)
 		parts = append(parts, `SELECT activity_id FROM `+table+whereClause(where))
 	}

@@ -1,0 +1,11 @@
+package sequencer
+
+import "testing"
+
+// SetFirstLevel sets the size of the deferred indexes' first level until
+// the test ends. The test must not run in parallel with others.
+func SetFirstLevel(t *testing.T, n int) {
+	old := firstLevel
+	firstLevel = n
+	t.Cleanup(func() { firstLevel = old })
+}
