@@ -32,7 +32,7 @@ var dialect = sqlstore.Dialect{
 	// An expression of the column matches no index.
 	Unindexed:         func(column string) string { return "(" + column + " || '')" },
 	ForUpdate:         func(table string) string { return " FOR UPDATE OF " + table },
-	TextList:          func(param string) string { return "SELECT unnest(" + param + "::text[])" },
+	TextIn:            func(column, param string) string { return column + " = ANY(" + param + "::text[])" },
 	TextListArg:       func(values []string) (any, error) { return values, nil },
 	LockHead:          fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", treeLock),
 	BootstrapLock:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", bootstrapLock),

@@ -32,7 +32,7 @@ var dialect = sqlstore.Dialect{
 	// transaction takes at its start (BEGIN IMMEDIATE).
 	ForUpdate: func(string) string { return "" },
 	// A JSON array of the values.
-	TextList:          func(param string) string { return "SELECT value FROM json_each(" + param + ")" },
+	TextIn:            func(column, param string) string { return column + " IN (SELECT value FROM json_each(" + param + "))" },
 	TextListArg:       func(values []string) (any, error) { return jsonArray(values) },
 	Wrap:              storeError,
 	IsUniqueViolation: isUniqueViolation,

@@ -92,8 +92,8 @@ func New(cfg Config) *Sequencer {
 		cfg.MaxGroupRows = 20000
 	}
 	s := &Sequencer{cfg: cfg,
-		events:  newDeferredIndex(sqlstore.EventIndexTables, [2]string{"event_id", "id"}),
-		objects: newDeferredIndex(sqlstore.ObjectIndexTables, [2]string{"object_id", "activity_id"}),
+		events:  deferredIndex{levels: sqlstore.EventIndexTables, columns: [2]string{"event_id", "id"}},
+		objects: deferredIndex{levels: sqlstore.ObjectIndexTables, columns: [2]string{"object_id", "activity_id"}},
 	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
@@ -230,11 +230,6 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		if s.tree, err = sqlstore.LoadTree(ctx, tx); err != nil {
 			return err
 		}
-		for _, ix := range []*deferredIndex{&s.events, &s.objects} {
-			if err := ix.count(ctx, tx); err != nil {
-				return err
-			}
-		}
 	}
 	// created never decreases with id, even when the clock steps back or
 	// another process or node, with a clock of its own, wrote last: date
@@ -273,45 +268,43 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	if err := tx.InsertActivities(ctx, rows); err != nil {
 		return fmt.Errorf("insert activities: %w", err)
 	}
-	if err := s.events.insert(ctx, tx, events); err != nil {
-		return err
-	}
-	if err := s.objects.insert(ctx, tx, objects); err != nil {
-		return err
+	for _, ix := range []struct {
+		*deferredIndex
+		entries keyed
+	}{{&s.events, events}, {&s.objects, objects}} {
+		if err := ix.insert(ctx, tx, ix.entries, size, s.tree.Size()); err != nil {
+			return err
+		}
 	}
 	return sqlstore.WriteTiles(ctx, tx, s.tree.Changes())
 }
 
 // A deferredIndex is an index of activities by a key (event ids, object
 // ids) kept out of the activities table, in levels: tables of (key,
-// activity id), each up to levelGrowth times larger than the one before.
-// New entries go to the first, which stays a few hundred pages, so that a
-// commit rewrites few of its pages however large the log. A level that
-// reaches its size moves into the next in key order, which rewrites each
-// page of the next once: moving 65,536 random event ids into a table of
-// 10,000,000 would rewrite most of its pages every 65,536 activities, the
-// levels between make that once every 1,048,576. A B-tree on such a key in
-// the activities table instead takes each activity's entry on a page of
-// its own once it outgrows a commit. Readers read every level (sqlstore's
-// queries, recordedEvents).
+// activity id), newest entries first. New entries go to the first, which
+// holds those of the last 65,536 activities at most, so that a commit
+// rewrites few of its pages however large the log. Whenever the log's
+// size passes a multiple of a level's span, the level moves into the next
+// in key order, which rewrites each page of the next once; each level
+// spans levelGrowth times more activities than the one before, the last
+// all the rest. Moving 65,536 random event ids into a table of 10,000,000
+// would rewrite most of its pages every 65,536 activities; the level
+// between makes that once every 1,048,576. A B-tree on such a key in the
+// activities table instead takes each activity's entry on a page of its
+// own once it outgrows a commit. The moves follow from the ids alone, so
+// nodes that write in turn need no count of the levels. Readers read every
+// level (sqlstore's queries, recordedEvents).
 type deferredIndex struct {
-	levels  []string  // the tables, newest entries first; the last has no bound
+	levels  []string  // the tables, newest entries first
 	columns [2]string // the key's column, then the activity id's
-	// rows counts each level's rows as of the last commit, read again
-	// with the tree: a stale count only moves them a little later.
-	rows []int
 }
 
-// firstLevel is how many entries gather in the first level before they
-// move into the next; each level holds levelGrowth times more. Tests
-// lower firstLevel to move entries through every level.
-var firstLevel = 1 << 16
+// firstLevel is how many activities the first level spans; each level
+// spans levelGrowth times more. Tests lower firstLevel to move entries
+// through every level.
+var firstLevel uint64 = 1 << 16
 
 const levelGrowth = 16
-
-func newDeferredIndex(levels []string, columns [2]string) deferredIndex {
-	return deferredIndex{levels: levels, columns: columns, rows: make([]int, len(levels))}
-}
 
 // keyed are the entries of a deferred index a commit adds.
 type keyed struct {
@@ -324,27 +317,18 @@ func (k *keyed) add(key string, id int64) {
 	k.ids = append(k.ids, id)
 }
 
-func (ix *deferredIndex) count(ctx context.Context, tx Tx) error {
-	for i, table := range ix.levels[:len(ix.levels)-1] {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&ix.rows[i]); err != nil {
-			return fmt.Errorf("count %s: %w", table, err)
-		}
-	}
-	return nil
-}
-
-// insert adds entries to the first level, and moves each level that
-// reached its size into the next.
-func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed) error {
+// insert adds the entries of a commit that takes the log from size before
+// to size after into the first level, and moves each level whose span's
+// multiple the commit passed into the next.
+func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed, before, after uint64) error {
 	if len(entries.keys) > 0 {
 		if err := tx.InsertKeys(ctx, ix.levels[0], ix.columns, entries.keys, entries.ids); err != nil {
 			return fmt.Errorf("insert into %s: %w", ix.levels[0], err)
 		}
-		ix.rows[0] += len(entries.keys)
 	}
 	columns := ix.columns[0] + ", " + ix.columns[1]
-	size := firstLevel
-	for i := 0; i+1 < len(ix.levels) && ix.rows[i] >= size; i++ {
+	span := firstLevel
+	for i := 0; i+1 < len(ix.levels) && before/span != after/span; i++ {
 		from, to := ix.levels[i], ix.levels[i+1]
 		if err := tx.Exec(ctx, `INSERT INTO `+to+` (`+columns+`) SELECT `+columns+` FROM `+from+` ORDER BY `+columns); err != nil {
 			return fmt.Errorf("move %s into %s: %w", from, to, err)
@@ -352,9 +336,7 @@ func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed) error
 		if err := tx.Exec(ctx, `DELETE FROM `+from); err != nil {
 			return fmt.Errorf("empty %s: %w", from, err)
 		}
-		ix.rows[i+1] += ix.rows[i]
-		ix.rows[i] = 0
-		size *= levelGrowth
+		span *= levelGrowth
 	}
 	return nil
 }
@@ -381,7 +363,7 @@ func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map
 	}
 	var levels []string
 	for _, table := range sqlstore.EventIndexTables {
-		levels = append(levels, `SELECT event_id, id FROM `+table+` WHERE event_id IN (`+d.TextList("$1")+`)`)
+		levels = append(levels, `SELECT event_id, id FROM `+table+` WHERE `+d.TextIn("event_id", "$1"))
 	}
 	rows, err := tx.Query(ctx, strings.Join(levels, " UNION ALL "), arg)
 	if err != nil {

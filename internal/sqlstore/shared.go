@@ -62,13 +62,13 @@ type Dialect struct {
 	// BootstrapLock, when set, runs first in Bootstrap's transaction, so
 	// that nodes starting together on an empty database take turns.
 	BootstrapLock string
-	// TextList is the SQL of the rows of one text column that a list of
-	// values bound as one parameter (TextListArg) yields: a query of any
-	// number of values is then one statement, prepared the same way
-	// whatever their number (SQLite looks each $NNN name up among those
-	// before it, so a statement of n parameters costs n² to prepare).
-	TextList func(param string) string
-	// TextListArg binds values as the one parameter of TextList.
+	// TextIn is the condition that column is one of a list of values bound
+	// as the one parameter param (TextListArg): a query of any number of
+	// values is then one statement, prepared the same way whatever their
+	// number (SQLite looks each $NNN name up among those before it, so a
+	// statement of n parameters costs n² to prepare).
+	TextIn func(column, param string) string
+	// TextListArg binds values as the one parameter of TextIn.
 	TextListArg func(values []string) (any, error)
 	// Wrap turns a database error into the store's error for op.
 	Wrap func(op string, err error) error

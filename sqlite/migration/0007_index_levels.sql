@@ -6,9 +6,9 @@
 --
 -- Both indexes are kept in three levels: recent_* takes new entries and
 -- stays small enough that a commit rewrites few of its pages; the
--- sequencer moves it into newer_*, in key order, whenever 65,536 have
--- gathered, and newer_* into the last level whenever 1,048,576 have
--- (internal/sequencer's deferredIndex). With two levels, each move
+-- sequencer moves it into newer_*, in key order, whenever the log passes a
+-- multiple of 65,536 activities, and newer_* into the last level whenever
+-- it passes a multiple of 1,048,576 (internal/sequencer's deferredIndex). With two levels, each move
 -- rewrote most pages of a last level that grows with the log. Queries
 -- read every level (internal/sqlstore).
 CREATE TABLE newer_event_ids (
