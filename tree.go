@@ -44,4 +44,8 @@ type TreeService interface {
 	FindCheckpoint(ctx context.Context, size uint64) (*Checkpoint, error)
 	// Checkpoints lists every checkpoint by increasing size.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	// RefuseWrites makes every later write of the store fail, with
+	// EUNAVAILABLE and reason's message, until the process starts anew:
+	// the stored tree no longer extends what was signed.
+	RefuseWrites(reason error)
 }

@@ -25,6 +25,11 @@ type Config struct {
 	Logger *slog.Logger
 	// VerifierKey is the log's checkpoint verifier key in signed-note form.
 	VerifierKey string
+	// Trusted, when set, returns the latest checkpoint that the stored
+	// tree was checked to extend (tlog.Checkpointer.Trusted), or why the
+	// store is refused: the UI says "Verified" only against it. When nil,
+	// the store's latest checkpoint is taken as it is.
+	Trusted func() (*auditlog.Checkpoint, error)
 	// TrustedProxies are the addresses of reverse proxies whose
 	// X-Forwarded-For and X-Forwarded-Proto headers are believed.
 	TrustedProxies []netip.Prefix
@@ -48,6 +53,7 @@ type Config struct {
 type Server struct {
 	store          auditlog.Store
 	verifierKey    string
+	trustedCP      func() (*auditlog.Checkpoint, error)
 	log            *slog.Logger
 	mux            *http.ServeMux
 	metrics        *metrics
@@ -70,7 +76,7 @@ type Server struct {
 
 // NewServer builds the routes.
 func NewServer(cfg Config) *Server {
-	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, log: cfg.Logger, mux: http.NewServeMux(),
+	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, trustedCP: cfg.Trusted, log: cfg.Logger, mux: http.NewServeMux(),
 		now: cfg.Now, crossOrigin: http.NewCrossOriginProtection(), trustedProxies: cfg.TrustedProxies,
 		sessionTTL: cfg.SessionTTL, sessionIdle: cfg.SessionIdle, passwordParams: cfg.PasswordParams,
 		verifyPassword: password.Verify}

@@ -2,7 +2,9 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -56,7 +58,8 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 	if err := json.Indent(&indented, a.Extra, "", "  "); err == nil {
 		page.Extra = indented.String()
 	}
-	switch c, err := s.store.LatestCheckpoint(ctx); {
+	switch c, err := s.trustedCheckpoint(ctx); {
+	case err == nil && c == nil:
 	case err == nil:
 		page.Checkpoint = c
 		page.Included = uint64(a.ID) <= c.Size
@@ -67,6 +70,8 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 				page.Verified = true
 			}
 		}
+	case errors.Is(err, errRefused):
+		page.VerifyError = err.Error()
 	case auditlog.ErrorCode(err) != auditlog.ENOTFOUND:
 		s.failPage(w, r, err)
 		return
@@ -78,6 +83,28 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 		page.BackQuery = q.Encode()
 	}
 	s.render(w, r, http.StatusOK, "activity", pageView{Title: "Activity " + strconv.FormatInt(a.ID, 10), Tab: "audit-log", Page: page})
+}
+
+// errRefused marks the error of trustedCheckpoint when the stored tree
+// does not extend what was signed.
+var errRefused = errors.New("the store is refused")
+
+// trustedCheckpoint is the checkpoint the UI verifies against: the one
+// the checkpointer last checked the stored tree against, or else the
+// store's latest; nil when none is signed yet.
+func (s *Server) trustedCheckpoint(ctx context.Context) (*auditlog.Checkpoint, error) {
+	if s.trustedCP == nil {
+		c, err := s.store.LatestCheckpoint(ctx)
+		if auditlog.ErrorCode(err) == auditlog.ENOTFOUND {
+			return nil, nil
+		}
+		return c, err
+	}
+	c, err := s.trustedCP()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errRefused, err)
+	}
+	return c, nil
 }
 
 // verifyInclusion checks that a, as the store returns it, is the leaf that

@@ -20,6 +20,7 @@ func (db *DB) shared() *sqlstore.Shared {
 		Snapshot: db.snapshot,
 		Catalog:  db.catalog,
 		Change:   db.seq.Change,
+		Refuse:   db.seq.RefuseWrites,
 		Now:      db.now,
 	}
 }

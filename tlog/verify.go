@@ -123,12 +123,12 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 	if saved != nil {
 		size, root, err := OpenCheckpoint(saved, v)
 		if err != nil {
-			return nil, fmt.Errorf("the saved checkpoint: %w", err)
+			return nil, fmt.Errorf("the saved checkpoint does not carry a valid signature of log %s: %w", v.Name(), err)
 		}
 		if w, ok := want[size]; ok && !SameHash(w.root, root) {
 			r.add(0, "two different roots were signed for tree size %d: the log forked", size)
 		}
-		want[size] = expected{root: root, source: fmt.Sprintf("your saved checkpoint of size %d", size)}
+		want[size] = expected{root: root, source: fmt.Sprintf("the saved checkpoint of size %d", size)}
 	}
 
 	// Everything recorded after this head (while verification runs) is left

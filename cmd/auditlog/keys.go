@@ -62,3 +62,9 @@ func (kf *keyFlags) signer(sf *storeFlags, create bool) (*tlog.Signer, bool, err
 	}
 	return s, created, nil
 }
+
+// savedCheckpoint is where the service keeps the latest checkpoint it
+// signed: in the data directory, for PostgreSQL too (each node's own).
+func (sf *storeFlags) savedCheckpoint() tlog.SavedCheckpoint {
+	return tlog.SavedCheckpoint{Path: filepath.Join(sf.data, tlog.SavedCheckpointFile)}
+}

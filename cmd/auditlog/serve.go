@@ -78,7 +78,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("created the checkpoint signing key", "file", kf.path(&sf))
 	}
 	log.Info("checkpoints are signed by", "origin", signer.Origin(), "verifier_key", signer.VerifierKey)
-	checkpointer := &tlog.Checkpointer{Store: store, Signer: signer, Log: log}
+	checkpointer := &tlog.Checkpointer{Store: store, Signer: signer, Log: log, Saved: sf.savedCheckpoint()}
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return fmt.Errorf("create the data directory: %w", err)
+	}
 	if _, err := checkpointer.Publish(ctx); err != nil {
 		return fmt.Errorf("publish a checkpoint: %w", err)
 	}
@@ -92,7 +95,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{
-		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey,
+		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted,
 			TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
 			// Every node that holds the signing key knows the same devices.
 			DeviceKey: signer.DeriveKey("login throttle device cookies")}),

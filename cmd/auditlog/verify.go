@@ -21,7 +21,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("verify", stderr)
 	vkey := fs.String("verifier-key", os.Getenv("AUDITLOG_VERIFIER_KEY"),
 		"the log's verifier key <name>+<hash>+<key> (env AUDITLOG_VERIFIER_KEY); default: derived from the signing key. An auditor should pass the copy they trust")
-	saved := fs.String("checkpoint", "", "a checkpoint saved earlier (GET /api/v1/checkpoint): the log must still extend it")
+	saved := fs.String("checkpoint", "", "a checkpoint saved earlier (GET /api/v1/checkpoint): the log must still extend it (default: the one the service saved in DATA/"+tlog.SavedCheckpointFile+", when there is one)")
 	bundle := fs.String("bundle", "", "check a proof bundle (auditlog export --with-proofs) offline, without the store")
 	var sf storeFlags
 	var kf keyFlags
@@ -38,6 +38,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return verifyBundle(*bundle, verifier, stdout)
 	}
 	var savedNote []byte
+	if *saved == "" {
+		// The latest checkpoint the service signed, which it keeps out of
+		// the database.
+		if _, err := os.Stat(sf.savedCheckpoint().Path); err == nil {
+			*saved = sf.savedCheckpoint().Path
+		}
+	}
 	if *saved != "" {
 		if savedNote, err = os.ReadFile(*saved); err != nil {
 			return auditlog.FieldErrorf("--checkpoint", "read the saved checkpoint: %v", err)

@@ -155,7 +155,7 @@ func TestVerifyNamesTheFirstActivityThatWasTamperedWith(t *testing.T) {
 		{"an edited activity whose leaf was forged to match", func(t *testing.T, dir string) {
 			tamper(t, dir, `UPDATE activities SET object_name = 'nothing to see' WHERE id = 40`)
 			releaf(t, dir, 40)
-		}, "activity 31: activities 31 to 60 do not match the signed checkpoint of size 60"},
+		}, "activity 31: activities 31 to 60 do not match the saved checkpoint of size 60"},
 		{"a deleted activity", func(t *testing.T, dir string) {
 			tamper(t, dir, `DELETE FROM activities WHERE id = 23`)
 		}, "activity 23 is missing"},
@@ -217,12 +217,17 @@ func TestASavedCheckpointCatchesHistoryRewrittenWithTheSigningKey(t *testing.T) 
 	// server then signs the forged tree.
 	tamper(t, dir, `UPDATE activities SET username = 'nobody' WHERE id = 10`)
 	forgeTree(t, dir)
+	// They hold the data directory, so the checkpoint the service saved
+	// there goes too; the auditor's copy elsewhere stays.
+	if err := os.Remove(filepath.Join(dir, tlog.SavedCheckpointFile)); err != nil {
+		t.Fatal(err)
+	}
 	startServer(t, dir).kill()
 	if _, _, err := cli(t, "", "verify", "--data", dir); err != nil {
 		t.Fatalf("the rewritten log does not even verify on its own terms: %v", err)
 	}
 	_, _, err = cli(t, "", "verify", "--data", dir, "--checkpoint", saved)
-	if err == nil || !strings.Contains(describe(err), "do not match your saved checkpoint of size 60") {
+	if err == nil || !strings.Contains(describe(err), "do not match the saved checkpoint of size 60") {
 		t.Fatalf("verify with the saved checkpoint: %v", err)
 	}
 }

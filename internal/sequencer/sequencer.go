@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -73,6 +74,12 @@ type Sequencer struct {
 	// events and objects are the store's deferred indexes of event ids
 	// and object ids.
 	events, objects deferredIndex
+	// refused, once set, is why every write fails.
+	refused atomic.Pointer[error]
+	// floor is the largest tree this process committed: a smaller one
+	// means activities were removed behind its back, and their ids would
+	// be handed out again.
+	floor uint64
 }
 
 // job is one all-or-nothing unit of work: the statements of a change
@@ -122,7 +129,24 @@ func (s *Sequencer) Change(ctx context.Context, apply func(ctx context.Context, 
 	return err
 }
 
+// RefuseWrites makes every later Record and Change fail with reason (as
+// EUNAVAILABLE), and the ones queued that are not yet committed.
+func (s *Sequencer) RefuseWrites(reason error) {
+	var err error = auditlog.Errorf(auditlog.EUNAVAILABLE, "%s", reason.Error())
+	s.refused.CompareAndSwap(nil, &err)
+}
+
+func (s *Sequencer) refusal() error {
+	if err := s.refused.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
 func (s *Sequencer) submit(j *job) ([]int64, error) {
+	if err := s.refusal(); err != nil {
+		return nil, err
+	}
 	if err := s.queue.Submit(j.ctx, j); err != nil {
 		return nil, err
 	}
@@ -136,6 +160,12 @@ func (s *Sequencer) Close() { s.queue.Close() }
 // statements fail is rolled back alone; a transaction that fails fails
 // every job it held.
 func (s *Sequencer) commit(group []*job) {
+	if err := s.refusal(); err != nil {
+		for _, j := range group {
+			j.err = err
+		}
+		return
+	}
 	if err := s.commitTx(group); err != nil {
 		s.tree = nil
 		for _, j := range group {
@@ -179,7 +209,13 @@ func (s *Sequencer) commitTx(group []*job) error {
 			return err
 		}
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if s.tree != nil {
+		s.floor = max(s.floor, s.tree.Size())
+	}
+	return nil
 }
 
 // applyInSavepoint runs a job's own statements in a savepoint and prepares
@@ -225,6 +261,11 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	}
 	if size != uint64(lastID) {
 		return fmt.Errorf("the Merkle tree has %d leaves but the last activity is %d: run auditlog verify", size, lastID)
+	}
+	if size < s.floor {
+		err := fmt.Errorf("the log has %d activities, but this process recorded %d: activities were removed behind its back (run auditlog verify)", size, s.floor)
+		s.RefuseWrites(err)
+		return s.refusal()
 	}
 	if s.tree == nil || s.tree.Size() != size {
 		if s.tree, err = sqlstore.LoadTree(ctx, tx); err != nil {

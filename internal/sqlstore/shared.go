@@ -94,9 +94,14 @@ type Shared struct {
 	// activities it returns in that transaction: the change commits with
 	// its record or not at all.
 	Change func(ctx context.Context, apply func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error)) error
+	// Refuse makes the store's writer refuse every later write.
+	Refuse func(reason error)
 	// Now is the store's clock.
 	Now func() time.Time
 }
+
+// RefuseWrites implements auditlog.TreeService.
+func (db *Shared) RefuseWrites(reason error) { db.Refuse(reason) }
 
 // queryAll runs query and scans every row with scan.
 func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (*T, error), query string, args ...any) ([]T, error) {
