@@ -29,6 +29,9 @@ type activityPage struct {
 	// not.
 	Verified    bool
 	VerifyError string
+	// Refused says why nothing is verified: the stored tree does not
+	// extend what the service signed.
+	Refused string
 	// BackQuery is the audit log page's query, for the way back.
 	BackQuery string
 }
@@ -71,7 +74,7 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case errors.Is(err, errRefused):
-		page.VerifyError = err.Error()
+		page.Refused = err.Error()
 	case auditlog.ErrorCode(err) != auditlog.ENOTFOUND:
 		s.failPage(w, r, err)
 		return
@@ -87,7 +90,7 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 
 // errRefused marks the error of trustedCheckpoint when the stored tree
 // does not extend what was signed.
-var errRefused = errors.New("the store is refused")
+var errRefused = errors.New("the service refuses this store")
 
 // trustedCheckpoint is the checkpoint the UI verifies against: the one
 // the checkpointer last checked the stored tree against, or else the

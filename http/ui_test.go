@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
 )
 
 // These tests read the web UI's HTML over real HTTP, without a browser.
@@ -590,6 +592,33 @@ func TestUIActivityPageVerifiesItsInclusion(t *testing.T) {
 	_, _, body = e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d", acts[0].ID), cookie, nil)
 	if !strings.Contains(body, "Not yet included") {
 		t.Errorf("an activity after the latest checkpoint is not shown as pending")
+	}
+}
+
+// A store whose tree no longer extends the checkpoint the service saved
+// is shown as such on every activity page, never as verified.
+func TestUIActivityPageIsNotVerifiedOnARefusedStore(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cp := &tlog.Checkpointer{Store: e.db, Signer: e.signer, Saved: tlog.SavedCheckpoint{Path: filepath.Join(e.dir, tlog.SavedCheckpointFile)}}
+	e.server.trustedCP = cp.Trusted
+	cookie := e.session(t, auditlog.AdminUsername)
+	signed, err := cp.Publish(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := e.page(t, "GET", "/admin/audit-log/5", cookie, nil); !strings.Contains(body, `<span class="verified">Verified:</span>`) {
+		t.Fatalf("activity 5 is not verified before the attack: %s", body)
+	}
+	cut := signed.Size - 1 // the newest activity goes, with its leaf and checkpoint
+	e.sqlExec(t, `DELETE FROM activities WHERE id > ?`, cut)
+	e.sqlExec(t, `UPDATE tiles SET hashes = CAST(substr(hashes, 1, ? * 32) AS BLOB) WHERE level = 0 AND idx = 0`, cut)
+	e.sqlExec(t, `DELETE FROM checkpoints WHERE tree_size > ?`, cut)
+	if _, err := cp.Publish(context.Background()); err == nil || !strings.Contains(err.Error(), "activities were removed") {
+		t.Fatalf("publishing on the cut store: %v", err)
+	}
+	_, _, body := e.page(t, "GET", "/admin/audit-log/5", cookie, nil)
+	if strings.Contains(body, `class="verified"`) || !strings.Contains(body, `<span class="altered">Not verified:</span>`) || !strings.Contains(body, "activities were removed") {
+		t.Fatalf("activity 5 on the refused store: %s", body)
 	}
 }
 
