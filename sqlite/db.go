@@ -79,6 +79,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin), inserts: map[int]*sql.Stmt{}}
 	if db.now == nil {
 		db.now = time.Now
@@ -245,6 +248,25 @@ func moveTreeToTiles(ctx context.Context, tx *sql.Tx) error {
 	}
 	_, err := tx.ExecContext(ctx, `DROP TABLE tree_nodes`)
 	return err
+}
+
+// ownerOnly creates the database file, or narrows an existing one, so
+// that only its owner may read it: SQLite creates the WAL and the
+// shared-memory index with the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("make %s readable by its owner only: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // readConns is the size of the read-only connection pool.

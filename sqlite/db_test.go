@@ -132,3 +132,33 @@ func TestPlannerStatisticsFollowTheLogAsItGrows(t *testing.T) {
 		t.Fatal("no planner statistics for activities after 3,000 were recorded")
 	}
 }
+
+func TestTheDatabaseFilesAreReadableByTheirOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	// A database file left readable by others, as the version before
+	// created it.
+	path := filepath.Join(dir, sqlite.FileName)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.RecordActivities(context.Background(), []auditlog.NewActivity{{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm"} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, info.Mode().Perm())
+		}
+	}
+}
