@@ -16,6 +16,10 @@ import (
 func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if err := s.checkSameOriginExport(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		f, err := auditlog.ParseFilter(r.URL.Query())
 		if err != nil {
 			s.fail(w, r, err)

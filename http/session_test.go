@@ -326,6 +326,15 @@ func TestCrossSiteRequestsWithTheCookieAreRefused(t *testing.T) {
 		}
 		status, _, body = e.withCookie(t, "DELETE", "/api/v1/users/audrey", r.session.Value, "", h)
 		wantError(t, status, body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+		// An export is a read that records itself: a link on another site
+		// must not download the log as the admin and plant the record.
+		for _, format := range []string{"csv", "jsonl", "bundle"} {
+			status, _, body = e.withCookie(t, "GET", "/api/v1/activities/export."+format, r.session.Value, "", h)
+			wantError(t, status, body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
+			if n := e.count(t) - before; n != 0 {
+				t.Errorf("a refused cross-site export recorded %d activities", n)
+			}
+		}
 		// A cross-site login (login CSRF) is refused too.
 		lr := e.login(t, "audrey", testPassword, "", nil, h)
 		wantError(t, lr.status, lr.body, http.StatusForbidden, auditlog.EFORBIDDEN, "", -1)
@@ -347,6 +356,12 @@ func TestCrossSiteRequestsWithTheCookieAreRefused(t *testing.T) {
 	status, _, _ = e.withCookie(t, "GET", "/api/v1/activities", r.session.Value, "", map[string]string{"Sec-Fetch-Site": "cross-site"})
 	if status != http.StatusOK {
 		t.Errorf("a cross-site read: %d", status)
+	}
+	for _, h := range []map[string]string{{"Sec-Fetch-Site": "same-origin"}, nil} {
+		status, _, _ = e.withCookie(t, "GET", "/api/v1/activities/export.csv", r.session.Value, "", h)
+		if status != http.StatusOK || newestActivity(t, e).SystemName != "DOWNLOAD_CSV" {
+			t.Errorf("an export with %v: %d", h, status)
+		}
 	}
 }
 
