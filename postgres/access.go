@@ -32,6 +32,7 @@ func (db *DB) shared() *sqlstore.Shared {
 var dialect = sqlstore.Dialect{
 	// An expression of the column matches no index.
 	Unindexed:         func(column string) string { return "(" + column + " || '')" },
+	IntersectsIndexes: true,
 	ForUpdate:         func(table string) string { return " FOR UPDATE OF " + table },
 	TextIn:            func(column, param string) string { return column + " = ANY(" + param + "::text[])" },
 	TextListArg:       func(values []string) (any, error) { return values, nil },

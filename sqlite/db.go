@@ -119,13 +119,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// SQLite's own per-call locking of it is pure cost (about a tenth of
 	// the CPU of a large export).
 	params.Set("_mutex", "no")
-	// Readers map the database file (up to 1 GiB of it) instead of
-	// copying each page they read through a system call: a page of a
-	// filter that reads thousands of rows got about 30% faster at
-	// 1,000,000 activities (docs/performance.md).
-	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: []string{
-		"PRAGMA mmap_size = 1073741824",
-	}})
+	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
 	db.read.SetMaxOpenConns(readConns)
 	db.read.SetMaxIdleConns(readConns)
 	// A connection plans with the statistics it loaded when it opened.

@@ -98,7 +98,7 @@ const narrowMost = 15000
 // (ListQuery), "" for none: of two or more text columns, the one with the
 // fewest matches in the page's id range.
 func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRange) (string, error) {
-	if f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
+	if db.IntersectsIndexes || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
 		return "", nil
 	}
 	lo, hi := max(ids.Lo, 1), int64(math.MaxInt64)
@@ -108,7 +108,7 @@ func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRan
 	if f.BeforeID > 0 {
 		hi = min(hi, f.BeforeID)
 	}
-	return db.narrowestIndex(ctx, f, lo, hi, narrowMost)
+	return db.narrowestIndex(ctx, withImpliedOperator(f), lo, hi, narrowMost)
 }
 
 // streamActivities runs the list query of f over the given id range and

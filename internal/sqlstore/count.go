@@ -202,7 +202,13 @@ func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi,
 		if c.column == "object_id" {
 			q.SQL = `SELECT activity_id FROM (` + objectActivities(list(b, c.values), idBounds(b, "activity_id", lo, 0, hi)) + `) AS o`
 		} else {
-			q.SQL = `SELECT id FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `) AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)
+			q.SQL = `SELECT id FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `)`
+			if len(f.Operators) == 1 && slices.Contains(db.OperatorIndexes, c.column) {
+				// The operator narrows the column's index, and lets the
+				// id range narrow it further.
+				q.SQL += ` AND operator = ` + b.arg(string(f.Operators[0]))
+			}
+			q.SQL += ` AND id >= ` + b.arg(lo) + ` AND id < ` + b.arg(hi)
 		}
 		if most > 0 {
 			// No need to count past the fewest so far.

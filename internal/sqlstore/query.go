@@ -67,11 +67,8 @@ func Placeholders(first, n int) string {
 func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
-	if len(f.Operators) == 0 && len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "") {
-		// A username selects humans alone (a machine's activity has
-		// none): saying so lets an index on (column, operator) be walked
-		// in id order.
-		f.Operators = []auditlog.Operator{auditlog.OperatorHuman}
+	if !d.IntersectsIndexes {
+		f = withImpliedOperator(f)
 	}
 
 	// Object ids, when given, drive the query from their own index; or
@@ -191,6 +188,16 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	}
 	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
 	return Query{SQL: s, Args: b.args}
+}
+
+// withImpliedOperator is f with the operator its usernames imply: a
+// username selects humans alone (a machine's activity has none), and
+// saying so lets an index on (column, operator) be walked in id order.
+func withImpliedOperator(f auditlog.Filter) auditlog.Filter {
+	if len(f.Operators) == 0 && len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "") {
+		f.Operators = []auditlog.Operator{auditlog.OperatorHuman}
+	}
+	return f
 }
 
 // withoutColumn is f without its condition on the text column named.

@@ -46,6 +46,11 @@ type Dialect struct {
 	// Unindexed wraps a column so that the planner cannot use its index
 	// for the condition, leaving it a filter on rows found otherwise.
 	Unindexed func(column string) string
+	// IntersectsIndexes says that the planner combines the indexes of two
+	// conditions itself (PostgreSQL's bitmap AND), so that a page filtered
+	// by two text columns needs neither a narrow column nor the operator
+	// its usernames imply (ListQuery).
+	IntersectsIndexes bool
 	// OperatorIndexes are the text columns with an index on (column,
 	// operator), which counts one operator's matches in an id range
 	// without reading a row.
