@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
 // apiRoute is one authenticated operation with a request that succeeds for
@@ -113,9 +114,9 @@ func TestAPIAuthorization(t *testing.T) {
 		{name: "an admin-only machine token", token: e.token(t, auditlog.NewToken{Name: "admin-only", Scopes: perms(admin)}), holds: perms(admin)},
 		{name: "a System Admin user's token with every scope", token: e.token(t, auditlog.NewToken{Name: "sam's", Scopes: all, Username: "sam"}), holds: all},
 		{name: "a System Admin user's read-only token", token: e.token(t, auditlog.NewToken{Name: "sam's reader", Scopes: perms(read), Username: "sam"}), holds: perms(read)},
-		{name: "a token with every scope of a user whose group only records", token: e.token(t, auditlog.NewToken{Name: "ingrid's", Scopes: all, Username: "ingrid"}), holds: perms(write)},
-		{name: "a token with every scope of a user whose group reads and exports", token: e.token(t, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}), holds: perms(read, export)},
-		{name: "a write token of a user whose group cannot write", token: e.token(t, auditlog.NewToken{Name: "audrey's writer", Scopes: perms(write), Username: "audrey"}), holds: perms()},
+		{name: "a token with every scope of a user whose group only records", token: e.widenedToken(t, "ingrid's", "ingrid", perms(write), all), holds: perms(write)},
+		{name: "a token with every scope of a user whose group reads and exports", token: e.widenedToken(t, "audrey's", "audrey", perms(read), all), holds: perms(read, export)},
+		{name: "a write token of a user whose group cannot write", token: e.widenedToken(t, "audrey's writer", "audrey", perms(read), perms(write)), holds: perms()},
 		{name: "a System Admin's session", cookie: e.session(t, "sam"), holds: all},
 		{name: "an Auditor's session", cookie: e.session(t, "audrey"), holds: perms(read, export)},
 		{name: "an Ingest user's session", cookie: e.session(t, "ingrid"), holds: perms(write)},
@@ -295,4 +296,14 @@ func assertEveryAuthenticatedOperationIsWalked(t *testing.T, routes []apiRoute) 
 			}
 		}
 	}
+}
+
+// widenedToken makes a token of the user with scopes its group holds,
+// then gives it scopes as a token made before the group lost some would
+// hold them: authentication must still grant only the group's.
+func (e *apiEnv) widenedToken(t *testing.T, name, user string, held, scopes []auditlog.Permission) string {
+	t.Helper()
+	secret := e.token(t, auditlog.NewToken{Name: name, Scopes: held, Username: user})
+	e.sqlExec(t, `UPDATE api_tokens SET scopes = ? WHERE name = ?`, sqlstore.JoinPermissions(scopes), name)
+	return secret
 }

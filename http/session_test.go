@@ -557,3 +557,23 @@ func TestAdministrationIsRecordedAsItsActor(t *testing.T) {
 	status, _, body = e.withCookie(t, "POST", "/api/v1/tokens", sam, `{"name":"x","scopes":["admin"],"expires_in":0}`, nil)
 	wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "expires_in", -1)
 }
+
+func TestATokenBeyondItsUsersPermissionsIsRefused(t *testing.T) {
+	e := newAPIEnv(t)
+	if _, err := e.db.CreateGroup(context.Background(), setup, "Readers", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+		t.Fatal(err)
+	}
+	e.addUser(t, "rita", "Readers")
+	before := newestActivity(t, e).ID
+	status, _, body := e.do(t, "POST", "/api/v1/tokens", e.full, `{"name":"too much","user":"rita","scopes":["activities:read","activities:write"]}`)
+	got := wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "scopes", -1)
+	if !strings.Contains(got.Message, "activities:write") {
+		t.Errorf("the refusal %q does not name the scope", got.Message)
+	}
+	if after := newestActivity(t, e).ID; after != before {
+		t.Errorf("the refused token was recorded as activity %d", after)
+	}
+	if status, _, body := e.do(t, "POST", "/api/v1/tokens", e.full, `{"name":"enough","user":"rita","scopes":["activities:read"]}`); status != http.StatusCreated {
+		t.Fatalf("a token within the user's permissions: %d %s", status, body)
+	}
+}

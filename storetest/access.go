@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,6 +326,28 @@ func testTokenLifecycle(t *testing.T, open Opener) {
 	wantActivity(t, acts[3], "REVOKE_ACCESS_TOKEN", admin, auditlog.ObjectTypeAPIToken, "billing",
 		[]auditlog.Change{{ColumnName: "revoked", OldValue: "false", NewValue: "true"}})
 	assertNoActivityHolds(t, s, first, second, auditlog.HashToken(first), auditlog.HashToken(second))
+
+	// A token acts as its user: no scope beyond the user's group's.
+	if _, err := s.CreateGroup(ctx, admin, "Readers", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, admin, "rita", "Readers", "secret-hash-2"); err != nil {
+		t.Fatal(err)
+	}
+	before := lastActivities(t, s, 1)[0].ID
+	_, err = s.CreateToken(ctx, admin, auditlog.NewToken{Name: "too much", Username: "rita",
+		Scopes: []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesWrite}}, auditlog.GenerateTokenSecret())
+	var field *auditlog.Error
+	if !errors.As(err, &field) || field.Code != auditlog.EINVALID || field.Field != "scopes" || !strings.Contains(field.Message, string(auditlog.PermActivitiesWrite)) {
+		t.Fatalf("a token with a scope its user's group lacks: %v; want invalid scopes naming %s", err, auditlog.PermActivitiesWrite)
+	}
+	if after := lastActivities(t, s, 1)[0].ID; after != before {
+		t.Fatalf("the refused token was recorded (activity %d)", after)
+	}
+	if _, err := s.CreateToken(ctx, admin, auditlog.NewToken{Name: "enough", Username: "rita",
+		Scopes: []auditlog.Permission{auditlog.PermActivitiesRead}}, auditlog.GenerateTokenSecret()); err != nil {
+		t.Fatalf("a token with its user's permission: %v", err)
+	}
 }
 
 func testInactiveUserTokens(t *testing.T, open Opener) {

@@ -593,7 +593,8 @@ func testTokens(t *testing.T, open Opener) {
 	clock := NewClock(base)
 	s := open(t, clock)
 	ctx := context.Background()
-	if _, err := s.CreateGroup(ctx, cli, "Auditors", []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+	all := []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport, auditlog.PermAdmin}
+	if _, err := s.CreateGroup(ctx, cli, "Auditors", all); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateUser(ctx, cli, "audrey", "Nobody", "h"); auditlog.ErrorCode(err) != auditlog.EINVALID {
@@ -603,8 +604,13 @@ func testTokens(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	userSecret, machineSecret, expiring := auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret(), auditlog.GenerateTokenSecret()
-	all := []auditlog.Permission{auditlog.PermActivitiesRead, auditlog.PermActivitiesExport, auditlog.PermAdmin}
 	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "audrey's", Scopes: all, Username: "audrey"}, userSecret); err != nil {
+		t.Fatal(err)
+	}
+	// The group loses permissions after the token was made: the token
+	// keeps only what the group still holds.
+	readOnly := []auditlog.Permission{auditlog.PermActivitiesRead}
+	if _, err := s.UpdateGroup(ctx, cli, "Auditors", auditlog.GroupChange{Permissions: &readOnly}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateToken(ctx, cli, auditlog.NewToken{Name: "ingest", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite}}, machineSecret); err != nil {

@@ -430,6 +430,18 @@ func (db *Shared) CreateToken(ctx context.Context, by auditlog.Actor, nt auditlo
 			if !u.Active() {
 				return nil, auditlog.FieldErrorf("user", "user %q is disabled or deleted", nt.Username)
 			}
+			// A token acts as its user: it may hold no more than the
+			// user's group does. The group is locked, so that a change of
+			// its permissions through another node waits for this one.
+			g, err := findGroup(ctx, tx, u.GroupName, db.ForUpdate("permission_groups"))
+			if err != nil {
+				return nil, err
+			}
+			for _, scope := range t.Scopes {
+				if !slices.Contains(g.Permissions, scope) {
+					return nil, auditlog.FieldErrorf("scopes", "user %q is in the group %q, which does not hold %s: a token may hold only its user's permissions", u.Username, g.Name, scope)
+				}
+			}
 			t.UserID, t.Username, userID = u.ID, u.Username, &u.ID
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO api_tokens (name, secret_hash, scopes, user_id, created_us, expires_us)
