@@ -219,10 +219,15 @@ func LoggedOut(by Actor, s *Session) NewActivity {
 		map[string]string{"session_id": strconv.FormatInt(s.ID, 10)})
 }
 
-// LoginFailed records a failed login for the given username (which may
-// name no user) and the reason, which is never shown to the client.
-func LoginFailed(by Actor, reason string) NewActivity {
-	return by.activity("LOGIN_FAILED", "", objectRef{Type: ObjectTypeUser, Name: by.Username}, nil, map[string]string{"reason": reason})
+// LoginFailed records a failed login by the actor and the reason, which is
+// never shown to the client. For a username that names no user, the actor
+// has none and attempted is a keyed hash of the name.
+func LoginFailed(by Actor, reason, attempted string) NewActivity {
+	extra := map[string]string{"reason": reason}
+	if attempted != "" {
+		extra["attempted_username"] = attempted
+	}
+	return by.activity("LOGIN_FAILED", "", objectRef{Type: ObjectTypeUser, Name: by.Username}, nil, extra)
 }
 
 // SessionsRevoked records the end of a user's sessions, or of a group's

@@ -131,7 +131,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 	}
 	if reason != "" {
 		s.throttle.failed(in.Username, address, known)
-		s.recordLoginFailure(r, in.Username, reason)
+		s.recordLoginFailure(r, in.Username, reason, u != nil)
 		return nil, nil, auditlog.Errorf(auditlog.EUNAUTHORIZED, "wrong username or password")
 	}
 
@@ -156,14 +156,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 	return u, sess, nil
 }
 
-// recordLoginFailure records LOGIN_FAILED for the attempted username. A
-// failure to record it is logged: the client's answer is 401 either way.
-func (s *Server) recordLoginFailure(r *http.Request, username, reason string) {
+// recordLoginFailure records LOGIN_FAILED for the attempted username, when
+// it names a user. A name that names nobody is not recorded (it is often a
+// password typed into the wrong field), only a keyed hash of it, which
+// tells repeated attempts with one name apart from others. A failure to
+// record is logged: the client's answer is 401 either way.
+func (s *Server) recordLoginFailure(r *http.Request, username, reason string, known bool) {
 	by := auditlog.Actor{Operator: auditlog.OperatorHuman, Username: auditlog.SafeUsername(username), Client: s.client(r)}
+	attempted := ""
+	if !known {
+		by.Username, attempted = "", s.throttle.unknownNameHash(username)
+	}
 	if by.Username == "" {
 		by.Operator = auditlog.OperatorMachine
 	}
-	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginFailed(by, reason)}); err != nil {
+	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginFailed(by, reason, attempted)}); err != nil {
 		s.log.ErrorContext(r.Context(), "recording a failed login failed", "err", err)
 	}
 }

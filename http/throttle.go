@@ -186,6 +186,14 @@ func (t *loginThrottle) knownDevice(cookie, username string) bool {
 	return string(name) == strings.ToLower(username) && t.now().Unix() < exp
 }
 
+// unknownNameHash is a keyed hash of a username that names nobody, the
+// same for the same name in any case, on every node of an installation.
+func (t *loginThrottle) unknownNameHash(username string) string {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte("auditlog unknown username\x00" + strings.ToLower(username)))
+	return "hmac-sha256:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 func (t *loginThrottle) sign(payload string) string {
 	m := hmac.New(sha256.New, t.key)
 	m.Write([]byte("auditlog device cookie\x00" + payload))
