@@ -223,11 +223,21 @@ func LoggedOut(by Actor, s *Session) NewActivity {
 // never shown to the client. For a username that names no user, the actor
 // has none and attempted is a keyed hash of the name.
 func LoginFailed(by Actor, reason, attempted string) NewActivity {
-	extra := map[string]string{"reason": reason}
+	return loginFailed(by, attempted, map[string]string{"reason": reason})
+}
+
+// LoginThrottled records logins refused by the throttle: one, and
+// refusedBefore more since the last such record (see LoginFailed for
+// attempted).
+func LoginThrottled(by Actor, attempted string, refusedBefore int) NewActivity {
+	return loginFailed(by, attempted, map[string]string{"reason": "throttled", "refused_before": strconv.Itoa(refusedBefore)})
+}
+
+func loginFailed(by Actor, attempted string, details map[string]string) NewActivity {
 	if attempted != "" {
-		extra["attempted_username"] = attempted
+		details["attempted_username"] = attempted
 	}
-	return by.activity("LOGIN_FAILED", "", objectRef{Type: ObjectTypeUser, Name: by.Username}, nil, extra)
+	return by.activity("LOGIN_FAILED", "", objectRef{Type: ObjectTypeUser, Name: by.Username}, nil, details)
 }
 
 // SessionsRevoked records the end of a user's sessions, or of a group's

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -69,6 +70,8 @@ type Server struct {
 	dummyHash      string
 	pages          pages
 	verifyPassword func(pw, hash string) (bool, error)
+	// hashing holds a slot for each password check running.
+	hashing chan struct{}
 	// routes lists what NewServer registered, for the tests that hold
 	// the routes, the policy and the OpenAPI document together.
 	routes []routeInfo
@@ -79,7 +82,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{store: cfg.Store, verifierKey: cfg.VerifierKey, trustedCP: cfg.Trusted, log: cfg.Logger, mux: http.NewServeMux(),
 		now: cfg.Now, crossOrigin: http.NewCrossOriginProtection(), trustedProxies: cfg.TrustedProxies,
 		sessionTTL: cfg.SessionTTL, sessionIdle: cfg.SessionIdle, passwordParams: cfg.PasswordParams,
-		verifyPassword: password.Verify}
+		verifyPassword: password.Verify, hashing: make(chan struct{}, concurrentHashes())}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -269,3 +272,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Write([]byte("ready\n"))
 }
+
+// concurrentHashes is how many password checks run at once: one per CPU
+// (they are CPU-bound, so more only queue), and at least two.
+func concurrentHashes() int { return max(2, runtime.GOMAXPROCS(0)) }

@@ -100,11 +100,35 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 	if c, err := r.Cookie(DeviceCookie); err == nil {
 		known = s.throttle.knownDevice(c.Value, in.Username)
 	}
-	if wait := s.throttle.wait(in.Username, address, known); wait > 0 {
+	wait, release := s.throttle.reserve(in.Username, address, known)
+	if wait > 0 {
 		s.metrics.loginsThrottled.Inc()
 		s.log.WarnContext(ctx, "login throttled", "client_address", address, "retry_after", wait)
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		return nil, nil, auditlog.Errorf(auditlog.ERATELIMIT, "too many failed logins: try again later")
+		if record, before := s.throttle.throttledTrace(in.Username, address); record {
+			s.recordLoginThrottled(r, in.Username, before)
+		}
+		seconds := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		return nil, nil, auditlog.Errorf(auditlog.ERATELIMIT, "too many failed logins: try again in %d seconds", seconds)
+	}
+	failed := true
+	defer func() { release(failed) }()
+	// Each password check holds about 19 MiB (argon2id): a bounded number
+	// run at once, so that no burst of logins exhausts memory; the others
+	// wait for a while, and are then turned away.
+	waiting := time.NewTimer(hashWait)
+	select {
+	case s.hashing <- struct{}{}:
+		waiting.Stop()
+		defer func() { <-s.hashing }()
+	case <-waiting.C:
+		failed = false
+		w.Header().Set("Retry-After", "1")
+		return nil, nil, auditlog.Errorf(auditlog.EUNAVAILABLE, "too many logins at once: try again in a second")
+	case <-ctx.Done():
+		failed = false
+		waiting.Stop()
+		return nil, nil, ctx.Err()
 	}
 
 	u, err := s.store.FindUser(ctx, in.Username)
@@ -130,7 +154,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 		reason = "user deleted"
 	}
 	if reason != "" {
-		s.throttle.failed(in.Username, address, known)
 		s.recordLoginFailure(r, in.Username, reason, u != nil)
 		return nil, nil, auditlog.Errorf(auditlog.EUNAUTHORIZED, "wrong username or password")
 	}
@@ -145,6 +168,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, in loginRequest) 
 	if err != nil {
 		return nil, nil, err
 	}
+	failed = false
 	s.throttle.succeeded(in.Username, address)
 	secure := s.secure(r)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", MaxAge: int(s.sessionTTL / time.Second),
@@ -172,6 +196,24 @@ func (s *Server) recordLoginFailure(r *http.Request, username, reason string, kn
 	}
 	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginFailed(by, reason, attempted)}); err != nil {
 		s.log.ErrorContext(r.Context(), "recording a failed login failed", "err", err)
+	}
+}
+
+// hashWait is how long a login waits for a password check to be free.
+const hashWait = 3 * time.Second
+
+// recordLoginThrottled records that logins of the attempted username from
+// the client were refused by the throttle: refusedBefore more were
+// refused, unrecorded, since the last such record. A name that names
+// nobody is recorded as a keyed hash, as for a failure.
+func (s *Server) recordLoginThrottled(r *http.Request, username string, refusedBefore int) {
+	by := auditlog.Actor{Operator: auditlog.OperatorMachine, Client: s.client(r)}
+	attempted := s.throttle.unknownNameHash(username)
+	if u, err := s.store.FindUser(r.Context(), username); err == nil && u != nil {
+		by.Operator, by.Username, attempted = auditlog.OperatorHuman, u.Username, ""
+	}
+	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginThrottled(by, attempted, refusedBefore)}); err != nil {
+		s.log.ErrorContext(r.Context(), "recording a throttled login failed", "err", err)
 	}
 }
 

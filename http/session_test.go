@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,8 +284,22 @@ func TestFailedLoginsAreThrottledWithoutLockingTheUserOut(t *testing.T) {
 	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
 		t.Errorf("Retry-After %q, want 1 to 60 seconds", r.header.Get("Retry-After"))
 	}
-	if n := e.count(t) - before; n != 0 {
-		t.Errorf("a throttled login recorded %d activities", n)
+	if n := e.count(t) - before; n != 1 {
+		t.Errorf("the first throttled login recorded %d activities, want 1", n)
+	}
+	trace := newestActivity(t, e)
+	if extra := extraOf(t, trace); trace.SystemName != "LOGIN_FAILED" || trace.Username != "audrey" || extra["reason"] != "throttled" || extra["refused_before"] != "0" {
+		t.Errorf("the throttled login recorded as %s by %q with %v", trace.SystemName, trace.Username, extra)
+	}
+	// More refusals within the minute are counted, not recorded, until the
+	// next record says how many there were.
+	for range 3 {
+		if r := e.login(t, "audrey", "guess", "203.0.113.99", nil, nil); r.status != http.StatusTooManyRequests {
+			t.Fatalf("a login on the spent budget: %d", r.status)
+		}
+	}
+	if n := e.count(t) - before; n != 1 {
+		t.Errorf("refusals within the minute recorded %d activities, want the first only", n)
 	}
 
 	// Audrey, from her known device, is not locked out, even with a typo first.
@@ -587,5 +602,62 @@ func TestATokenBeyondItsUsersPermissionsIsRefused(t *testing.T) {
 	}
 	if status, _, body := e.do(t, "POST", "/api/v1/tokens", e.full, `{"name":"enough","user":"rita","scopes":["activities:read"]}`); status != http.StatusCreated {
 		t.Fatalf("a token within the user's permissions: %d %s", status, body)
+	}
+}
+
+// TestParallelFailedLoginsSpendTheBudgetOnce races 40 wrong-password
+// logins from one address at one account: the budget is reserved before
+// each password is checked, so no more of them than the account's budget
+// are checked, and the rest are throttled.
+func TestParallelFailedLoginsSpendTheBudgetOnce(t *testing.T) {
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	var checked atomic.Int64
+	verify := e.server.verifyPassword
+	e.server.verifyPassword = func(pw, hash string) (bool, error) { checked.Add(1); return verify(pw, hash) }
+	const attempts = 40
+	statuses := make(chan int, attempts)
+	var wg sync.WaitGroup
+	for range attempts {
+		wg.Go(func() {
+			statuses <- e.login(t, "audrey", "a wrong guess", "198.51.100.7", nil, nil).status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	budget := DefaultLoginLimits.PerAccount.Burst
+	if counts[http.StatusUnauthorized] != budget || counts[http.StatusTooManyRequests] != attempts-budget || checked.Load() != int64(budget) {
+		t.Fatalf("40 parallel wrong logins: %v and %d passwords checked; want %d answered 401 (the account's budget), the rest 429", counts, checked.Load(), budget)
+	}
+	// The real user, from another address, is throttled too (the account's
+	// budget is spent), but a known device would not be: see
+	// TestFailedLoginsAreThrottledWithoutLockingTheUserOut.
+}
+
+// TestPasswordChecksRunABoundedNumberAtOnce holds every password check
+// slot and expects a login to be turned away with Retry-After, its
+// budget untouched.
+func TestPasswordChecksRunABoundedNumberAtOnce(t *testing.T) {
+	e := newAPIEnvWith(t, func(c *Config) { c.TrustedProxies = loopback })
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	for range cap(e.server.hashing) {
+		e.server.hashing <- struct{}{}
+	}
+	r := e.login(t, "audrey", testPassword, "198.51.100.8", nil, nil)
+	wantError(t, r.status, r.body, http.StatusServiceUnavailable, auditlog.EUNAVAILABLE, "", -1)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a login turned away")
+	}
+	for range cap(e.server.hashing) {
+		<-e.server.hashing
+	}
+	for range DefaultLoginLimits.PerAccount.Burst {
+		if r := e.login(t, "audrey", testPassword, "198.51.100.8", nil, nil); r.status != http.StatusCreated {
+			t.Fatalf("a login once the checks are free: %d %s", r.status, r.body)
+		}
 	}
 }

@@ -25,8 +25,10 @@ import (
 //     against its own budget instead of the account's. An attacker who
 //     exhausts an account's budget thus cannot lock its real user out.
 //
-// Only failures spend a budget; a login is refused (429 with Retry-After)
-// while a budget it would spend is empty.
+// Only failures spend a budget (an attempt reserves it before its password
+// is checked, and gets it back when it succeeds); a login is refused (429
+// with Retry-After) while a budget it would spend is empty, and the first
+// refusal of an account from an address each minute is recorded in the log.
 
 // LoginLimit is a failure budget: Burst failures at once, then one more
 // every Every.
@@ -67,6 +69,7 @@ type loginThrottle struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	traces  map[string]*trace
 }
 
 type bucket struct {
@@ -81,7 +84,7 @@ func newLoginThrottle(limits LoginLimits, deviceKey []byte, now func() time.Time
 			panic(err)
 		}
 	}
-	return &loginThrottle{limits: limits, now: now, key: deviceKey, buckets: map[string]*bucket{}}
+	return &loginThrottle{limits: limits, now: now, key: deviceKey, buckets: map[string]*bucket{}, traces: map[string]*trace{}}
 }
 
 // keys are the budgets a login attempt spends on failure.
@@ -123,13 +126,18 @@ func (t *loginThrottle) prune() {
 	}
 }
 
-// wait returns how long the attempt must wait, or 0 when it may go ahead.
-func (t *loginThrottle) wait(username, address string, knownDevice bool) time.Duration {
+// reserve spends the budgets of an attempt before its password is
+// checked, so that parallel attempts cannot all pass a check made before
+// any of them failed. It returns how long the attempt must wait (nothing
+// is spent then), or release, which gives the budgets back unless the
+// attempt failed.
+func (t *loginThrottle) reserve(username, address string, knownDevice bool) (wait time.Duration, release func(failed bool)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
+	keys := t.keys(username, address, knownDevice)
 	var longest time.Duration
-	for key, l := range t.keys(username, address, knownDevice) {
+	for key, l := range keys {
 		b, ok := t.buckets[key]
 		if !ok {
 			continue
@@ -139,17 +147,62 @@ func (t *loginThrottle) wait(username, address string, knownDevice bool) time.Du
 			longest = max(longest, d)
 		}
 	}
-	return longest
+	if longest > 0 {
+		return longest, nil
+	}
+	var spent []*rate.Reservation
+	for key, l := range keys {
+		spent = append(spent, t.bucket(key, l).lim.ReserveN(now, 1))
+	}
+	return 0, func(failed bool) {
+		if failed {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, r := range spent {
+			r.CancelAt(t.now())
+		}
+	}
 }
 
-// failed spends the budgets of a failed attempt.
-func (t *loginThrottle) failed(username, address string, knownDevice bool) {
+// throttledTrace decides whether a refused attempt is recorded: the first
+// of each account and address in a traceWindow is, with the number of
+// refusals since the last record; the others are only counted.
+func (t *loginThrottle) throttledTrace(username, address string) (record bool, refusedBefore int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	key := strings.ToLower(username) + "\x00" + address
 	now := t.now()
-	for key, l := range t.keys(username, address, knownDevice) {
-		t.bucket(key, l).lim.AllowN(now, 1)
+	tr, ok := t.traces[key]
+	if !ok {
+		if len(t.traces) >= maxBuckets {
+			for k, old := range t.traces {
+				if now.Sub(old.recorded) >= traceWindow || len(t.traces) >= maxBuckets {
+					delete(t.traces, k)
+				}
+			}
+		}
+		tr = &trace{}
+		t.traces[key] = tr
 	}
+	if ok && now.Sub(tr.recorded) < traceWindow {
+		tr.refused++
+		return false, 0
+	}
+	refusedBefore, tr.refused, tr.recorded = tr.refused, 0, now
+	return true, refusedBefore
+}
+
+// traceWindow is how often refused logins of one account from one
+// address are recorded in the log at most.
+const traceWindow = time.Minute
+
+// trace is when refused logins of an account from an address were last
+// recorded, and how many were refused since.
+type trace struct {
+	recorded time.Time
+	refused  int
 }
 
 // succeeded forgets the failures of this account from this client.
