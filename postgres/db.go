@@ -48,6 +48,11 @@ type Config struct {
 	MaxGroupRows int
 	// MaxConns bounds the connection pool; 0 means 16.
 	MaxConns int
+	// ReadOnly opens the store for reading only, as auditlog verify does:
+	// every session is read-only (default_transaction_read_only), nothing
+	// is migrated, and every change fails. A store that needs a migration
+	// is refused.
+	ReadOnly bool
 }
 
 // DB is the PostgreSQL store. It implements auditlog.Store.
@@ -87,6 +92,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// the other nodes go on. No transaction of the store waits that long
 	// between two statements.
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
+	if cfg.ReadOnly {
+		pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -94,6 +102,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{pool: pool, now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	if cfg.ReadOnly {
+		if err := sqlstore.CheckMigrated(ctx, pgQuerier{pool}, migrations); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		db.Shared = db.shared()
+		db.Shared.MakeReadOnly()
+		return db, nil
 	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()

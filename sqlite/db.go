@@ -39,6 +39,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxGroupRows bounds how many activities one group commit writes; 0 means 20,000.
 	MaxGroupRows int
+	// ReadOnly opens an existing store for reading only, as auditlog
+	// verify does: nothing is created, migrated or written, and every
+	// change fails. A store that needs a migration is refused.
+	ReadOnly bool
 }
 
 // DB is the SQLite store. It implements auditlog.Store.
@@ -78,6 +82,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	path, err := filepath.Abs(filepath.Join(cfg.Dir, FileName))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ReadOnly {
+		return openReadOnly(ctx, cfg, path)
 	}
 	if err := ownerOnly(path); err != nil {
 		return nil, err
@@ -156,6 +163,30 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		AfterCommit:  db.optimizeAsTheLogGrows,
 	})
 	db.Shared = db.shared()
+	return db, nil
+}
+
+// openReadOnly opens the store at path with read-only connections alone.
+func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no store to read in %s: %w", cfg.Dir, err)
+	}
+	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	params := url.Values{}
+	params.Set("mode", "ro")
+	params.Set("_busy_timeout", "10000")
+	params.Set("_mutex", "no")
+	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
+	db.read.SetMaxOpenConns(readConns)
+	if err := sqlstore.CheckMigrated(ctx, sqlQuerier{db.read}, migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)
+	}
+	db.Shared = db.shared()
+	db.Shared.MakeReadOnly()
 	return db, nil
 }
 

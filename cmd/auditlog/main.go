@@ -151,14 +151,24 @@ type store interface {
 // when nil): PostgreSQL when a database URL is given, else the embedded
 // store in the data directory.
 func (sf *storeFlags) open(ctx context.Context, now func() time.Time) (store, error) {
+	return sf.openStore(ctx, now, false)
+}
+
+// openForReading opens the store the flags name for reading only: nothing
+// is created, migrated or written (auditlog verify).
+func (sf *storeFlags) openForReading(ctx context.Context) (store, error) {
+	return sf.openStore(ctx, nil, true)
+}
+
+func (sf *storeFlags) openStore(ctx context.Context, now func() time.Time, readOnly bool) (store, error) {
 	if sf.databaseURL != "" {
-		db, err := postgres.Open(ctx, postgres.Config{URL: sf.databaseURL, Builtin: catalog.Builtin(), Now: now})
+		db, err := postgres.Open(ctx, postgres.Config{URL: sf.databaseURL, Builtin: catalog.Builtin(), Now: now, ReadOnly: readOnly})
 		if err != nil {
 			return nil, fmt.Errorf("open the PostgreSQL store: %w", err)
 		}
 		return db, nil
 	}
-	db, err := sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now})
+	db, err := sqlite.Open(ctx, sqlite.Config{Dir: sf.data, Builtin: catalog.Builtin(), Now: now, ReadOnly: readOnly})
 	if err != nil {
 		return nil, err
 	}

@@ -234,3 +234,47 @@ func TestActivitiesRemovedFromPostgresStopEveryNode(t *testing.T) {
 		t.Fatalf("node 2 started again said:\n%s\nwant the size %d it saved and that activities were removed", said, last)
 	}
 }
+
+// verify reads the store and writes nothing to it: the database file and
+// its WAL are byte for byte what they were, tampered rows included.
+func TestVerifyNeverWrites(t *testing.T) {
+	dir := copyLog(t, signedLog(t))
+	tamper(t, dir, `UPDATE activities SET username = 'mallory' WHERE id = 17`)
+	files := []string{filepath.Join(dir, "auditlog.db"), filepath.Join(dir, "auditlog.db-wal")}
+	before := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		before[f] = b
+	}
+	if _, _, err := cli(t, "", "verify", "--data", dir); err == nil || !strings.Contains(describe(err), "activity 17") {
+		t.Fatalf("verify of an edited log: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, before[f]) {
+			t.Errorf("verify changed %s", f)
+		}
+	}
+	// A directory with no store is not made one.
+	empty := t.TempDir()
+	skey, err := tlog.GenerateKey("example.com/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := tlog.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, "", "verify", "--data", empty, "--verifier-key", signer.VerifierKey); err == nil || !strings.Contains(describe(err), "no store to read") {
+		t.Fatalf("verify of an empty directory: %v; want it to say there is no store", err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("verify created %d files in an empty directory", len(entries))
+	}
+}

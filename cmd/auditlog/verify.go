@@ -50,7 +50,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return auditlog.FieldErrorf("--checkpoint", "read the saved checkpoint: %v", err)
 		}
 	}
-	store, err := sf.open(ctx, nil)
+	// verify never writes: an attacker's rows stay as they are for the
+	// next look, and nothing of the store's changes under it.
+	store, err := sf.openForReading(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,10 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -124,4 +128,37 @@ func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (*T, error),
 		out = append(out, *v)
 	}
 	return out, rows.Err()
+}
+
+// MakeReadOnly makes every change of the store fail: it was opened for
+// reading only.
+func (db *Shared) MakeReadOnly() {
+	db.Change = func(context.Context, func(context.Context, Querier) ([]auditlog.NewActivity, error)) error {
+		return auditlog.Errorf(auditlog.EUNAVAILABLE, "the store is open for reading only")
+	}
+	db.Refuse = func(error) {}
+}
+
+// CheckMigrated refuses a store, opened for reading only, that has not
+// applied every migration in migrations (migration/*.sql).
+func CheckMigrated(ctx context.Context, q Querier, migrations fs.FS) error {
+	names, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var pending []string
+	for _, name := range names {
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE name = $1`, name).Scan(&n); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		if n == 0 {
+			pending = append(pending, name)
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the store is of an earlier version (%s not applied): start auditlog serve on it once to migrate it", strings.Join(pending, ", "))
+	}
+	return nil
 }
