@@ -117,7 +117,7 @@ func ParseFilter(q url.Values, allowed ...string) (Filter, error) {
 			if v == "" {
 				continue
 			}
-			if msg := CheckText(v, t.max, true); msg != "" {
+			if msg := CheckText(v, t.max, Identifier); msg != "" {
 				return f, FieldErrorf(t.param, "%s %s", t.param, msg)
 			}
 			*t.dst = append(*t.dst, v)

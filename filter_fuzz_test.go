@@ -74,7 +74,7 @@ func FuzzParseFilter(f *testing.F) {
 		}
 		for _, vs := range [][]string{filter.Activities, filter.Usernames, filter.ObjectTypes, filter.ObjectIDs} {
 			for _, v := range vs {
-				if v == "" || CheckText(v, len(v), true) != "" {
+				if v == "" || CheckText(v, len(v), Identifier) != "" {
 					t.Fatalf("%q: accepted the filter value %q", raw, v)
 				}
 			}

@@ -38,11 +38,24 @@ func ValidationError(index int, field, format string, args ...any) *Error {
 	return e
 }
 
-// CheckText reports why s is not acceptable as a text field of at most max
-// bytes, or "" when it is. Single-line fields refuse every control character;
-// multi-line ones (change values) allow tab, newline and carriage return.
-// No field may hold NUL: PostgreSQL cannot store it.
-func CheckText(s string, max int, singleLine bool) string {
+// TextKind is what a text field may hold.
+type TextKind int
+
+const (
+	// Identifier is a name or key matched exactly (system names,
+	// usernames, object ids and types, column names, display names): no
+	// control character and no bidirectional control, which would make
+	// two names look alike.
+	Identifier TextKind = iota
+	// FreeText is what people wrote (object names, change values, extra):
+	// any Unicode but NUL, tabs and newlines included, kept exactly.
+	FreeText
+)
+
+// CheckText reports why s is not acceptable as a text field of the kind
+// of at most max bytes, or "" when it is. No field may hold NUL:
+// PostgreSQL cannot store it.
+func CheckText(s string, max int, kind TextKind) string {
 	if len(s) > max {
 		return fmt.Sprintf("is %d bytes long; the limit is %d", len(s), max)
 	}
@@ -53,14 +66,38 @@ func CheckText(s string, max int, singleLine bool) string {
 		if r == 0 {
 			return "contains a NUL character"
 		}
-		if singleLine && unicode.IsControl(r) {
-			return fmt.Sprintf("contains the control character %U", r)
-		}
-		if !singleLine && unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+		if kind == Identifier && (unicode.IsControl(r) || IsBidiControl(r)) {
 			return fmt.Sprintf("contains the control character %U", r)
 		}
 	}
 	return ""
+}
+
+// IsBidiControl reports whether r is one of the characters that change
+// the direction of the text around them (Unicode's Bidi_Control).
+func IsBidiControl(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// hasEscapedNUL reports whether canonical JSON holds U+0000 in a string,
+// which RFC 8785 writes as the escape \u0000.
+func hasEscapedNUL(canonical []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(canonical[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		// The escape is one if an even number of backslashes precede it.
+		n := 0
+		for k := at - 1; k >= 0 && canonical[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // Normalize checks the activity's own fields (not its type, which needs the
@@ -69,20 +106,20 @@ func CheckText(s string, max int, singleLine bool) string {
 // list being recorded, carried by any error.
 func (a *NewActivity) Normalize(index int, canonical func([]byte) ([]byte, error)) error {
 	texts := []struct {
-		field      string
-		value      string
-		max        int
-		singleLine bool
+		field string
+		value string
+		max   int
+		kind  TextKind
 	}{
-		{"activity_system_name", a.SystemName, MaxSystemNameLen, true},
-		{"activity_subtype_system_name", a.SubtypeSystemName, MaxSystemNameLen, true},
-		{"username", a.Username, MaxUsernameLen, true},
-		{"object_id", a.ObjectID, MaxObjectIDLen, true},
-		{"object_type", a.ObjectType, MaxObjectTypeLen, true},
-		{"object_name", a.ObjectName, MaxObjectNameLen, true},
+		{"activity_system_name", a.SystemName, MaxSystemNameLen, Identifier},
+		{"activity_subtype_system_name", a.SubtypeSystemName, MaxSystemNameLen, Identifier},
+		{"username", a.Username, MaxUsernameLen, Identifier},
+		{"object_id", a.ObjectID, MaxObjectIDLen, Identifier},
+		{"object_type", a.ObjectType, MaxObjectTypeLen, Identifier},
+		{"object_name", a.ObjectName, MaxObjectNameLen, FreeText},
 	}
 	for _, t := range texts {
-		if msg := CheckText(t.value, t.max, t.singleLine); msg != "" {
+		if msg := CheckText(t.value, t.max, t.kind); msg != "" {
 			return ValidationError(index, t.field, "%s %s", t.field, msg)
 		}
 	}
@@ -114,13 +151,13 @@ func (a *NewActivity) Normalize(index int, canonical func([]byte) ([]byte, error
 		if c.ColumnName == "" {
 			return ValidationError(index, field+".column_name", "column_name is required")
 		}
-		if msg := CheckText(c.ColumnName, MaxColumnNameLen, true); msg != "" {
+		if msg := CheckText(c.ColumnName, MaxColumnNameLen, Identifier); msg != "" {
 			return ValidationError(index, field+".column_name", "column_name %s", msg)
 		}
-		if msg := CheckText(c.OldValue, MaxChangeValueLen, false); msg != "" {
+		if msg := CheckText(c.OldValue, MaxChangeValueLen, FreeText); msg != "" {
 			return ValidationError(index, field+".old_value", "old_value %s", msg)
 		}
-		if msg := CheckText(c.NewValue, MaxChangeValueLen, false); msg != "" {
+		if msg := CheckText(c.NewValue, MaxChangeValueLen, FreeText); msg != "" {
 			return ValidationError(index, field+".new_value", "new_value %s", msg)
 		}
 	}
@@ -153,8 +190,11 @@ func (a *NewActivity) normalizeExtra(index int, canonical func([]byte) ([]byte, 
 	if len(out) > MaxExtraBytes {
 		return ValidationError(index, "extra", "extra is %d bytes long in canonical form; the limit is %d", len(out), MaxExtraBytes)
 	}
-	if msg := CheckText(string(out), len(out), false); msg != "" {
+	if msg := CheckText(string(out), len(out), FreeText); msg != "" {
 		return ValidationError(index, "extra", "extra %s", msg)
+	}
+	if hasEscapedNUL(out) {
+		return ValidationError(index, "extra", "extra contains a NUL character (\\u0000)")
 	}
 	a.Extra = out
 	return nil
@@ -222,7 +262,7 @@ func (t *ActivityType) Validate() error {
 	if t.DisplayName == "" {
 		return FieldErrorf("display_name", "display_name is required")
 	}
-	if msg := CheckText(t.DisplayName, MaxDisplayNameLen, true); msg != "" {
+	if msg := CheckText(t.DisplayName, MaxDisplayNameLen, Identifier); msg != "" {
 		return FieldErrorf("display_name", "display_name %s", msg)
 	}
 	if t.SystemName == "" {
@@ -231,10 +271,10 @@ func (t *ActivityType) Validate() error {
 	if len(t.SystemName) > MaxSystemNameLen || !ValidSystemName(t.SystemName) {
 		return FieldErrorf("system_name", "system_name must be upper-case letters and digits joined by single underscores, at most %d bytes", MaxSystemNameLen)
 	}
-	if msg := CheckText(t.Description, MaxDescriptionLen, false); msg != "" {
+	if msg := CheckText(t.Description, MaxDescriptionLen, FreeText); msg != "" {
 		return FieldErrorf("description", "description %s", msg)
 	}
-	if msg := CheckText(t.IntroducedIn, MaxIntroducedInLen, true); msg != "" {
+	if msg := CheckText(t.IntroducedIn, MaxIntroducedInLen, Identifier); msg != "" {
 		return FieldErrorf("introduced_in", "introduced_in %s", msg)
 	}
 	if len(t.Subtypes) > MaxSubtypes {
@@ -248,7 +288,7 @@ func (t *ActivityType) Validate() error {
 		if s.DisplayName == "" {
 			return FieldErrorf(field+".display_name", "display_name is required")
 		}
-		if msg := CheckText(s.DisplayName, MaxDisplayNameLen, true); msg != "" {
+		if msg := CheckText(s.DisplayName, MaxDisplayNameLen, Identifier); msg != "" {
 			return FieldErrorf(field+".display_name", "display_name %s", msg)
 		}
 		if s.SystemName == "" {
@@ -276,7 +316,7 @@ func CheckName(field, s string, max int) (string, error) {
 	if s == "" {
 		return "", FieldErrorf(field, "%s is required", field)
 	}
-	if msg := CheckText(s, max, true); msg != "" {
+	if msg := CheckText(s, max, Identifier); msg != "" {
 		return "", FieldErrorf(field, "%s %s", field, msg)
 	}
 	return s, nil

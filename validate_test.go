@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"github.com/gowebpki/jcs"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,41 +89,62 @@ func TestValidSystemName(t *testing.T) {
 
 func TestCheckText(t *testing.T) {
 	cases := []struct {
-		name       string
-		s          string
-		max        int
-		singleLine bool
-		want       string // a part of the reason, or "" for acceptable text
+		name string
+		s    string
+		max  int
+		kind TextKind
+		want string // a part of the reason, or "" for acceptable text
 	}{
-		{"empty text is acceptable", "", 10, true, ""},
-		{"text of exactly the limit is acceptable", strings.Repeat("x", 10), 10, true, ""},
-		{"text one byte over the limit is refused with both lengths", strings.Repeat("x", 11), 10, true, "is 11 bytes long; the limit is 10"},
-		{"the limit counts bytes, not characters", "üü", 3, true, "is 4 bytes long; the limit is 3"},
-		{"multi-byte text within the limit is acceptable", "Zoë Smith, 東京", 64, true, ""},
-		{"invalid UTF-8 is refused", "ab\xffcd", 10, true, "is not valid UTF-8"},
-		{"a truncated UTF-8 sequence is refused", "\xc3", 10, false, "is not valid UTF-8"},
-		{"NUL is refused in a single-line field", "a\x00b", 10, true, "contains a NUL character"},
-		{"NUL is refused in a multi-line field", "a\x00b", 10, false, "contains a NUL character"},
-		{"a tab is refused in a single-line field", "a\tb", 10, true, "contains the control character U+0009"},
-		{"a newline is refused in a single-line field", "a\nb", 10, true, "contains the control character U+000A"},
-		{"a carriage return is refused in a single-line field", "a\rb", 10, true, "contains the control character U+000D"},
-		{"a tab is allowed in a multi-line field", "a\tb", 10, false, ""},
-		{"a newline is allowed in a multi-line field", "line 1\nline 2", 20, false, ""},
-		{"a carriage return is allowed in a multi-line field", "a\r\nb", 10, false, ""},
-		{"escape is refused in a multi-line field", "a\x1bb", 10, false, "contains the control character U+001B"},
-		{"DEL is refused in a multi-line field", "a\x7fb", 10, false, "contains the control character U+007F"},
-		{"a C1 control is refused in a single-line field", "a\u0085b", 10, true, "contains the control character U+0085"},
-		{"the length is checked before the encoding", "\xff\xff\xff", 2, true, "is 3 bytes long"},
+		{"empty text is acceptable", "", 10, Identifier, ""},
+		{"text of exactly the limit is acceptable", strings.Repeat("x", 10), 10, Identifier, ""},
+		{"text one byte over the limit is refused with both lengths", strings.Repeat("x", 11), 10, Identifier, "is 11 bytes long; the limit is 10"},
+		{"the limit counts bytes, not characters", "üü", 3, Identifier, "is 4 bytes long; the limit is 3"},
+		{"multi-byte text within the limit is acceptable", "Zoë Smith, 東京", 64, Identifier, ""},
+		{"invalid UTF-8 is refused", "ab\xffcd", 10, Identifier, "is not valid UTF-8"},
+		{"a truncated UTF-8 sequence is refused", "\xc3", 10, FreeText, "is not valid UTF-8"},
+		{"NUL is refused in a single-line field", "a\x00b", 10, Identifier, "contains a NUL character"},
+		{"NUL is refused in a multi-line field", "a\x00b", 10, FreeText, "contains a NUL character"},
+		{"a tab is refused in a single-line field", "a\tb", 10, Identifier, "contains the control character U+0009"},
+		{"a newline is refused in a single-line field", "a\nb", 10, Identifier, "contains the control character U+000A"},
+		{"a carriage return is refused in a single-line field", "a\rb", 10, Identifier, "contains the control character U+000D"},
+		{"a tab is allowed in a multi-line field", "a\tb", 10, FreeText, ""},
+		{"a newline is allowed in a multi-line field", "line 1\nline 2", 20, FreeText, ""},
+		{"a carriage return is allowed in a multi-line field", "a\r\nb", 10, FreeText, ""},
+		{"escape is kept in free text", "a\x1bb", 10, FreeText, ""},
+		{"DEL is kept in free text", "a\x7fb", 10, FreeText, ""},
+		{"a bidirectional override is refused in an identifier", "admin\u202Etxt.exe", 20, Identifier, "contains the control character U+202E"},
+		{"an isolate is refused in an identifier", "a\u2067b", 10, Identifier, "contains the control character U+2067"},
+		{"a bidirectional override is kept in free text", "a\u202Eb", 10, FreeText, ""},
+		{"a C1 control is refused in a single-line field", "a\u0085b", 10, Identifier, "contains the control character U+0085"},
+		{"the length is checked before the encoding", "\xff\xff\xff", 2, Identifier, "is 3 bytes long"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := CheckText(c.s, c.max, c.singleLine)
+			got := CheckText(c.s, c.max, c.kind)
 			switch {
 			case c.want == "" && got != "":
-				t.Fatalf("CheckText(%q, %d, %v) = %q, want acceptable", c.s, c.max, c.singleLine, got)
+				t.Fatalf("CheckText(%q, %d, %v) = %q, want acceptable", c.s, c.max, c.kind, got)
 			case c.want != "" && !strings.Contains(got, c.want):
-				t.Fatalf("CheckText(%q, %d, %v) = %q, want a reason containing %q", c.s, c.max, c.singleLine, got, c.want)
+				t.Fatalf("CheckText(%q, %d, %v) = %q, want a reason containing %q", c.s, c.max, c.kind, got, c.want)
 			}
 		})
+	}
+}
+
+func TestNULInExtraIsRefusedAndItsEscapedTextIsNot(t *testing.T) {
+	for _, c := range []struct {
+		extra string
+		nul   bool
+	}{
+		{`{"a":"x\u0000y"}`, true},
+		{`{"a\u0000":"y"}`, true},
+		{`{"a":"a backslash, then u0000: \\u0000"}`, false},
+		{`{"a":"\\\u0000"}`, true},
+	} {
+		a := NewActivity{SystemName: "EDIT_USER", Operator: OperatorMachine, Extra: []byte(c.extra)}
+		err := a.Normalize(-1, jcs.Transform)
+		if got := err != nil && strings.Contains(err.Error(), "NUL"); got != c.nul {
+			t.Errorf("extra %s: %v; want refused %v", c.extra, err, c.nul)
+		}
 	}
 }

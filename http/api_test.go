@@ -415,7 +415,10 @@ func TestAPIRecording(t *testing.T) {
 		{"extra that is not an object", `{"activity_system_name":"EDIT_USER","operator":"machine","extra":[1]}`, "extra"},
 		{"an event_id that is not a UUID", `{"activity_system_name":"EDIT_USER","operator":"machine","event_id":"42"}`, "event_id"},
 		{"a change without a column name", `{"activity_system_name":"EDIT_USER","operator":"machine","object_column_changes":[{"new_value":"x"}]}`, "object_column_changes[0].column_name"},
-		{"a control character in object_name", `{"activity_system_name":"EDIT_USER","operator":"machine","object_name":"a\u0007b"}`, "object_name"},
+		{"a control character in object_type", `{"activity_system_name":"EDIT_USER","operator":"machine","object_type":"a\u0007b"}`, "object_type"},
+		{"a bidirectional override in username", `{"activity_system_name":"EDIT_USER","operator":"human","username":"admin\u202Efdp.exe"}`, "username"},
+		{"NUL in object_name", `{"activity_system_name":"EDIT_USER","operator":"machine","object_name":"a\u0000b"}`, "object_name"},
+		{"NUL in extra", `{"activity_system_name":"EDIT_USER","operator":"machine","extra":{"note":"a\u0000b"}}`, "extra"},
 		{"an object_type over 128 bytes", `{"activity_system_name":"EDIT_USER","operator":"machine","object_type":"` + strings.Repeat("t", auditlog.MaxObjectTypeLen+1) + `"}`, "object_type"},
 	}
 	for _, c := range badItems {
@@ -437,6 +440,24 @@ func TestAPIRecording(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("free text keeps tabs, newlines and any other character but NUL, exactly", func(t *testing.T) {
+		name := "Medical\tRecords\r\nline two \u202E\u0007\u200b"
+		body, _ := json.Marshal(map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine", "object_name": name,
+			"extra": map[string]string{"note": name}, "object_column_changes": []map[string]string{{"column_name": "notes", "new_value": name}}})
+		ids := e.record(t, string(body))
+		a, err := e.db.FindActivityByID(context.Background(), ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var extra map[string]string
+		if err := json.Unmarshal(a.Extra, &extra); err != nil {
+			t.Fatal(err)
+		}
+		if a.ObjectName != name || extra["note"] != name || a.Changes[0].NewValue != name {
+			t.Fatalf("stored %q, %q, %q; want %q each time", a.ObjectName, extra["note"], a.Changes[0].NewValue, name)
+		}
+	})
 
 	t.Run("a repeated event_id returns the first id and records nothing new", func(t *testing.T) {
 		const ev = "3f2b6c1e-8a4d-4f7e-9b1a-2c5d6e7f8a9b"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/auditlog/auditlog"
 )
@@ -40,6 +43,7 @@ const maxFormBody = 64 << 10
 type pages map[string]*template.Template
 
 var templateFuncs = template.FuncMap{
+	"visible": visible,
 	"formatTime": func(t time.Time, loc *time.Location) string {
 		return t.In(loc).Format("2006-01-02 15:04:05.000 MST")
 	},
@@ -332,4 +336,24 @@ func cookieValue(r *http.Request, name string) string {
 		return ""
 	}
 	return v
+}
+
+// visible is s as HTML, with each invisible or direction-changing
+// character (controls but tab and line breaks, format characters such as
+// U+200B, bidirectional controls such as U+202E) shown as <U+XXXX>, so
+// that recorded text can neither hide nor reorder what is around it.
+func visible(s string) template.HTML {
+	var b strings.Builder
+	start := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != '\t' && r != '\n' && r != '\r' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || auditlog.IsBidiControl(r)) {
+			b.WriteString(template.HTMLEscapeString(s[start:i]))
+			fmt.Fprintf(&b, `<span class="invisible">&lt;U+%04X&gt;</span>`, r)
+			start = i + size
+		}
+		i += size
+	}
+	b.WriteString(template.HTMLEscapeString(s[start:]))
+	return template.HTML(b.String())
 }

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -655,5 +656,27 @@ func TestUIHistogramSpansTheChosenDateRange(t *testing.T) {
 	if !strings.Contains(body, "from 2026-11-18 09:00 UTC") {
 		i := strings.Index(body, "activities (")
 		t.Fatalf("without a range the histogram does not start at the first match: %.160s", body[max(i, 0):])
+	}
+}
+
+// Recorded text cannot hide or reorder what the page shows around it:
+// invisible and bidirectional-control characters are shown as <U+XXXX>.
+func TestUIShowsInvisibleCharactersVisibly(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	sneaky := "invoice\u202Efdp.exe\u200b"
+	body, _ := json.Marshal(map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine", "object_name": sneaky,
+		"extra": map[string]string{"note": sneaky}, "object_column_changes": []map[string]string{{"column_name": "file", "old_value": "a\u2066b", "new_value": sneaky}}})
+	ids := e.record(t, string(body))
+	_, _, page := e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d", ids[0]), cookie, nil)
+	for _, r := range []string{"\u202E", "\u200b", "\u2066"} {
+		if strings.Contains(page, r) {
+			t.Errorf("the page shows %U raw", []rune(r)[0])
+		}
+	}
+	for _, want := range []string{`invoice<span class="invisible">&lt;U+202E&gt;</span>fdp.exe<span class="invisible">&lt;U+200B&gt;</span>`, `a<span class="invisible">&lt;U+2066&gt;</span>b`} {
+		if strings.Count(page, want) == 0 {
+			t.Errorf("the page does not show %s", want)
+		}
 	}
 }
