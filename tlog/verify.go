@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -105,6 +106,9 @@ func Verify(ctx context.Context, s Store, v note.Verifier, saved []byte) (*Repor
 	want := map[uint64]expected{}
 	checkpoints, err := s.Checkpoints(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := sameLog(checkpoints, v); err != nil {
 		return nil, err
 	}
 	for i := range checkpoints {
@@ -390,4 +394,26 @@ func hashInParallel(ctx context.Context, s auditlog.ActivityService, f auditlog.
 		}
 	}
 	return nil
+}
+
+// ErrOtherLog is the error of a verifier key of another log than the
+// store's: its checkpoints name another origin.
+var ErrOtherLog = errors.New("the verifier key is of another log")
+
+// sameLog refuses a verifier of another log than the checkpoints': when
+// none of them names the verifier's origin, a failed signature says
+// nothing about tampering.
+func sameLog(checkpoints []auditlog.Checkpoint, v note.Verifier) error {
+	if len(checkpoints) == 0 {
+		return nil
+	}
+	var origin string
+	for _, c := range checkpoints {
+		first, _, _ := strings.Cut(string(c.Note), "\n")
+		if first == v.Name() {
+			return nil
+		}
+		origin = first
+	}
+	return fmt.Errorf("%w: the store's checkpoints are of log %q, the key of log %q", ErrOtherLog, origin, v.Name())
 }

@@ -298,3 +298,21 @@ func TestANodeKilledDuringIngestLeavesTheOtherGoing(t *testing.T) {
 		t.Fatalf("verify printed %q", out)
 	}
 }
+
+// verify with --database-url and the key of another log (a data directory
+// left by another installation) says the key is another log's, and where
+// it came from, rather than that the signatures fail.
+func TestVerifyOnPostgresWithAnotherLogsKeySaysSo(t *testing.T) {
+	dbURL, _ := signedPostgresLog(t)
+	elsewhere := t.TempDir()
+	if _, _, err := tlog.LoadOrCreateKey(filepath.Join(elsewhere, keyFileName), "another.example/log"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := cli(t, "", "verify", "--database-url", dbURL, "--data", elsewhere)
+	msg := describe(err)
+	for _, want := range []string{"of another log", `"another.example/log"`, filepath.Join(elsewhere, keyFileName)} {
+		if err == nil || !strings.Contains(msg, want) {
+			t.Fatalf("verify with another log's key: %v; want it to say %q", err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer store.Close()
 	report, err := tlog.Verify(ctx, store, verifier, savedNote)
+	if errors.Is(err, tlog.ErrOtherLog) {
+		source := "--verifier-key"
+		if *vkey == "" {
+			source = "the signing key in " + kf.path(&sf)
+		}
+		return fmt.Errorf("%w; the key came from %s: pass --verifier-key of this log (GET /api/v1/checkpoint/key), or the --data directory that holds its key", err, source)
+	}
 	if err != nil {
 		return err
 	}

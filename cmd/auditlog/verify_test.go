@@ -237,14 +237,21 @@ func TestVerifyWithTheAuditorsOwnKey(t *testing.T) {
 	other, _ := tlog.GenerateKey("impostor.example/log")
 	s, _ := tlog.NewSigner(other)
 	_, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", s.VerifierKey)
-	if err == nil || !strings.Contains(describe(err), "valid signature") {
-		t.Fatalf("verify under another key: %v", err)
+	if err == nil || !strings.Contains(describe(err), "of another log") || !strings.Contains(describe(err), `the key of log "impostor.example/log"`) {
+		t.Fatalf("verify under another log's key: %v; want it to say the key is another log's, naming both", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, keyFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mine, _ := tlog.NewSigner(string(b))
+	// A key that takes the log's name but is not its key: the signatures
+	// fail, which is what a forger's checkpoints would do.
+	forged, _ := tlog.GenerateKey(mine.Origin())
+	fs, _ := tlog.NewSigner(forged)
+	if _, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", fs.VerifierKey); err == nil || !strings.Contains(describe(err), "valid signature") {
+		t.Fatalf("verify under a key with the log's name: %v", err)
+	}
 	out := mustCLI(t, "verify", "--data", dir, "--verifier-key", mine.VerifierKey)
 	if !strings.Contains(out, "verified 60 activities") {
 		t.Fatalf("verify with the log's own key printed %q", out)
