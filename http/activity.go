@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,11 +190,37 @@ func jsonKind(goKind string) string {
 	return "of another type"
 }
 
+// checkActivityNames refuses a filter by an activity name that is not in
+// the catalogue: recording checks names, and so does reading, rather than
+// answering that nothing matches a typo.
+func (s *Server) checkActivityNames(ctx context.Context, f auditlog.Filter) error {
+	if len(f.Activities) == 0 {
+		return nil
+	}
+	types, err := s.store.ActivityTypes(ctx)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(types))
+	for _, t := range types {
+		known[t.SystemName] = true
+	}
+	for _, name := range f.Activities {
+		if !known[name] {
+			return auditlog.FieldErrorf("activity", "there is no activity type %q: GET /api/v1/activity-types lists them", auditlog.Clip(name, 80))
+		}
+	}
+	return nil
+}
+
 func (s *Server) handleListActivities(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := auditlog.ParseFilter(q, auditlog.PagingParams...)
 	if err == nil {
 		err = auditlog.ParsePaging(q, &f)
+	}
+	if err == nil {
+		err = s.checkActivityNames(r.Context(), f)
 	}
 	if err != nil {
 		s.fail(w, r, err)

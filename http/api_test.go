@@ -1179,3 +1179,22 @@ func TestARecordingWhoseClientLeftIsAnsweredAsCancelledAndRecordsNothing(t *test
 		t.Fatalf("%d activities after a cancelled request, want %d", n, before)
 	}
 }
+
+func TestAnActivityNameNotInTheCatalogueIsRefusedByEveryReader(t *testing.T) {
+	e := newAPIEnv(t)
+	before := e.count(t)
+	for _, path := range []string{"/api/v1/activities?activity=NOPE", "/api/v1/activities?activity=USER_LOGIN&activity=NOPE",
+		"/api/v1/activities/export.csv?activity=NOPE", "/api/v1/activities/export.jsonl?activity=NOPE"} {
+		status, _, body := e.do(t, "GET", path, e.full, "")
+		got := wantError(t, status, body, http.StatusBadRequest, auditlog.EINVALID, "activity", -1)
+		if !strings.Contains(got.Message, `"NOPE"`) {
+			t.Errorf("%s: %q does not name the activity", path, got.Message)
+		}
+	}
+	if n := e.count(t); n != before {
+		t.Errorf("the refused reads recorded %d activities", n-before)
+	}
+	if status, _, _ := e.do(t, "GET", "/api/v1/activities?activity=USER_LOGIN", e.full, ""); status != http.StatusOK {
+		t.Errorf("a name of the catalogue: %d", status)
+	}
+}

@@ -21,6 +21,9 @@ func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 			return
 		}
 		f, err := auditlog.ParseFilter(r.URL.Query())
+		if err == nil {
+			err = s.checkActivityNames(ctx, f)
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -86,6 +86,9 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f, err := parseAuditLogQuery(q, &page.Position)
+	if err == nil {
+		err = s.checkActivityNames(ctx, f)
+	}
 	if err != nil {
 		v.Error = auditlog.ErrorMessage(err)
 		s.render(w, r, http.StatusBadRequest, "audit_log", v)
