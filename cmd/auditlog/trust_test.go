@@ -263,15 +263,8 @@ func TestVerifyNeverWrites(t *testing.T) {
 	}
 	// A directory with no store is not made one.
 	empty := t.TempDir()
-	skey, err := tlog.GenerateKey("example.com/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := tlog.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := cli(t, "", "verify", "--data", empty, "--verifier-key", signer.VerifierKey); err == nil || !strings.Contains(describe(err), "no store to read") {
+	_, vkey := sharedKey(t)
+	if _, _, err := cli(t, "", "verify", "--data", empty, "--verifier-key", vkey); err == nil || !strings.Contains(describe(err), "no store to read") {
 		t.Fatalf("verify of an empty directory: %v; want it to say there is no store", err)
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
