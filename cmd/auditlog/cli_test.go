@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"io"
 	"net/http"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -267,5 +268,34 @@ func TestServeSignsWhatItRecordedWhenItStops(t *testing.T) {
 	// The 1,000 and, before them, the first start's group and admin user and the token.
 	if !strings.Contains(out, "latest signed checkpoint: size 1003") || strings.Contains(out, "not signed yet") {
 		t.Fatalf("after a clean stop, verify says:\n%s", out)
+	}
+}
+
+// AUDITLOG_ADMIN_PASSWORD only sets the first start's password: a later
+// one says so, and how to change it, rather than ignoring it silently.
+func TestAChangedAdminPasswordVariableSaysHowToResetThePassword(t *testing.T) {
+	dir := t.TempDir()
+	startServer(t, dir, "AUDITLOG_ADMIN_PASSWORD=a-long-admin-password-42").kill()
+	const changed = "another-long-password-43"
+	srv := startServer(t, dir, "AUDITLOG_ADMIN_PASSWORD="+changed)
+	if log := srv.log(); !strings.Contains(log, "was ignored") || !strings.Contains(log, "auditlog user edit --username admin --password-stdin") || strings.Contains(log, changed) {
+		t.Fatalf("the second start's log:\n%s", log)
+	}
+}
+
+// serve on an address that is taken fails before it creates anything.
+func TestServeOnATakenPortCreatesNothing(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	_, _, err = cli(t, "", "serve", "--data", dir, "--addr", taken.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "listen on") {
+		t.Fatalf("serve on a taken port: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("serve on a taken port left %s behind (%v)", dir, err)
 	}
 }

@@ -62,6 +62,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return auditlog.FieldErrorf("--session-ttl", "--session-ttl and --session-idle must be at least a minute")
 	}
 
+	// The address first: a port already taken is reported before anything
+	// is created.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+
 	store, err := sf.open(ctx, nil)
 	if err != nil {
 		return err
@@ -90,10 +98,6 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() { checkpointer.Run(cpCtx); close(cpDone) }()
 	defer func() { stopCheckpoints(); <-cpDone }()
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
 	srv := &http.Server{
 		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted,
 			TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
@@ -193,6 +197,8 @@ func bootstrapAdmin(ctx context.Context, store auditlog.Store, log *slog.Logger)
 	case created:
 		log.Warn("created the admin user in the System Admin group; this password is shown only once",
 			"username", auditlog.AdminUsername, "password", pw)
+	case given:
+		log.Warn("AUDITLOG_ADMIN_PASSWORD is read on the first start only and was ignored: the admin user exists; to change its password, run: auditlog user edit --username admin --password-stdin")
 	}
 	return nil
 }
