@@ -174,6 +174,12 @@ func (s *Server) routeUI() {
 	read, admin := auditlog.PermActivitiesRead, auditlog.PermAdmin
 	s.publicPage("GET /{$}", s.handleHome)
 	s.publicPage("POST /login", s.handleLoginForm)
+	// The address a failed login leaves in the location bar, and the icon
+	// browsers ask for on every page.
+	s.publicPage("GET /login", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusSeeOther) })
+	s.publicPage("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	s.publicPage("GET /static/", s.handleStatic)
 	s.page("POST /logout", anyPermission, s.handleLogoutForm)
 	s.page("GET /admin", anyPermission, s.handleAdministration)

@@ -60,6 +60,8 @@ type uiRoute struct {
 	form                  func(i int) url.Values
 	perm                  auditlog.Permission
 	success               int
+	// redirectsAnyone: the route answers success to every viewer.
+	redirectsAnyone bool
 }
 
 // TestUIAuthorization walks every web UI page with viewers of each kind:
@@ -115,6 +117,8 @@ func TestUIAuthorization(t *testing.T) {
 			return url.Values{"username": {"rita"}, "password": {"wrong password"}}
 		}},
 		{method: "GET", pattern: "/static/", path: "/static/style.css"},
+		{method: "GET", pattern: "/login", path: "/login", success: http.StatusSeeOther, redirectsAnyone: true},
+		{method: "GET", pattern: "/favicon.ico", path: "/favicon.ico", success: http.StatusMovedPermanently, redirectsAnyone: true},
 		{method: "GET", pattern: "/admin", path: "/admin"},
 		{method: "GET", pattern: "/admin/audit-log", path: "/admin/audit-log", perm: read},
 		{method: "GET", pattern: "/admin/audit-log/{id}", path: "/admin/audit-log/1", perm: read},
@@ -169,6 +173,8 @@ func TestUIAuthorization(t *testing.T) {
 			}
 			var want int
 			switch {
+			case r.redirectsAnyone:
+				want = r.success
 			case public[r.pattern] && r.pattern == "/login":
 				want = http.StatusUnauthorized // a wrong password
 			case public[r.pattern] && r.pattern == "/{$}" && v.holds != nil:
