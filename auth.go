@@ -308,7 +308,7 @@ func CheckGroupDeletion(g *Group, members int) error {
 		return Errorf(ECONFLICT, "the %s group cannot be deleted", SystemAdminGroup)
 	}
 	if members > 0 {
-		return Errorf(ECONFLICT, "permission group %q has %d users (deleted ones included): move them to another group first", g.Name, members)
+		return Errorf(ECONFLICT, "permission group %q has %s (deleted ones included): move them to another group first", g.Name, CountOf(int64(members), "user", "users"))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Error codes shared by every layer. The HTTP API maps each to one status and
@@ -77,4 +78,12 @@ func ErrorMessage(err error) string {
 		return "the request was cancelled before it completed; nothing of it was recorded"
 	}
 	return "internal error"
+}
+
+// CountOf is n and the noun that goes with it: "1 session", "3 sessions".
+func CountOf(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }

@@ -148,3 +148,11 @@ func TestNULInExtraIsRefusedAndItsEscapedTextIsNot(t *testing.T) {
 		}
 	}
 }
+
+func TestCountOfAgreesTheNounWithTheNumber(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 sessions", 1: "1 session", 2: "2 sessions"} {
+		if got := CountOf(n, "session", "sessions"); got != want {
+			t.Errorf("CountOf(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -57,6 +57,24 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"count": formatCount,
+	// plural is the noun that goes with n: "activity" for 1, else many.
+	"plural": func(n any, one, many string) string {
+		switch n := n.(type) {
+		case int:
+			if n == 1 {
+				return one
+			}
+		case int64:
+			if n == 1 {
+				return one
+			}
+		case uint64:
+			if n == 1 {
+				return one
+			}
+		}
+		return many
+	},
 	"has":   slices.Contains[[]auditlog.Permission],
 }
 

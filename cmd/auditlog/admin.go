@@ -453,7 +453,7 @@ func runSessionRevoke(ctx context.Context, args []string, stdout, stderr io.Writ
 		run: func(ctx context.Context, store auditlog.Store, by auditlog.Actor, stdout io.Writer) error {
 			n, err := store.RevokeSessions(ctx, by, sel)
 			if err == nil {
-				fmt.Fprintf(stdout, "ended %d sessions\n", n)
+				fmt.Fprintln(stdout, "ended", auditlog.CountOf(int64(n), "session", "sessions"))
 			}
 			return err
 		},

@@ -84,7 +84,7 @@ func TestAdministrationFromTheCommandLine(t *testing.T) {
 	if out := run("", "session", "list"); !strings.Contains(out, "audrey") {
 		t.Fatalf("session list does not show audrey's session:\n%s", out)
 	}
-	if out := run("", "session", "revoke", "--user", "audrey"); !strings.Contains(out, "ended 1 sessions") {
+	if out := run("", "session", "revoke", "--user", "audrey"); !strings.Contains(out, "ended 1 session\n") {
 		t.Fatalf("session revoke: %s", out)
 	}
 	if code := whoami(t, srv.url, session); code != http.StatusUnauthorized {
