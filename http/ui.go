@@ -75,7 +75,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return many
 	},
-	"has":   slices.Contains[[]auditlog.Permission],
+	"has": slices.Contains[[]auditlog.Permission],
 }
 
 // formatCount writes n with thousands separators: 1,000,000.
