@@ -171,7 +171,7 @@ func ParseFilter(q url.Values, allowed ...string) (Filter, error) {
 		}
 		t, err := parseInstant(v, loc, end.isEnd)
 		if err != nil {
-			return f, FieldErrorf(end.param, "%s must be a date (2026-11-26) or an RFC 3339 time (2026-11-26T09:14:03Z), not %q", end.param, truncate(v, 40))
+			return f, FieldErrorf(end.param, "%s must be a date (2026-11-26), a time in the filter's time zone (2026-11-26T09:14) or an RFC 3339 time (2026-11-26T09:14:03Z), not %q", end.param, truncate(v, 40))
 		}
 		*end.dst = t
 	}
@@ -245,7 +245,10 @@ func single(q url.Values, name string) (string, error) {
 }
 
 // parseInstant reads a date (the start of that day in loc, or the last
-// microsecond of it when isEnd) or an RFC 3339 timestamp.
+// microsecond of it when isEnd), a local time in loc without an offset
+// (2026-11-26T09:14, with seconds and fractions or not, T or a space
+// between; an end takes in the whole last minute or second it names), or
+// an RFC 3339 timestamp.
 func parseInstant(v string, loc *time.Location, isEnd bool) (time.Time, error) {
 	if len(v) == len(time.DateOnly) {
 		day, err := time.ParseInLocation(time.DateOnly, v, loc)
@@ -256,6 +259,25 @@ func parseInstant(v string, loc *time.Location, isEnd bool) (time.Time, error) {
 			return endOfDay(day), nil
 		}
 		return day, nil
+	}
+	if len(v) > len(time.DateOnly) && v[len(time.DateOnly)] == ' ' {
+		v = v[:len(time.DateOnly)] + "T" + v[len(time.DateOnly)+1:]
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	for _, local := range []struct {
+		layout string
+		whole  time.Duration // what an end without a finer part takes in
+	}{{"2006-01-02T15:04", time.Minute}, {"2006-01-02T15:04:05", time.Second}, {"2006-01-02T15:04:05.999999999", 0}} {
+		t, err := time.ParseInLocation(local.layout, v, loc)
+		if err != nil {
+			continue
+		}
+		if isEnd && local.whole > 0 {
+			t = t.Add(local.whole - time.Microsecond)
+		}
+		return t, nil
 	}
 	return time.Parse(time.RFC3339Nano, v)
 }

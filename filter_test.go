@@ -149,9 +149,9 @@ func TestParseFilterRefusesBadInput(t *testing.T) {
 		{"a date without dashes", "created_on=20261120", nil, "created_on", "must be a date"},
 		{"a timestamp as created_on", "created_on=2026-11-20T00:00:00Z", nil, "created_on", "must be a date"},
 		{"created_on repeated", "created_on=2026-11-20&created_on=2026-11-21", nil, "created_on", "may be given only once"},
-		{"a word as created_from", "created_from=yesterday", nil, "created_from", "a date (2026-11-26) or an RFC 3339 time"},
+		{"a word as created_from", "created_from=yesterday", nil, "created_from", "a date (2026-11-26), a time in the filter's time zone (2026-11-26T09:14) or an RFC 3339 time"},
 		{"an hour 25 in created_to", "created_to=2026-11-20T25:00:00Z", nil, "created_to", "RFC 3339"},
-		{"a timestamp without a zone", "created_from=2026-11-20T10:00:00", nil, "created_from", "RFC 3339"},
+		{"a time with an hour out of range", "created_from=2026-11-20T25:00", nil, "created_from", "RFC 3339"},
 		{"created_from repeated", "created_from=2026-11-20&created_from=2026-11-21", nil, "created_from", "only once"},
 		{"created_on together with created_from", "created_on=2026-11-20&created_from=2026-11-19", nil, "created_from", "cannot be combined with created_on"},
 		{"created_on together with created_to", "created_on=2026-11-20&created_to=2026-11-21", nil, "created_to", "cannot be combined with created_on"},
@@ -298,6 +298,37 @@ func TestFilterQueryIsParsedBack(t *testing.T) {
 		}
 		if f.IsZero() != (raw == "") {
 			t.Errorf("ParseFilter(%q).IsZero() = %v", raw, f.IsZero())
+		}
+	}
+}
+
+// A time without an offset is a time in the filter's zone, as a date is.
+func TestLocalTimesInFiltersAreInTheFiltersZone(t *testing.T) {
+	for _, c := range []struct {
+		query    string
+		from, to string // RFC 3339, "" when not set
+	}{
+		{"created_from=2026-11-20T00:00:00&tz=Asia/Tokyo", "2026-11-19T15:00:00Z", ""},
+		{"created_to=2026-12-01T22:15&tz=Europe/Berlin", "", "2026-12-01T21:15:59.999999Z"},
+		{"created_from=2026-12-01 22:15&created_to=2026-12-01 22:15:30&tz=Europe/Berlin", "2026-12-01T21:15:00Z", "2026-12-01T21:15:30.999999Z"},
+		{"created_from=2026-11-20T10:00:00.25", "2026-11-20T10:00:00.25Z", ""},
+		{"created_from=2026-11-20T10:00:00%2B09:00&tz=Europe/Berlin", "2026-11-20T01:00:00Z", ""},
+	} {
+		q, err := url.ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ParseFilter(q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		for _, end := range []struct {
+			got  time.Time
+			want string
+		}{{f.CreatedFrom, c.from}, {f.CreatedTo, c.to}} {
+			if got := end.got.UTC().Format(time.RFC3339Nano); (end.want != "" && got != end.want) || (end.want == "" && !end.got.IsZero()) {
+				t.Errorf("%s: %s, want %q", c.query, got, end.want)
+			}
 		}
 	}
 }
