@@ -467,3 +467,45 @@ func permList(ps []auditlog.Permission) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// runActivityTypeCreate registers a custom activity type; its system name
+// and its subtypes' are derived from their display names, as the
+// catalogue's are.
+func runActivityTypeCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var display, description, subtypes string
+	return adminCommand{name: "activity-type create",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&display, "display-name", "", "the type's display name, such as \"Approve Invoice\" (required)")
+			fs.StringVar(&description, "description", "", "what the activity is")
+			fs.StringVar(&subtypes, "subtypes", "", "comma-separated display names of its subtypes, such as \"By Rule,Manually\"")
+		},
+		check: func() error { return required("display-name", display) },
+		run: func(ctx context.Context, store auditlog.Store, by auditlog.Actor, stdout io.Writer) error {
+			t := auditlog.ActivityType{DisplayName: display, Description: description}
+			for _, name := range strings.Split(subtypes, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					t.Subtypes = append(t.Subtypes, auditlog.Subtype{DisplayName: name})
+				}
+			}
+			made, err := store.CreateActivityType(ctx, by, t)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "registered activity type %q as %s\n", made.DisplayName, made.SystemName)
+			for _, sub := range made.Subtypes {
+				fmt.Fprintf(stdout, "  subtype %q as %s\n", sub.DisplayName, sub.SystemName)
+			}
+			return nil
+		},
+	}.exec(ctx, args, stdout, stderr)
+}
+
+func runActivityTypeList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return listCommand("activity-type list", "SYSTEM NAME\tDISPLAY NAME\tSUBTYPES\tCUSTOM", auditlog.Store.ActivityTypes, func(t *auditlog.ActivityType) []string {
+		var subs []string
+		for _, s := range t.Subtypes {
+			subs = append(subs, s.SystemName)
+		}
+		return []string{t.SystemName, t.DisplayName, strings.Join(subs, ","), strconv.FormatBool(t.Custom)}
+	}).exec(ctx, args, stdout, stderr)
+}

@@ -299,3 +299,29 @@ func TestServeOnATakenPortCreatesNothing(t *testing.T) {
 		t.Fatalf("serve on a taken port left %s behind (%v)", dir, err)
 	}
 }
+
+func TestActivityTypesFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	out := mustCLI(t, "activity-type", "create", "--data", dir, "--display-name", "Approve Invoice", "--description", "An invoice is approved", "--subtypes", "By Rule, Manually")
+	for _, want := range []string{`"Approve Invoice" as APPROVE_INVOICE`, `"By Rule" as BY_RULE`, `"Manually" as MANUALLY`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("activity-type create printed %q; want %q", out, want)
+		}
+	}
+	list := mustCLI(t, "activity-type", "list", "--data", dir)
+	if !regexp.MustCompile(`APPROVE_INVOICE\s+Approve Invoice\s+BY_RULE,MANUALLY\s+true`).MatchString(list) || !strings.Contains(list, "USER_LOGIN") {
+		t.Fatalf("activity-type list printed:\n%s", list)
+	}
+	if _, _, err := cli(t, "", "activity-type", "create", "--data", dir, "--display-name", "Approve Invoice"); err == nil {
+		t.Fatal("registering the same type twice passed")
+	}
+	if _, _, err := cli(t, "", "activity-type", "create", "--data", dir); err == nil || !strings.Contains(describe(err), "--display-name") {
+		t.Fatalf("no display name: %v", err)
+	}
+	// The new type records like any other.
+	srv := startServer(t, dir)
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "app", "--scopes", "activities:write"))
+	if code := call(t, "POST", srv.url+"/api/v1/activities", token, map[string]any{"activity_system_name": "APPROVE_INVOICE", "activity_subtype_system_name": "MANUALLY", "operator": "human", "username": "jdoe"}, nil); code != 201 {
+		t.Fatalf("recording the new type: %d", code)
+	}
+}

@@ -37,6 +37,7 @@ Usage:
   auditlog user edit --username U [--group G] [--password-stdin] [--disable | --enable]
   auditlog user delete --username U | restore --username U | list
   auditlog session list | revoke (--id N | --user U | --group G)
+  auditlog activity-type create --display-name NAME [--description TEXT] [--subtypes "A,B"] | list
   auditlog export [--format csv|jsonl|bundle] [--with-proofs] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
@@ -108,6 +109,9 @@ var adminCommands = map[string]func(ctx context.Context, args []string, stdout, 
 	"user list":      runUserList,
 	"session list":   runSessionList,
 	"session revoke": runSessionRevoke,
+
+	"activity-type create": runActivityTypeCreate,
+	"activity-type list":   runActivityTypeList,
 }
 
 // describe writes an error for a person at a terminal.
