@@ -1020,7 +1020,7 @@ func TestAPIOperationalEndpoints(t *testing.T) {
 	t.Run("metrics count requests and recorded activities", func(t *testing.T) {
 		e.record(t, batchOf(machineActivity, machineActivity))
 		e.record(t, machineActivity)
-		status, _, body := e.do(t, "GET", "/metrics", "", "")
+		status, _, body := e.do(t, "GET", "/metrics", e.full, "")
 		if status != http.StatusOK {
 			t.Fatalf("answered %d %s", status, body)
 		}
@@ -1196,5 +1196,26 @@ func TestAnActivityNameNotInTheCatalogueIsRefusedByEveryReader(t *testing.T) {
 	}
 	if status, _, _ := e.do(t, "GET", "/api/v1/activities?activity=USER_LOGIN", e.full, ""); status != http.StatusOK {
 		t.Errorf("a name of the catalogue: %d", status)
+	}
+}
+
+// /metrics answers the admin permission or the scraper's token, no one else.
+func TestMetricsNeedTheAdminPermissionOrTheMetricsToken(t *testing.T) {
+	const scraper = "a-long-random-scraper-token"
+	e := newAPIEnvWith(t, func(c *Config) { c.MetricsToken = scraper })
+	reader := e.token(t, auditlog.NewToken{Name: "reader", Scopes: []auditlog.Permission{auditlog.PermActivitiesRead}})
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no credentials", "", http.StatusUnauthorized},
+		{"a wrong scraper token", scraper + "x", http.StatusUnauthorized},
+		{"a token without admin", reader, http.StatusForbidden},
+		{"the scraper's token", scraper, http.StatusOK},
+		{"a token with admin", e.full, http.StatusOK},
+	} {
+		if status, _, body := e.do(t, "GET", "/metrics", c.token, ""); status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.want)
+		}
 	}
 }

@@ -214,6 +214,7 @@ func TestAPIAuthorization(t *testing.T) {
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", path: func(i int) string { return fmt.Sprintf("/api/v1/tokens/%d", tokenID(fmt.Sprintf("revoke-%d", i))) }, perm: admin},
 		{method: "POST", pattern: "/api/v1/tokens/{id}/reset", path: func(i int) string { return fmt.Sprintf("/api/v1/tokens/%d/reset", tokenID(fmt.Sprintf("reset-%d", i))) }, perm: admin, success: http.StatusOK},
 		{method: "GET", pattern: "/api/v1/sessions", path: fixed("/api/v1/sessions"), perm: admin},
+		{method: "GET", pattern: "/metrics", path: fixed("/metrics"), perm: admin},
 		{method: "DELETE", pattern: "/api/v1/sessions/{id}", path: func(i int) string {
 			return fmt.Sprintf("/api/v1/sessions/%d", sessionOf(fmt.Sprintf("seen-%d", i)))
 		}, perm: admin},

@@ -4,6 +4,7 @@
 package http
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -26,6 +27,10 @@ type Config struct {
 	Logger *slog.Logger
 	// VerifierKey is the log's checkpoint verifier key in signed-note form.
 	VerifierKey string
+	// MetricsToken, when set, is a bearer token that may read /metrics
+	// (for a Prometheus scraper); without it, /metrics needs the admin
+	// permission like the rest of the operations.
+	MetricsToken string
 	// Trusted, when set, returns the latest checkpoint that the stored
 	// tree was checked to extend (tlog.Checkpointer.Trusted), or why the
 	// store is refused: the UI says "Verified" only against it. When nil,
@@ -153,7 +158,8 @@ func NewServer(cfg Config) *Server {
 	s.public("GET /api/v1/openapi.json", s.handleOpenAPI)
 	s.public("GET /healthz", s.handleHealth)
 	s.public("GET /readyz", s.handleReady)
-	s.public("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
+	s.routes = append(s.routes, routeInfo{pattern: "GET /metrics", perm: auditlog.PermAdmin})
+	s.mux.HandleFunc("GET /metrics", s.metricsHandler(cfg.MetricsToken, promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP))
 	s.routeUI()
 	s.public("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, auditlog.Errorf(auditlog.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -276,3 +282,18 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // concurrentHashes is how many password checks run at once: one per CPU
 // (they are CPU-bound, so more only queue), and at least two.
 func concurrentHashes() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// metricsHandler serves the metrics to the bearer of token, when one is
+// set, and to principals with the admin permission: they name the
+// routes, the load and the failures of the service.
+func (s *Server) metricsHandler(token string, h http.HandlerFunc) http.HandlerFunc {
+	admin := s.authorized(auditlog.PermAdmin, h, s.fail)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if bearer, err := parseBearer(r.Header.Get("Authorization")); token != "" && err == nil &&
+			subtle.ConstantTimeCompare([]byte(bearer), []byte(token)) == 1 {
+			h(w, r)
+			return
+		}
+		admin(w, r)
+	}
+}

@@ -325,3 +325,17 @@ func TestActivityTypesFromTheCommandLine(t *testing.T) {
 		t.Fatalf("recording the new type: %d", code)
 	}
 }
+
+func TestMetricsForAScraperWithTheMetricsToken(t *testing.T) {
+	const scraper = "a-scraper-token-of-some-length"
+	srv := startServer(t, t.TempDir(), "AUDITLOG_METRICS_TOKEN="+scraper)
+	if code := call(t, "GET", srv.url+"/metrics", scraper, nil, nil); code != 200 {
+		t.Fatalf("/metrics with the scraper's token: %d", code)
+	}
+	if code := call(t, "GET", srv.url+"/metrics", "", nil, nil); code != 401 {
+		t.Fatalf("/metrics without credentials: %d, want 401", code)
+	}
+	if _, _, err := cli(t, "", "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--metrics-token", "short"); err == nil || !strings.Contains(describe(err), "--metrics-token") {
+		t.Fatalf("a short metrics token: %v", err)
+	}
+}

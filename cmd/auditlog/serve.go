@@ -30,6 +30,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (env AUDITLOG_TRUSTED_PROXIES)")
 	sessionTTL := fs.Duration("session-ttl", envDuration("AUDITLOG_SESSION_TTL", 12*time.Hour), "a login session's absolute lifetime (env AUDITLOG_SESSION_TTL)")
 	sessionIdle := fs.Duration("session-idle", envDuration("AUDITLOG_SESSION_IDLE", time.Hour), "a login session ends after this long unused (env AUDITLOG_SESSION_IDLE)")
+	metricsToken := fs.String("metrics-token", os.Getenv("AUDITLOG_METRICS_TOKEN"),
+		"a bearer token that may read /metrics, for a Prometheus scraper (env AUDITLOG_METRICS_TOKEN); without it /metrics needs the admin permission")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -57,6 +59,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := checkEnvDurations("AUDITLOG_SESSION_TTL", "AUDITLOG_SESSION_IDLE"); err != nil {
 		return err
+	}
+	if *metricsToken != "" && len(*metricsToken) < 16 {
+		return auditlog.FieldErrorf("--metrics-token", "--metrics-token must be at least 16 characters: it guards what the metrics tell about the service")
 	}
 	if *sessionTTL < time.Minute || *sessionIdle < time.Minute {
 		return auditlog.FieldErrorf("--session-ttl", "--session-ttl and --session-idle must be at least a minute")
@@ -99,7 +104,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() { stopCheckpoints(); <-cpDone }()
 
 	srv := &http.Server{
-		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted,
+		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted, MetricsToken: *metricsToken,
 			TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
 			// Every node that holds the signing key knows the same devices.
 			DeviceKey: signer.DeriveKey("login throttle device cookies")}),
