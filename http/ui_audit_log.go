@@ -51,6 +51,9 @@ type auditLogPage struct {
 	DownloadURL   string
 	DownloadLabel string
 	Histogram     *histogram
+	// Refused says the filters were refused (the error says why): nothing
+	// was looked up.
+	Refused bool
 }
 
 // DetailURL is the detail page of the activity, which leads back here.
@@ -90,7 +93,10 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 		err = s.checkActivityNames(ctx, f)
 	}
 	if err != nil {
+		// The panel stays open with what was typed, and the page says the
+		// filter was refused rather than that nothing matches it.
 		v.Error = auditlog.ErrorMessage(err)
+		page.Filtered, page.Refused = true, true
 		s.render(w, r, http.StatusBadRequest, "audit_log", v)
 		return
 	}

@@ -686,3 +686,15 @@ func TestUIShowsInvisibleCharactersVisibly(t *testing.T) {
 		}
 	}
 }
+
+// A refused filter leaves the panel open with what was typed, says why,
+// and does not claim that nothing matches.
+func TestUIARefusedFilterKeepsThePanelOpen(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	status, _, body := e.page(t, "GET", "/admin/audit-log?username=alice&created_from=not-a-date", cookie, nil)
+	if status != http.StatusBadRequest || !strings.Contains(body, `<details class="filters" open>`) || !strings.Contains(body, "created_from must be") ||
+		strings.Contains(body, "No activities match") || !strings.Contains(body, `value="alice"`) {
+		t.Fatalf("a refused filter: %d %s", status, body)
+	}
+}
