@@ -32,6 +32,8 @@ type Filter struct {
 	CreatedTo   time.Time
 	// BeforeID keeps only activities with a smaller ID (keyset paging); 0 disables it.
 	BeforeID int64
+	// AfterID keeps only activities with a larger ID; 0 disables it.
+	AfterID int64
 	// Limit is the page size; 0 means no limit (exports).
 	Limit int
 	// OldestFirst lists in recording order instead of newest first.

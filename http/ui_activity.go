@@ -34,6 +34,9 @@ type activityPage struct {
 	Refused string
 	// BackQuery is the audit log page's query, for the way back.
 	BackQuery string
+	// NewerURL and OlderURL are the pages of the next newer and older
+	// activity that the audit log page's filters select; "" at an end.
+	NewerURL, OlderURL string
 }
 
 // BackURL is the audit log page that led here.
@@ -79,13 +82,47 @@ func (s *Server) handleActivityPage(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
-	// The way back keeps the audit log's filters when they are ones it reads.
+	// The way back keeps the audit log's filters when they are ones it
+	// reads, and so do the ways to the neighbours.
 	q := r.URL.Query()
 	var position int64
-	if _, err := parseAuditLogQuery(q, &position); err == nil {
+	f, err := parseAuditLogQuery(q, &position)
+	if err == nil {
 		page.BackQuery = q.Encode()
+	} else {
+		f = auditlog.Filter{}
+	}
+	if page.NewerURL, page.OlderURL, err = s.neighbours(ctx, f, a.ID, page.BackQuery); err != nil {
+		s.failPage(w, r, err)
+		return
 	}
 	s.render(w, r, http.StatusOK, "activity", pageView{Title: "Activity " + strconv.FormatInt(a.ID, 10), Tab: "audit-log", Page: page})
+}
+
+// neighbours returns the detail pages of the activities next to id, newer
+// and older, among those f selects, carrying query.
+func (s *Server) neighbours(ctx context.Context, f auditlog.Filter, id int64, query string) (newer, older string, err error) {
+	url := func(acts []auditlog.Activity) string {
+		if len(acts) == 0 {
+			return ""
+		}
+		u := "/admin/audit-log/" + strconv.FormatInt(acts[0].ID, 10)
+		if query != "" {
+			u += "?" + query
+		}
+		return u
+	}
+	f.Limit, f.BeforeID, f.AfterID, f.OldestFirst = 1, 0, id, true
+	acts, _, err := s.store.FindActivities(ctx, f)
+	if err != nil {
+		return "", "", err
+	}
+	newer = url(acts)
+	f.BeforeID, f.AfterID, f.OldestFirst = id, 0, false
+	if acts, _, err = s.store.FindActivities(ctx, f); err != nil {
+		return "", "", err
+	}
+	return newer, url(acts), nil
 }
 
 // errRefused marks the error of trustedCheckpoint when the stored tree

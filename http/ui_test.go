@@ -698,3 +698,24 @@ func TestUIARefusedFilterKeepsThePanelOpen(t *testing.T) {
 		t.Fatalf("a refused filter: %d %s", status, body)
 	}
 }
+
+// The activity page leads to the next newer and older activity among
+// those the audit log's filters selected.
+func TestUIActivityPageLeadsToItsNeighbours(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	acts, _, err := e.db.FindActivities(context.Background(), auditlog.Filter{Usernames: []string{"bob"}, Limit: 3})
+	if err != nil || len(acts) < 3 {
+		t.Fatalf("bob's activities: %v, %v", acts, err)
+	}
+	_, _, body := e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d?username=bob", acts[1].ID), cookie, nil)
+	for _, want := range []string{fmt.Sprintf(`href="/admin/audit-log/%d?username=bob" rel="prev"`, acts[0].ID), fmt.Sprintf(`href="/admin/audit-log/%d?username=bob" rel="next"`, acts[2].ID)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page of bob's second newest lacks %s", want)
+		}
+	}
+	_, _, body = e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d?username=bob", acts[0].ID), cookie, nil)
+	if strings.Contains(body, `rel="prev"`) {
+		t.Error("bob's newest activity links to a newer one")
+	}
+}

@@ -381,7 +381,7 @@ func matches(f auditlog.Filter, a auditlog.Activity) bool {
 	if !f.CreatedTo.IsZero() && a.Created.After(f.CreatedTo) {
 		return false
 	}
-	return f.BeforeID == 0 || a.ID < f.BeforeID
+	return (f.BeforeID == 0 || a.ID < f.BeforeID) && a.ID > f.AfterID
 }
 
 func expected(f auditlog.Filter, stored []auditlog.Activity) []int64 {
@@ -391,7 +391,7 @@ func expected(f auditlog.Filter, stored []auditlog.Activity) []int64 {
 			ids = append(ids, a.ID)
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] != f.OldestFirst })
 	return ids
 }
 
@@ -443,6 +443,8 @@ func testFilters(t *testing.T, open Opener) {
 		{"two activity names, a username and a date range", auditlog.Filter{Activities: []string{"EDIT_USER", "USER_LOGIN"}, Usernames: []string{"bob"}, CreatedFrom: day(1), CreatedTo: endOf(2)}},
 		{"an object type and two usernames", auditlog.Filter{ObjectTypes: []string{"Flow"}, Usernames: []string{"alice", "bob"}}},
 		{"an object id and an activity name", auditlog.Filter{ObjectIDs: []string{"3"}, Activities: []string{"EDIT_USER", "USER_LOGIN"}}},
+		{"after an id", auditlog.Filter{AfterID: mid}},
+		{"after an id, oldest first, with a username and dates", auditlog.Filter{AfterID: mid, OldestFirst: true, Usernames: []string{"bob"}, CreatedFrom: day(1)}},
 		{"contradictory machine with username", auditlog.Filter{Operators: []auditlog.Operator{auditlog.OperatorMachine}, Usernames: []string{"bob"}}},
 	}
 	for _, fc := range filters {
@@ -834,7 +836,7 @@ func testCountsOverTime(t *testing.T, open Opener) {
 		{"activity ids", auditlog.Filter{IDs: []int64{stored[3].ID, stored[5].ID, stored[70].ID}}, sixHours},
 		{"a date range inside the intervals", auditlog.Filter{CreatedFrom: hour(20), CreatedTo: hour(50)}, sixHours},
 		{"a date range with no activity", auditlog.Filter{CreatedFrom: hour(200), CreatedTo: hour(300)}, sixHours},
-		{"paging fields are ignored", auditlog.Filter{BeforeID: stored[10].ID, Limit: 3, OldestFirst: true}, sixHours},
+		{"paging fields are ignored", auditlog.Filter{BeforeID: stored[10].ID, AfterID: stored[2].ID, Limit: 3, OldestFirst: true}, sixHours},
 		{"bounds at exact creation times", auditlog.Filter{}, []time.Time{stored[0].Created, stored[1].Created, stored[50].Created, stored[119].Created}},
 		{"one interval", auditlog.Filter{}, []time.Time{hour(-1), hour(1000)}},
 	}
@@ -845,7 +847,7 @@ func testCountsOverTime(t *testing.T, open Opener) {
 				t.Fatal(err)
 			}
 			ref := c.f
-			ref.BeforeID, ref.Limit, ref.OldestFirst = 0, 0, false
+			ref.BeforeID, ref.AfterID, ref.Limit, ref.OldestFirst = 0, 0, 0, false
 			want := make([]auditlog.OperatorCounts, len(c.bounds)-1)
 			for _, a := range stored {
 				if !matches(ref, a) {

@@ -77,15 +77,21 @@ func (db *Shared) FindActivities(ctx context.Context, f auditlog.Filter) ([]audi
 // as the listing; any other is one statement, which reads from one
 // snapshot by itself.
 func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
+	after := func(ids IDRange) IDRange {
+		if f.AfterID > 0 {
+			ids.Lo = max(ids.Lo, f.AfterID+1)
+		}
+		return ids
+	}
 	if f.CreatedFrom.IsZero() && f.CreatedTo.IsZero() {
-		return db.streamActivities(ctx, db.Read, f, IDRange{}, fn)
+		return db.streamActivities(ctx, db.Read, f, after(IDRange{}), fn)
 	}
 	return db.Snapshot(ctx, func(q Querier) error {
 		ids, ok, err := db.idRange(ctx, q, f)
 		if err != nil || !ok {
 			return err
 		}
-		return db.streamActivities(ctx, q, f, ids, fn)
+		return db.streamActivities(ctx, q, f, after(ids), fn)
 	})
 }
 

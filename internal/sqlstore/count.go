@@ -24,7 +24,7 @@ func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter
 		}
 	}
 	counts := make([]auditlog.OperatorCounts, len(bounds)-1)
-	f.BeforeID, f.Limit, f.OldestFirst = 0, 0, false
+	f.BeforeID, f.AfterID, f.Limit, f.OldestFirst = 0, 0, 0, false
 	// The date range becomes an id range [lo, hi) that narrows each
 	// interval's, and only that: without a condition on created_us the
 	// operator's index covers the count.
