@@ -18,20 +18,25 @@
 })();
 
 document.addEventListener("DOMContentLoaded", function () {
-  // Type-ahead over the activity names: the search box narrows the list.
+  // Type-ahead over the activity names: the search box narrows the list
+  // (ticked names stay in view).
   var search = document.getElementById("activity-search");
-  var select = document.getElementById("activity");
-  if (search && select) {
+  var list = document.getElementById("activity");
+  if (search && list) {
     search.hidden = false;
     search.addEventListener("input", function () {
       var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
-      Array.prototype.forEach.call(select.options, function (o) {
-        var text = (o.text + " " + o.value).toLowerCase();
-        o.hidden = !o.selected && !words.every(function (w) { return text.indexOf(w) >= 0; });
+      Array.prototype.forEach.call(list.querySelectorAll("li"), function (li) {
+        var box = li.querySelector("input");
+        var text = (li.textContent + " " + box.value).toLowerCase();
+        li.hidden = !box.checked && !words.every(function (w) { return text.indexOf(w) >= 0; });
       });
     });
     search.addEventListener("keydown", function (e) {
-      if (e.key === "ArrowDown") { e.preventDefault(); select.focus(); }
+      if (e.key === "ArrowDown") {
+        var first = list.querySelector("li:not([hidden]) input");
+        if (first) { e.preventDefault(); first.focus(); }
+      }
     });
   }
   // Filters in the URL only when given: empty fields are left out.
