@@ -57,6 +57,7 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"count": formatCount,
+	"len64": func(v []auditlog.ActivityType) int64 { return int64(len(v)) },
 	// plural is the noun that goes with n: "activity" for 1, else many.
 	"plural": func(n any, one, many string) string {
 		switch n := n.(type) {
@@ -217,6 +218,8 @@ func (s *Server) routeUI() {
 	s.page("POST /admin/tokens/{id}/revoke", admin, s.handleRevokeTokenForm)
 	s.page("POST /admin/tokens/{id}/reset", admin, s.handleResetTokenForm)
 	s.page("GET /admin/sessions", admin, s.handleSessionsPage)
+	s.page("GET /admin/activity-types", admin, s.handleActivityTypesPage)
+	s.page("POST /admin/activity-types", admin, s.handleCreateActivityTypeForm)
 	s.page("POST /admin/sessions/{id}/end", admin, s.handleEndSessionsForm)
 	s.page("POST /admin/users/{username}/sessions/end", admin, s.handleEndSessionsForm)
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/password"
 )
 
-// The Users, Permission Groups and API Tokens tabs. Their forms call the
+// The Users, Permission Groups, API Tokens, Sessions and Activity Types tabs. Their forms call the
 // same checks and store methods as the administration API, so every change
 // is recorded in the audit log as the viewer's.
 
@@ -22,6 +24,7 @@ var notices = map[string]string{
 	"user-deleted":   "The user was deleted: their sessions ended and their tokens stopped working.",
 	"user-restored":  "The user was restored.",
 	"group-created":  "The permission group was created.",
+	"type-created":   "The activity type was registered.",
 	"group-changed":  "The permission group's permissions were saved.",
 	"token-revoked":  "The token was revoked.",
 	"group-deleted":  "The permission group was deleted.",
@@ -362,4 +365,59 @@ func (s *Server) handleEndSessionsForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/admin/sessions", "sessions-ended")
+}
+
+type activityTypesPage struct {
+	Types   []auditlog.ActivityType
+	Builtin int64
+	Query   string
+}
+
+func (s *Server) handleActivityTypesPage(w http.ResponseWriter, r *http.Request) {
+	s.renderActivityTypes(w, r, nil)
+}
+
+// renderActivityTypes lists the catalogue, narrowed to the types whose
+// names, subtypes, description or version hold every word of q.
+func (s *Server) renderActivityTypes(w http.ResponseWriter, r *http.Request, formErr error) {
+	types, err := s.store.ActivityTypes(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	page := activityTypesPage{Query: r.URL.Query().Get("q")}
+	words := strings.Fields(strings.ToLower(page.Query))
+	for _, t := range types {
+		if !t.Custom {
+			page.Builtin++
+		}
+		text := strings.ToLower(t.DisplayName + " " + t.SystemName + " " + t.Description + " " + t.IntroducedIn)
+		for _, sub := range t.Subtypes {
+			text += " " + strings.ToLower(sub.DisplayName+" "+sub.SystemName)
+		}
+		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(text, w) }) {
+			page.Types = append(page.Types, t)
+		}
+	}
+	v := adminView(r, "Activity Types", "activity-types", formErr)
+	v.Page = page
+	s.render(w, r, formStatus(formErr), "activity_types", v)
+}
+
+func (s *Server) handleCreateActivityTypeForm(w http.ResponseWriter, r *http.Request) {
+	if err := s.parseForm(w, r); err != nil {
+		s.renderActivityTypes(w, r, err)
+		return
+	}
+	t := auditlog.ActivityType{DisplayName: r.PostForm.Get("display_name"), Description: r.PostForm.Get("description")}
+	for _, name := range strings.Split(r.PostForm.Get("subtypes"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			t.Subtypes = append(t.Subtypes, auditlog.Subtype{DisplayName: name})
+		}
+	}
+	if _, err := s.store.CreateActivityType(r.Context(), s.actor(r), t); err != nil {
+		s.renderActivityTypes(w, r, err)
+		return
+	}
+	done(w, r, "/admin/activity-types", "type-created")
 }

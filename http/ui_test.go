@@ -146,6 +146,10 @@ func TestUIAuthorization(t *testing.T) {
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "POST", pattern: "/admin/tokens/{id}/reset", perm: admin, form: none},
 		{method: "GET", pattern: "/admin/sessions", path: "/admin/sessions", perm: admin},
+		{method: "GET", pattern: "/admin/activity-types", path: "/admin/activity-types?q=user", perm: admin},
+		{method: "POST", pattern: "/admin/activity-types", path: "/admin/activity-types", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
+			return url.Values{"display_name": {fmt.Sprintf("Approve Invoice %d", i)}, "subtypes": {"By Rule, Manually"}}
+		}},
 		{method: "POST", pattern: "/admin/sessions/{id}/end", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "POST", pattern: "/admin/users/{username}/sessions/end", path: "/admin/users/dora/sessions/end", perm: admin, success: http.StatusSeeOther, form: none},
 		// Last: it ends the viewer's session.
@@ -717,5 +721,34 @@ func TestUIActivityPageLeadsToItsNeighbours(t *testing.T) {
 	_, _, body = e.page(t, "GET", fmt.Sprintf("/admin/audit-log/%d?username=bob", acts[0].ID), cookie, nil)
 	if strings.Contains(body, `rel="prev"`) {
 		t.Error("bob's newest activity links to a newer one")
+	}
+}
+
+func TestUIActivityTypesListsTheCatalogueAndRegistersATypes(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	status, header, _ := e.page(t, "POST", "/admin/activity-types", cookie, url.Values{"display_name": {"Approve Invoice"}, "description": {"An invoice is approved"}, "subtypes": {"By Rule, Manually"}})
+	if status != http.StatusSeeOther || !strings.Contains(header.Get("Location"), "done=type-created") {
+		t.Fatalf("registering a type: %d %v", status, header)
+	}
+	_, _, body := e.page(t, "GET", "/admin/activity-types?q=invoice", cookie, nil)
+	for _, want := range []string{"<code>APPROVE_INVOICE</code>", "By Rule <code>BY_RULE</code>, Manually <code>MANUALLY</code>", "custom", "1 type match"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the search for invoice lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<code>USER_LOGIN</code>") {
+		t.Error("the search for invoice lists USER_LOGIN")
+	}
+	_, _, body = e.page(t, "GET", "/admin/activity-types", cookie, nil)
+	if !strings.Contains(body, "<code>USER_LOGIN</code>") || !strings.Contains(body, "built in") {
+		t.Error("the whole catalogue is not listed")
+	}
+	status, _, body = e.page(t, "POST", "/admin/activity-types", cookie, url.Values{"display_name": {"Approve Invoice"}})
+	if status != http.StatusConflict || !strings.Contains(body, `class="error"`) {
+		t.Errorf("registering the same type again: %d", status)
+	}
+	if a := newestActivity(t, e); a.SystemName != "CREATE_ACTIVITY_TYPE" || a.Username != auditlog.AdminUsername {
+		t.Errorf("the registration was recorded as %s by %q", a.SystemName, a.Username)
 	}
 }
