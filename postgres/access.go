@@ -33,6 +33,8 @@ var dialect = sqlstore.Dialect{
 	// An expression of the column matches no index.
 	Unindexed:         func(column string) string { return "(" + column + " || '')" },
 	IntersectsIndexes: true,
+	// migration/0008_activity_operator_index.sql
+	OperatorIndexes:   []string{"activity_system_name"},
 	ForUpdate:         func(table string) string { return " FOR UPDATE OF " + table },
 	TextIn:            func(column, param string) string { return column + " = ANY(" + param + "::text[])" },
 	TextListArg:       func(values []string) (any, error) { return values, nil },
