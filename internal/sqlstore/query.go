@@ -109,8 +109,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 			// Next to a column indexed with the operator, the operator's
 			// condition narrows that index instead.
 			column := "operator"
-			if opIndexed == "" && !besideOperatorIndex(withoutColumn(f, narrow), d) &&
-				len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
+			if opIndexed == "" && len(f.Activities)+len(f.Usernames)+len(f.ObjectTypes)+len(f.ObjectIDs)+len(f.IDs) > 0 {
 				column = d.Unindexed(column)
 			}
 			add(column + " = " + b.arg(string(f.Operators[0])))
@@ -189,18 +188,6 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	}
 	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
 	return Query{SQL: s, Args: b.args}
-}
-
-// besideOperatorIndex reports whether f filters by a column with an index
-// on (column, operator), which the operator's condition narrows to an id
-// order: split into one branch per value, or walked for its one value.
-func besideOperatorIndex(f auditlog.Filter, d Dialect) bool {
-	for _, c := range textFilters(f) {
-		if len(c.values) > 0 && slices.Contains(d.OperatorIndexes, c.column) {
-			return true
-		}
-	}
-	return false
 }
 
 // withImpliedOperator is f with the operator its usernames imply: a
