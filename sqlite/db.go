@@ -89,10 +89,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := ownerOnly(path); err != nil {
 		return nil, err
 	}
-	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin), inserts: map[int]*sql.Stmt{}}
-	if db.now == nil {
-		db.now = time.Now
-	}
+	db := newDB(cfg)
 
 	// The durability settings live here and nowhere else.
 	params := url.Values{}
@@ -120,17 +117,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 
-	params.Set("mode", "ro")
-	params.Del("_txlock")
-	// database/sql lends a connection to one goroutine at a time, so
-	// SQLite's own per-call locking of it is pure cost (about a tenth of
-	// the CPU of a large export).
-	params.Set("_mutex", "no")
-	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
-	db.read.SetMaxOpenConns(readConns)
-	db.read.SetMaxIdleConns(readConns)
-	// A connection plans with the statistics it loaded when it opened.
-	db.read.SetConnMaxLifetime(10 * time.Minute)
+	db.read = openReaders(path, params)
 
 	// ANALYZE reads a sample of each index, not all of it: milliseconds on
 	// any size of table.
@@ -166,21 +153,39 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
+// newDB is a DB with cfg's clock and catalogue, before its connections.
+func newDB(cfg Config) *DB {
+	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin), inserts: map[int]*sql.Stmt{}}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	return db
+}
+
+// openReaders opens the pool of read-only connections with the connection
+// parameters given, made read-only.
+func openReaders(path string, params url.Values) *sql.DB {
+	params.Set("mode", "ro")
+	params.Del("_txlock")
+	// database/sql lends a connection to one goroutine at a time, so
+	// SQLite's own per-call locking of it is pure cost (about a tenth of
+	// the CPU of a large export).
+	params.Set("_mutex", "no")
+	read := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	// A connection plans with the statistics it loaded when it opened.
+	read.SetConnMaxLifetime(10 * time.Minute)
+	return read
+}
+
 // openReadOnly opens the store at path with read-only connections alone.
 func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store to read in %s: %w", cfg.Dir, err)
 	}
-	db := &DB{now: cfg.Now, catalog: sqlstore.NewCatalog(cfg.Builtin)}
-	if db.now == nil {
-		db.now = time.Now
-	}
-	params := url.Values{}
-	params.Set("mode", "ro")
-	params.Set("_busy_timeout", "10000")
-	params.Set("_mutex", "no")
-	db.read = sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
-	db.read.SetMaxOpenConns(readConns)
+	db := newDB(cfg)
+	db.read = openReaders(path, url.Values{"_busy_timeout": {"10000"}})
 	if err := sqlstore.CheckMigrated(ctx, sqlQuerier{db.read}, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)
