@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -178,6 +179,18 @@ type ActivityType struct {
 	Subtypes     []Subtype `json:"subtypes"`
 	// Custom is true for types registered by an installation, false for the seed's.
 	Custom bool `json:"custom"`
+}
+
+// SubtypesNamed are subtypes with the display names of a comma-separated
+// list, their system names left to be derived: "By Rule, Manually".
+func SubtypesNamed(list string) []Subtype {
+	var subs []Subtype
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			subs = append(subs, Subtype{DisplayName: name})
+		}
+	}
+	return subs
 }
 
 // Subtype returns the subtype with the given system name.

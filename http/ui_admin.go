@@ -409,12 +409,8 @@ func (s *Server) handleCreateActivityTypeForm(w http.ResponseWriter, r *http.Req
 		s.renderActivityTypes(w, r, err)
 		return
 	}
-	t := auditlog.ActivityType{DisplayName: r.PostForm.Get("display_name"), Description: r.PostForm.Get("description")}
-	for _, name := range strings.Split(r.PostForm.Get("subtypes"), ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			t.Subtypes = append(t.Subtypes, auditlog.Subtype{DisplayName: name})
-		}
-	}
+	t := auditlog.ActivityType{DisplayName: r.PostForm.Get("display_name"), Description: r.PostForm.Get("description"),
+		Subtypes: auditlog.SubtypesNamed(r.PostForm.Get("subtypes"))}
 	if _, err := s.store.CreateActivityType(r.Context(), s.actor(r), t); err != nil {
 		s.renderActivityTypes(w, r, err)
 		return

@@ -481,12 +481,7 @@ func runActivityTypeCreate(ctx context.Context, args []string, stdout, stderr io
 		},
 		check: func() error { return required("display-name", display) },
 		run: func(ctx context.Context, store auditlog.Store, by auditlog.Actor, stdout io.Writer) error {
-			t := auditlog.ActivityType{DisplayName: display, Description: description}
-			for _, name := range strings.Split(subtypes, ",") {
-				if name = strings.TrimSpace(name); name != "" {
-					t.Subtypes = append(t.Subtypes, auditlog.Subtype{DisplayName: name})
-				}
-			}
+			t := auditlog.ActivityType{DisplayName: display, Description: description, Subtypes: auditlog.SubtypesNamed(subtypes)}
 			made, err := store.CreateActivityType(ctx, by, t)
 			if err != nil {
 				return err
