@@ -249,6 +249,9 @@ func (c *OperatorCounts) Add(op Operator, n int64) {
 type ActivityTypeService interface {
 	// ActivityTypes lists every type, the seed's and the custom ones, by display name.
 	ActivityTypes(ctx context.Context) ([]ActivityType, error)
+	// LookupActivityType returns the type of a system name, nil when the
+	// catalogue has none.
+	LookupActivityType(ctx context.Context, systemName string) (*ActivityType, error)
 	// CreateActivityType registers a custom type, recorded as by's action;
 	// ECONFLICT when the system name is taken.
 	CreateActivityType(ctx context.Context, by Actor, t ActivityType) (*ActivityType, error)
