@@ -91,14 +91,8 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	}
 
 	conditions := func() []string {
-		var where []string
+		where := idBounds(b, "id", ids.Lo, ids.Hi, f.BeforeID)
 		add := func(cond string) { where = append(where, cond) }
-		if ids.Lo > 0 {
-			add("id >= " + b.arg(ids.Lo))
-		}
-		if ids.Hi > 0 {
-			add("id <= " + b.arg(ids.Hi))
-		}
 		if len(f.Operators) == 1 {
 			// operator has two values, so its index narrows less than any
 			// other filter's. When another filter is given, the planner is
@@ -123,6 +117,8 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 			}
 			if c.column == narrow && len(c.values) > 0 {
 				where := append([]string{c.column + " IN (" + list(b, c.values) + ")"}, idBounds(b, "id", ids.Lo, ids.Hi, f.BeforeID)...)
+				// id + 0: a test of each row the walked index finds, never
+				// the set the planner walks instead.
 				add("id + 0 IN (SELECT id FROM activities" + whereClause(where) + ")")
 				continue
 			}
@@ -137,9 +133,6 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 			default:
 				add(c.column + " IN (" + list(b, c.values) + ")")
 			}
-		}
-		if f.BeforeID > 0 {
-			add("id < " + b.arg(f.BeforeID))
 		}
 		return where
 	}
