@@ -29,6 +29,10 @@ type Checkpointer struct {
 	// stored tree; refused, once set, is why the store is not trusted.
 	trusted *auditlog.Checkpoint
 	refused error
+	// saved is what Saved holds, read from its file once, then kept as
+	// this process saves it.
+	saved     *auditlog.Checkpoint
+	savedRead bool
 }
 
 // Publish signs the current tree head unless the latest checkpoint covers
@@ -57,11 +61,12 @@ func (c *Checkpointer) Publish(ctx context.Context) (*auditlog.Checkpoint, error
 			return nil, c.refuse(fmt.Errorf("the store's latest checkpoint, of size %d, does not carry this log's signature (every node needs the same signing key): %w", latest.Size, err))
 		}
 	}
-	var saved *auditlog.Checkpoint
-	if c.Saved.Path != "" {
-		if saved, err = c.Saved.Load(c.Signer.verifier); err != nil {
-			return nil, c.refuse(err)
-		}
+	saved, err := c.savedCheckpoint()
+	if err != nil {
+		return nil, c.refuse(err)
+	}
+	if saved != nil && latest != nil && saved.Size == latest.Size && SameHash(saved.Root, latest.Root) {
+		saved = nil // the same checkpoint: one check covers both
 	}
 	head, err := c.Store.TreeHead(ctx)
 	if err != nil {
@@ -83,10 +88,10 @@ func (c *Checkpointer) Publish(ctx context.Context) (*auditlog.Checkpoint, error
 		}
 	}
 	if newest != nil && head.Size == newest.Size {
-		if saved == nil || saved.Size < newest.Size {
+		if kept, _ := c.savedCheckpoint(); c.Saved.Path != "" && (kept == nil || kept.Size < newest.Size) {
 			// Signed by another node, or saved here before a crash cut
 			// short the save.
-			if err := c.save(newest.Note); err != nil {
+			if err := c.save(newest); err != nil {
 				return nil, err
 			}
 		}
@@ -104,7 +109,7 @@ func (c *Checkpointer) Publish(ctx context.Context) (*auditlog.Checkpoint, error
 	cp := auditlog.Checkpoint{TreeHead: head, Note: note, Created: now().UTC()}
 	// Saved first: a checkpoint anyone may have read from the store is
 	// one this service will hold the store to.
-	if err := c.save(note); err != nil {
+	if err := c.save(&cp); err != nil {
 		return nil, err
 	}
 	if err := c.Store.AddCheckpoint(ctx, cp); err != nil {
@@ -137,11 +142,32 @@ func (c *Checkpointer) extends(ctx context.Context, head auditlog.TreeHead, sign
 	return nil
 }
 
-func (c *Checkpointer) save(signed []byte) error {
+// savedCheckpoint returns what Saved holds, nil when there is none.
+func (c *Checkpointer) savedCheckpoint() (*auditlog.Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Saved.Path == "" || c.savedRead {
+		return c.saved, nil
+	}
+	saved, err := c.Saved.Load(c.Signer.verifier)
+	if err != nil {
+		return nil, err
+	}
+	c.saved, c.savedRead = saved, true
+	return saved, nil
+}
+
+func (c *Checkpointer) save(cp *auditlog.Checkpoint) error {
 	if c.Saved.Path == "" {
 		return nil
 	}
-	return c.Saved.Save(signed)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Saved.Save(cp.Note); err != nil {
+		return err
+	}
+	c.saved, c.savedRead = cp, true
+	return nil
 }
 
 func (c *Checkpointer) trust(cp *auditlog.Checkpoint) {
