@@ -135,7 +135,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	// Sign what was recorded up to the last request, so that nothing the
-	// service acknowledged waits for its next start to be covered.
+	// service acknowledged waits for its next start to be covered: once
+	// the periodic signing has stopped, so that the two never sign at once.
+	stopCheckpoints()
+	<-cpDone
 	if _, err := checkpointer.Publish(shutdownCtx); err != nil {
 		return fmt.Errorf("publish the last checkpoint: %w", err)
 	}
