@@ -57,7 +57,6 @@ var templateFuncs = template.FuncMap{
 		return ""
 	},
 	"count": formatCount,
-	"len64": func(v []auditlog.ActivityType) int64 { return int64(len(v)) },
 	// plural is the noun that goes with n: "activity" for 1, else many.
 	"plural": func(n any, one, many string) string {
 		switch n := n.(type) {

@@ -368,9 +368,10 @@ func (s *Server) handleEndSessionsForm(w http.ResponseWriter, r *http.Request) {
 }
 
 type activityTypesPage struct {
-	Types   []auditlog.ActivityType
-	Builtin int64
-	Query   string
+	Types []auditlog.ActivityType
+	// Shown counts Types; Builtin the catalogue's types built in.
+	Shown, Builtin int64
+	Query          string
 }
 
 func (s *Server) handleActivityTypesPage(w http.ResponseWriter, r *http.Request) {
@@ -397,6 +398,7 @@ func (s *Server) renderActivityTypes(w http.ResponseWriter, r *http.Request, for
 		}
 		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(text, w) }) {
 			page.Types = append(page.Types, t)
+			page.Shown++
 		}
 	}
 	v := adminView(r, "Activity Types", "activity-types", formErr)
