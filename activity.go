@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,9 +32,10 @@ type Change struct {
 	NewValue   string `json:"new_value"`
 }
 
-// Activity is a recorded activity with every field of the seed. Its JSON form
-// is the contract's "Activity (as returned)" and has exactly the 13 keys that
-// make up a tamper-evidence leaf.
+// Activity is a recorded activity with every field of the seed and who
+// recorded it. Its JSON form is the contract's "Activity (as returned)" and
+// has exactly the 14 keys that make up a tamper-evidence leaf (13 for an
+// activity recorded before provenance was kept, whose RecordedBy is "").
 type Activity struct {
 	ID                 int64
 	Created            time.Time
@@ -49,7 +51,31 @@ type Activity struct {
 	ObjectType string
 	ObjectName string
 	Changes    []Change
+	// RecordedBy is who recorded the activity (see Recorder); "" only for
+	// activities recorded before provenance was kept.
+	RecordedBy Recorder
 }
+
+// A Recorder is who records activities, set by the service and never by a
+// client: an activity's recorded_by. Event ids are de-duplicated per
+// recorder.
+type Recorder string
+
+// Recorders other than tokens and users.
+const (
+	// RecordedByService is the service itself: logins, administrative
+	// changes, exports, and what its command line records.
+	RecordedByService Recorder = "auditlog"
+	// RecordedByDemo is the sample data of `auditlog demo`.
+	RecordedByDemo Recorder = "demo"
+)
+
+// TokenRecorder is the recorder of the API token with the given id: "token/3".
+func TokenRecorder(id int64) Recorder { return Recorder("token/" + strconv.FormatInt(id, 10)) }
+
+// UserRecorder is the recorder of a user who records through the API with
+// a session: "user/jdoe".
+func UserRecorder(username string) Recorder { return Recorder("user/" + username) }
 
 // Retain returns a copy of a that outlives a StreamActivities callback:
 // the slices a shares with the store (extra, changes) are copied, extra by
@@ -84,10 +110,13 @@ type activityJSON struct {
 	ObjectType         string          `json:"object_type"`
 	ObjectName         string          `json:"object_name"`
 	Changes            []Change        `json:"object_column_changes"`
+	RecordedBy         Recorder        `json:"recorded_by,omitempty"`
 }
 
 // MarshalJSON writes the contract's form: created in UTC with microseconds,
-// absent text as "", absent extra as {}, absent changes as [].
+// absent text as "", absent extra as {}, absent changes as []; recorded_by
+// is left out only for an activity recorded before provenance was kept, as
+// its leaf leaves it out.
 func (a Activity) MarshalJSON() ([]byte, error) {
 	extra := a.Extra
 	if len(extra) == 0 {
@@ -111,6 +140,7 @@ func (a Activity) MarshalJSON() ([]byte, error) {
 		ObjectType:         a.ObjectType,
 		ObjectName:         a.ObjectName,
 		Changes:            changes,
+		RecordedBy:         a.RecordedBy,
 	})
 }
 
@@ -142,7 +172,7 @@ func (a *Activity) UnmarshalJSON(data []byte) error {
 		DisplayName: v.DisplayName, SystemName: v.SystemName,
 		SubtypeDisplayName: v.SubtypeDisplayName, SubtypeSystemName: v.SubtypeSystemName,
 		Extra: v.Extra, ObjectID: v.ObjectID, ObjectType: v.ObjectType, ObjectName: v.ObjectName,
-		Changes: v.Changes,
+		Changes: v.Changes, RecordedBy: v.RecordedBy,
 	}
 	return nil
 }
@@ -205,11 +235,13 @@ func (t *ActivityType) Subtype(systemName string) (Subtype, bool) {
 
 // ActivityService records and finds activities.
 type ActivityService interface {
-	// RecordActivities validates and records the activities as one
-	// all-or-nothing unit and returns their IDs in order. It returns only once
-	// they are durable. An activity whose EventID was recorded before is not
-	// recorded again; the earlier ID is returned for it.
-	RecordActivities(ctx context.Context, activities []NewActivity) ([]int64, error)
+	// RecordActivities validates and records the activities as recorded by
+	// by, as one all-or-nothing unit, and returns their IDs in order. It
+	// returns only once they are durable. An activity whose EventID the same
+	// recorder recorded before with the same content is not recorded again:
+	// the earlier ID is returned for it; with other content it is an
+	// ECONFLICT naming event_id, and nothing of the unit is recorded.
+	RecordActivities(ctx context.Context, by Recorder, activities []NewActivity) ([]int64, error)
 	// FindActivities returns the activities matching f, newest first, and
 	// whether more match beyond f.Limit.
 	FindActivities(ctx context.Context, f Filter) (activities []Activity, more bool, err error)

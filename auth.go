@@ -200,6 +200,14 @@ func (p *Principal) Can(perm Permission) bool {
 	return p != nil && slices.Contains(p.Permissions, perm)
 }
 
+// Recorder is who the principal's recordings through the API are recorded by.
+func (p *Principal) Recorder() Recorder {
+	if p.TokenID != 0 {
+		return TokenRecorder(p.TokenID)
+	}
+	return UserRecorder(p.Username)
+}
+
 // Operator is the operator under which the principal's own actions are recorded.
 func (p *Principal) Operator() Operator {
 	if p.UserID != 0 {

@@ -180,7 +180,7 @@ func rawCSVExport(dir string) (*exportResult, error) {
 	counter := &recordCounter{csv: true}
 	start := time.Now()
 	rows, err := db.Query(`SELECT id, created_us, operator, username, activity_display_name, activity_system_name,
-		subtype_display_name, subtype_system_name, extra, object_id, object_type, object_name, object_column_changes
+		subtype_display_name, subtype_system_name, extra, object_id, object_type, object_name, object_column_changes, recorded_by
 		FROM activities ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func rawCSVExport(dir string) (*exportResult, error) {
 	var id, createdUS int64
 	r := make([]string, len(export.Header))
 	for rows.Next() {
-		if err := rows.Scan(&id, &createdUS, &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9], &r[10], &r[11], &r[12]); err != nil {
+		if err := rows.Scan(&id, &createdUS, &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9], &r[10], &r[11], &r[12], &r[13]); err != nil {
 			return nil, err
 		}
 		r[0] = strconv.FormatInt(id, 10)

@@ -413,8 +413,15 @@ func encodeBodies(gen *activityGen, n int, emit func(body []byte) error) (float6
 // from the catalogue, extra in RFC 8785 form, changes as a JSON array.
 type rawRow struct {
 	operator, username, systemName, displayName, subtypeSystemName, subtypeDisplayName string
-	extra, objectID, objectType, objectName, changes, eventID                          string
+	extra, objectID, objectType, objectName, changes, recordedBy                       string
+	// eventKey is the event id as the store keys it: its recorder, a space
+	// and the id; "" for none.
+	eventKey string
 }
+
+// rawRecorder is the recorder the raw rows carry: the service's token's,
+// about as long as the ones the benchmarks' clients record with.
+const rawRecorder = "token/1"
 
 func rawRows(acts []auditlog.NewActivity) []rawRow {
 	types := map[string]auditlog.ActivityType{}
@@ -437,7 +444,10 @@ func rawRows(acts []auditlog.NewActivity) []rawRow {
 		out[i] = rawRow{
 			operator: string(a.Operator), username: a.Username, systemName: a.SystemName, displayName: t.DisplayName,
 			subtypeSystemName: a.SubtypeSystemName, subtypeDisplayName: sub.DisplayName, extra: string(extra),
-			objectID: a.ObjectID, objectType: a.ObjectType, objectName: a.ObjectName, changes: string(cj), eventID: a.EventID,
+			objectID: a.ObjectID, objectType: a.ObjectType, objectName: a.ObjectName, changes: string(cj), recordedBy: rawRecorder,
+		}
+		if a.EventID != "" {
+			out[i].eventKey = rawRecorder + " " + a.EventID
 		}
 	}
 	return out
@@ -465,8 +475,8 @@ func rawDSN(path string, readOnly bool) string {
 const rawInsertSQL = `INSERT INTO activities (
   created_us, operator, username, activity_system_name, activity_display_name,
   subtype_system_name, subtype_display_name, extra, object_id, object_type,
-  object_name, object_column_changes
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  object_name, object_column_changes, recorded_by
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const rawEventSQL = `INSERT INTO event_ids (event_id, id) VALUES (?, ?)`
 
@@ -516,11 +526,11 @@ func rawInsert(path string, rows []rawRow, txRows int, fill *fillProgress) error
 		for _, r := range rows[off:min(off+txRows, len(rows))] {
 			res, err := ins.Exec(created, r.operator, r.username, r.systemName, r.displayName,
 				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType,
-				r.objectName, r.changes)
-			if err == nil && r.eventID != "" {
+				r.objectName, r.changes, r.recordedBy)
+			if err == nil && r.eventKey != "" {
 				var id int64
 				if id, err = res.LastInsertId(); err == nil {
-					_, err = insEvent.Exec(r.eventID, id)
+					_, err = insEvent.Exec(r.eventKey, id)
 				}
 			}
 			if err != nil {

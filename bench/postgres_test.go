@@ -183,7 +183,7 @@ func rawCopy(url string, rows []rawRow, txRows int, fill *fillProgress) error {
 	}
 	columns := []string{"id", "created_us", "operator", "username", "activity_system_name", "activity_display_name",
 		"subtype_system_name", "subtype_display_name", "extra", "object_id", "object_type", "object_name",
-		"object_column_changes"}
+		"object_column_changes", "recorded_by"}
 	fill.begin()
 	for off := 0; off < len(rows); off += txRows {
 		tx, err := conn.Begin(ctx)
@@ -197,9 +197,9 @@ func rawCopy(url string, rows []rawRow, txRows int, fill *fillProgress) error {
 		for i, r := range chunk {
 			id := int64(off + i + 1)
 			values[i] = []any{id, created, r.operator, r.username, r.systemName, r.displayName,
-				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType, r.objectName, r.changes}
-			if r.eventID != "" {
-				events = append(events, []any{r.eventID, id})
+				r.subtypeSystemName, r.subtypeDisplayName, r.extra, r.objectID, r.objectType, r.objectName, r.changes, r.recordedBy}
+			if r.eventKey != "" {
+				events = append(events, []any{r.eventKey, id})
 			}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activities"}, columns, pgx.CopyFromRows(values)); err != nil {

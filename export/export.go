@@ -61,6 +61,7 @@ var Header = []string{
 	"Activity ID", "Activity Created", "Operator", "Username", "Activity Display Name",
 	"Activity System Name", "Activity Subtype Display Name", "Activity Subtype System Name",
 	"Extra", "Object ID", "Object Type", "Object Name", "Object Column Changes",
+	"Recorded By",
 }
 
 // Writer writes activities in one format.
@@ -121,6 +122,7 @@ func (w *csvWriter) Write(a *auditlog.Activity) error {
 	r[10] = a.ObjectType
 	r[11] = a.ObjectName
 	r[12] = string(changesJSON)
+	r[13] = string(a.RecordedBy)
 	for i := range r {
 		r[i] = EscapeCell(r[i])
 	}

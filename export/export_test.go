@@ -24,12 +24,14 @@ func tricky() []auditlog.Activity {
 			DisplayName: "Edit Permission Group", SystemName: "EDIT_PERMISSION_GROUP",
 			Extra: json.RawMessage(`{"browser":"Firefox 131","note":"a, \"quoted\"\nline"}`), ObjectID: "17",
 			ObjectType: "PermissionGroup", ObjectName: "+Keyers, \"day\" shift",
-			Changes: []auditlog.Change{{ColumnName: "permissions", OldValue: "read", NewValue: "read,write"}, {ColumnName: "-note", OldValue: "", NewValue: "@line 1\r\nline 2"}}},
+			Changes:    []auditlog.Change{{ColumnName: "permissions", OldValue: "read", NewValue: "read,write"}, {ColumnName: "-note", OldValue: "", NewValue: "@line 1\r\nline 2"}},
+			RecordedBy: auditlog.TokenRecorder(3)},
 		{ID: 2, Created: created.Add(-time.Hour), Operator: auditlog.OperatorHuman, Username: "zoë.müller",
 			DisplayName: "Download CSV", SystemName: "DOWNLOAD_CSV", SubtypeDisplayName: "Audit Log CSV", SubtypeSystemName: "AUDIT_LOG_CSV",
-			Extra: json.RawMessage(`{"filter":"username=\u65e5\u672c"}`), ObjectName: "日本語の名前 — \tindented", ObjectType: "\rType"},
+			Extra: json.RawMessage(`{"filter":"username=\u65e5\u672c"}`), ObjectName: "日本語の名前 — \tindented", ObjectType: "\rType",
+			RecordedBy: auditlog.RecordedByService},
 		{ID: 1, Created: created.Add(-48 * time.Hour), Operator: auditlog.OperatorMachine,
-			DisplayName: "Application upgrade", SystemName: "APPLICATION_UPGRADE"},
+			DisplayName: "Application upgrade", SystemName: "APPLICATION_UPGRADE"}, // recorded before provenance was kept
 	}
 }
 

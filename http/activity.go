@@ -30,7 +30,7 @@ func (s *Server) handleRecordActivities(w http.ResponseWriter, r *http.Request) 
 		s.fail(w, r, err)
 		return
 	}
-	ids, err := s.store.RecordActivities(r.Context(), activities)
+	ids, err := s.store.RecordActivities(r.Context(), principalFrom(r.Context()).Recorder(), activities)
 	if err != nil {
 		var e *auditlog.Error
 		if errors.As(err, &e) && e.Field != "" {
@@ -136,6 +136,7 @@ var serverAssigned = map[string]string{
 	"created":                       "the server assigns created",
 	"activity_display_name":         "activity_display_name comes from the catalogue; send activity_system_name only",
 	"activity_subtype_display_name": "activity_subtype_display_name comes from the catalogue; send activity_subtype_system_name only",
+	"recorded_by":                   "the server sets recorded_by to who records the activity (the token, or the logged-in user)",
 }
 
 // decodeError turns a JSON decoding error into an EINVALID error naming the

@@ -44,6 +44,8 @@ type apiEnv struct {
 	// full is a machine token with every permission.
 	full   string
 	signer *tlog.Signer
+	// recorders are the recorders of the tokens token created, by secret.
+	recorders map[string]auditlog.Recorder
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -113,9 +115,14 @@ func (e *apiEnv) publishEmpty(t *testing.T) {
 func (e *apiEnv) token(t *testing.T, nt auditlog.NewToken) string {
 	t.Helper()
 	secret := auditlog.GenerateTokenSecret()
-	if _, err := e.db.CreateToken(context.Background(), setup, nt, secret); err != nil {
+	tok, err := e.db.CreateToken(context.Background(), setup, nt, secret)
+	if err != nil {
 		t.Fatalf("creating token %q: %v", nt.Name, err)
 	}
+	if e.recorders == nil {
+		e.recorders = map[string]auditlog.Recorder{}
+	}
+	e.recorders[secret] = auditlog.TokenRecorder(tok.ID)
 	return secret
 }
 
@@ -302,7 +309,7 @@ func batchOf(items ...string) string {
 func TestAPIRecording(t *testing.T) {
 	e := newAPIEnv(t)
 
-	t.Run("recording one activity answers 201 with its id and the detail returns all 13 fields", func(t *testing.T) {
+	t.Run("recording one activity answers 201 with its id and the detail returns all 14 fields", func(t *testing.T) {
 		body := `{
 			"activity_system_name": "DOWNLOAD_CSV", "activity_subtype_system_name": "AUDIT_LOG_CSV",
 			"operator": "human", "username": "jdoe",
@@ -343,9 +350,10 @@ func TestAPIRecording(t *testing.T) {
 			"object_name":                   `"Keyers, \"day\" shift"`,
 			"object_column_changes": `[{"column_name":"permissions","old_value":"read","new_value":"read,write"},` +
 				`{"column_name":"note","old_value":"","new_value":"line 1\nline 2"}]`,
+			"recorded_by": `"` + string(e.recorders[e.full]) + `"`,
 		}
-		if len(got) != 13 {
-			t.Errorf("the detail has %d keys, want 13: %v", len(got), got)
+		if len(got) != 14 {
+			t.Errorf("the detail has %d keys, want 14: %v", len(got), got)
 		}
 		for key, w := range want {
 			if g, ok := got[key]; !ok {
@@ -495,6 +503,7 @@ func TestAPIDecoderErrorsNameTheField(t *testing.T) {
 		{"activity_display_name sent by the client", `{"activity_system_name":"EDIT_USER","activity_display_name":"Edit User","operator":"machine"}`, "activity_display_name", -1, "comes from the catalogue; send activity_system_name only"},
 		{"activity_subtype_display_name sent by the client", `{"activity_system_name":"EDIT_USER","activity_subtype_display_name":"x","operator":"machine"}`, "activity_subtype_display_name", -1, "send activity_subtype_system_name only"},
 		{"id sent in a batch", batchOf(valid, valid, `{"id":1}`), "activities[2].id", 2, "the server assigns id"},
+		{"recorded_by sent by the client", `{"activity_system_name":"USER_LOGIN","operator":"human","username":"admin","recorded_by":"auditlog"}`, "recorded_by", -1, "the server sets recorded_by"},
 		{"a number as operator", `{"activity_system_name":"EDIT_USER","operator":5}`, "operator", -1, "operator must be a string, not a JSON number"},
 		{"a number as operator in a batch", batchOf(`{"activity_system_name":"EDIT_USER","operator":5}`), "activities[0].operator", 0, "must be a string"},
 		{"an object as username", `{"activity_system_name":"EDIT_USER","operator":"human","username":{}}`, "username", -1, "must be a string"},
@@ -1218,4 +1227,100 @@ func TestMetricsNeedTheAdminPermissionOrTheMetricsToken(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.want)
 		}
 	}
+}
+
+// TestEveryActivitySaysWhoRecordedIt checks recorded_by, which the server
+// sets: the token or the logged-in user that recorded through the API, the
+// service for its own records; and that event ids are each recorder's own.
+func TestEveryActivitySaysWhoRecordedIt(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addUser(t, "audrey", "System Admin")
+	second := e.token(t, auditlog.NewToken{Name: "second app", Scopes: []auditlog.Permission{auditlog.PermActivitiesWrite}})
+	recordedBy := func(id int64) auditlog.Recorder { return e.detailActivity(t, id).RecordedBy }
+
+	const event = "3f2b6c1e-8a4d-4f7e-9b1a-2c5d6e7f8a9b"
+	withEvent := `{"activity_system_name":"EDIT_USER","operator":"machine","object_name":"first","event_id":"` + event + `"}`
+	first := e.record(t, withEvent)[0]
+	if got := recordedBy(first); got != e.recorders[e.full] {
+		t.Errorf("recorded with a token: recorded_by %q, want %q", got, e.recorders[e.full])
+	}
+
+	// Another application's same event id records its own activity.
+	status, _, resp := e.do(t, "POST", "/api/v1/activities", second, withEvent)
+	var ids struct{ IDs []int64 }
+	if status != http.StatusCreated || json.Unmarshal(resp, &ids) != nil || len(ids.IDs) != 1 || ids.IDs[0] == first {
+		t.Fatalf("the same event_id from another token: %d %s, want a new id", status, resp)
+	}
+	if got := recordedBy(ids.IDs[0]); got != e.recorders[second] {
+		t.Errorf("the second token's activity: recorded_by %q, want %q", got, e.recorders[second])
+	}
+	// The first application's retry gets its first id back.
+	if again := e.record(t, withEvent); again[0] != first {
+		t.Errorf("a retry got id %d, want %d", again[0], first)
+	}
+
+	// The same event id for other content: 409 naming the field, nothing recorded.
+	before := e.count(t)
+	changed := strings.Replace(withEvent, `"first"`, `"changed"`, 1)
+	status, _, resp = e.do(t, "POST", "/api/v1/activities", e.full, changed)
+	if got := wantError(t, status, resp, http.StatusConflict, auditlog.ECONFLICT, "event_id", -1); !strings.Contains(got.Message, fmt.Sprintf("activity %d", first)) {
+		t.Errorf("the conflict says %q, not which activity holds the event id", got.Message)
+	}
+	status, _, resp = e.do(t, "POST", "/api/v1/activities", e.full, batchOf(machineActivity, changed))
+	wantError(t, status, resp, http.StatusConflict, auditlog.ECONFLICT, "activities[1].event_id", 1)
+	if n := e.count(t); n != before {
+		t.Errorf("%d activities recorded by refused requests", n-before)
+	}
+
+	// A logged-in user recording through the API.
+	login := e.login(t, "audrey", testPassword, "", nil, nil)
+	if login.session == nil {
+		t.Fatalf("login: %d %s", login.status, login.body)
+	}
+	if got := recordedBy(newestActivity(t, e).ID); got != auditlog.RecordedByService {
+		t.Errorf("the login's record: recorded_by %q, want %q", got, auditlog.RecordedByService)
+	}
+	status, _, resp = e.withCookie(t, "POST", "/api/v1/activities", login.session.Value, machineActivity, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if status != http.StatusCreated || json.Unmarshal(resp, &ids) != nil {
+		t.Fatalf("recording with a session: %d %s", status, resp)
+	}
+	if got := recordedBy(ids.IDs[0]); got != auditlog.UserRecorder("audrey") {
+		t.Errorf("recorded with a session: recorded_by %q, want user/audrey", got)
+	}
+
+	// A failed login and an administrative change are the service's own.
+	e.login(t, "audrey", "wrong password", "", nil, nil)
+	if a := newestActivity(t, e); a.SystemName != "LOGIN_FAILED" || a.RecordedBy != auditlog.RecordedByService {
+		t.Errorf("the failed login is %s recorded by %q", a.SystemName, a.RecordedBy)
+	}
+	status, _, resp = e.do(t, "POST", "/api/v1/tokens", e.full, `{"name":"third","scopes":["activities:read"]}`)
+	if status != http.StatusCreated {
+		t.Fatalf("creating a token: %d %s", status, resp)
+	}
+	if a := newestActivity(t, e); a.ObjectType != auditlog.ObjectTypeAPIToken || a.RecordedBy != auditlog.RecordedByService {
+		t.Errorf("the token's creation is %s recorded by %q", a.SystemName, a.RecordedBy)
+	}
+}
+
+func TestALeafOverTheEntryLimitIsRefused(t *testing.T) {
+	e := newAPIEnv(t)
+	big := strings.Repeat("x", auditlog.MaxChangeValueLen)
+	var changes []string
+	for range 5 {
+		changes = append(changes, `{"column_name":"c","old_value":"`+big+`","new_value":"`+big+`"}`)
+	}
+	body := `{"activity_system_name":"EDIT_USER","operator":"machine","object_column_changes":[` + strings.Join(changes, ",") + `]}`
+	before := e.count(t)
+	status, _, resp := e.do(t, "POST", "/api/v1/activities", e.full, body)
+	if got := wantError(t, status, resp, http.StatusRequestEntityTooLarge, auditlog.ETOOLARGE, "activity", -1); !strings.Contains(got.Message, "65535") {
+		t.Errorf("the refusal %q does not name the limit", got.Message)
+	}
+	status, _, resp = e.do(t, "POST", "/api/v1/activities", e.full, batchOf(machineActivity, body))
+	wantError(t, status, resp, http.StatusRequestEntityTooLarge, auditlog.ETOOLARGE, "activities[1].activity", 1)
+	if n := e.count(t); n != before {
+		t.Errorf("%d activities recorded by refused requests", n-before)
+	}
+	// Just under the limit is recorded.
+	changes = changes[:3]
+	e.record(t, `{"activity_system_name":"EDIT_USER","operator":"machine","object_column_changes":[`+strings.Join(changes, ",")+`]}`)
 }

@@ -29,7 +29,7 @@ func (s *Server) handleExport(format export.Format) http.HandlerFunc {
 			return
 		}
 		name := export.FileName(format, !f.IsZero(), time.Now())
-		if _, err := s.store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, s.actor(r), name)}); err != nil {
+		if _, err := s.store.RecordActivities(ctx, auditlog.RecordedByService, []auditlog.NewActivity{export.Activity(format, f, s.actor(r), name)}); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -64,7 +64,7 @@ func newExportFixture(t *testing.T, n int) *exportFixture {
 		for i := range acts {
 			acts[i] = gen.Next()
 		}
-		if _, err := db.RecordActivities(ctx, acts); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestCSVExportEqualsTheListForTheSameFilter(t *testing.T) {
 				changes, _ := json.Marshal(a.Changes)
 				wantRow := []string{strconv.FormatInt(a.ID, 10), a.Created.In(loc).Format(auditlog.CreatedLayout), string(a.Operator),
 					a.Username, a.DisplayName, a.SystemName, a.SubtypeDisplayName, a.SubtypeSystemName, string(a.Extra),
-					a.ObjectID, a.ObjectType, a.ObjectName, string(changes)}
+					a.ObjectID, a.ObjectType, a.ObjectName, string(changes), string(a.RecordedBy)}
 				for j := range wantRow {
 					wantRow[j] = export.EscapeCell(wantRow[j])
 				}
@@ -312,7 +312,7 @@ func TestExportIsASnapshot(t *testing.T) {
 	}
 	late := map[string]bool{}
 	for range 3 {
-		ids, err := fx.store.RecordActivities(context.Background(), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}})
+		ids, err := fx.store.RecordActivities(context.Background(), auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -194,7 +194,7 @@ func (s *Server) recordLoginFailure(r *http.Request, username, reason string, kn
 	if by.Username == "" {
 		by.Operator = auditlog.OperatorMachine
 	}
-	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginFailed(by, reason, attempted)}); err != nil {
+	if _, err := s.store.RecordActivities(r.Context(), auditlog.RecordedByService, []auditlog.NewActivity{auditlog.LoginFailed(by, reason, attempted)}); err != nil {
 		s.log.ErrorContext(r.Context(), "recording a failed login failed", "err", err)
 	}
 }
@@ -212,7 +212,7 @@ func (s *Server) recordLoginThrottled(r *http.Request, username string, refusedB
 	if u, err := s.store.FindUser(r.Context(), username); err == nil && u != nil {
 		by.Operator, by.Username, attempted = auditlog.OperatorHuman, u.Username, ""
 	}
-	if _, err := s.store.RecordActivities(r.Context(), []auditlog.NewActivity{auditlog.LoginThrottled(by, attempted, refusedBefore)}); err != nil {
+	if _, err := s.store.RecordActivities(r.Context(), auditlog.RecordedByService, []auditlog.NewActivity{auditlog.LoginThrottled(by, attempted, refusedBefore)}); err != nil {
 		s.log.ErrorContext(r.Context(), "recording a throttled login failed", "err", err)
 	}
 }

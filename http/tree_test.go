@@ -78,6 +78,10 @@ func TestProofsVerifyAgainstSignedCheckpoints(t *testing.T) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatal(err)
 		}
+		// The leaf commits to who recorded the activity: its 14th key.
+		if want := `"recorded_by":"`; !strings.Contains(string(activity), want) {
+			t.Fatalf("activity %d lacks %s: %s", id, want, activity)
+		}
 		leaf := thirdPartyLeafHash(t, activity)
 		if p.LeafHash != base64.StdEncoding.EncodeToString(leaf) || p.LeafIndex != uint64(id-1) || p.TreeSize != large {
 			t.Fatalf("proof of %d: %+v; the activity's own leaf hash is %x", id, p, leaf)

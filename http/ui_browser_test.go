@@ -286,11 +286,11 @@ func newUIEnv(t *testing.T) (e *apiEnv, xssID int64) {
 		if i%4 == 0 {
 			a.Operator, a.Username = auditlog.OperatorMachine, ""
 		}
-		if _, err := e.db.RecordActivities(ctx, []auditlog.NewActivity{a}); err != nil {
+		if _, err := e.db.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{a}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ids, err := e.db.RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorHuman,
+	ids, err := e.db.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorHuman,
 		Username: xss, ObjectType: "User", ObjectName: xss, Extra: []byte(`{"note":"` + strings.ReplaceAll(xss, `"`, `\"`) + `"}`),
 		Changes: []auditlog.Change{{ColumnName: xss, OldValue: xss, NewValue: xss}}}})
 	if err != nil {
@@ -525,10 +525,14 @@ func TestBrowserAuditLog(t *testing.T) {
 		}
 		labels := eval[[]string](b, `Array.from(document.querySelectorAll("dl.fields dt")).map(dt => dt.textContent)`)
 		for _, l := range []string{"Activity ID", "Activity Created", "Operator", "Username", "Activity Display Name", "Activity System Name",
-			"Activity Subtype Display Name", "Activity Subtype System Name", "Extra", "Object ID", "Object Type", "Object Name"} {
+			"Activity Subtype Display Name", "Activity Subtype System Name", "Extra", "Object ID", "Object Type", "Object Name", "Recorded By"} {
 			if !slices.Contains(labels, l) {
 				t.Errorf("no field %q in %q", l, labels)
 			}
+		}
+		recordedBy := eval[string](b, `Array.from(document.querySelectorAll("dl.fields dt")).find(dt => dt.textContent == "Recorded By").nextElementSibling.textContent`)
+		if a.RecordedBy == "" || recordedBy != string(a.RecordedBy) {
+			t.Errorf("Recorded By shows %q, want %q", recordedBy, a.RecordedBy)
 		}
 		if got := b.text("pre.extra"); !strings.Contains(got, "\n  \"browser\": \"Firefox 131\"") {
 			t.Errorf("extra not formatted: %q", got)

@@ -48,7 +48,7 @@ func TestScreenshots(t *testing.T) {
 			batch[i] = gen.Next()
 		}
 		e.clock.Set(at)
-		if _, err := e.db.RecordActivities(ctx, batch); err != nil {
+		if _, err := e.db.RecordActivities(ctx, auditlog.TokenRecorder(1), batch); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 // RecordActivities validates the activities against the catalogue and
 // records them through the sequencer. It returns once the transaction that
 // holds them is committed.
-func (db *DB) RecordActivities(ctx context.Context, activities []auditlog.NewActivity) ([]int64, error) {
-	pending, err := sqlstore.Prepare(ctx, activities, db.LookupActivityType)
+func (db *DB) RecordActivities(ctx context.Context, by auditlog.Recorder, activities []auditlog.NewActivity) ([]int64, error) {
+	pending, err := sqlstore.Prepare(ctx, by, activities, db.LookupActivityType)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func TestCreatedNeverDecreasesAcrossNodesWithSkewedClocks(t *testing.T) {
 	nodes := []*postgres.DB{openURL(t, url, ahead), openURL(t, url, behind)}
 	ctx := context.Background()
 	for i := range 6 {
-		if _, err := nodes[i%2].RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
+		if _, err := nodes[i%2].RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestRefusesToRecordWhenTheTreeDoesNotCoverTheActivities(t *testing.T) {
 	ctx := context.Background()
 	one := []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}
 	for range 3 {
-		if _, err := db.RecordActivities(ctx, one); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), one); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,7 @@ func TestRefusesToRecordWhenTheTreeDoesNotCoverTheActivities(t *testing.T) {
 	}
 	// A second node, which has no tree of its own cached, must refuse too.
 	for _, node := range []*postgres.DB{db, openURL(t, url, nil)} {
-		_, err := node.RecordActivities(ctx, one)
+		_, err := node.RecordActivities(ctx, auditlog.TokenRecorder(1), one)
 		if err == nil || !strings.Contains(err.Error(), "run auditlog verify") {
 			t.Fatalf("recording over a tree that lacks the last leaf: %v", err)
 		}
@@ -99,7 +99,7 @@ func TestRefusesToRecordWhenTheTreeDoesNotCoverTheActivities(t *testing.T) {
 	}
 }
 
-func TestAStoreOfTheVersionBeforeTilesKeepsItsTreeAndItsEventIDs(t *testing.T) {
+func TestAStoreOfTheVersionBeforeTilesKeepsItsTree(t *testing.T) {
 	t.Parallel()
 	// testdata/store-before-tiles.sql is a pg_dump of a database the
 	// version before migrations 0005 and 0006 wrote: 600 logins, each with

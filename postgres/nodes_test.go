@@ -116,10 +116,11 @@ func TestNodesShareOneTreeAndOneSequenceOfCheckpoints(t *testing.T) {
 					acts[i] = auditlog.NewActivity{SystemName: "EDIT_USER", Operator: auditlog.OperatorHuman, Username: fmt.Sprint(w, r, i)}
 					if i == 0 {
 						// The same event through both nodes: recorded once.
+						acts[i].Username = fmt.Sprint("event ", r)
 						acts[i].EventID = fmt.Sprintf("00000000-0000-4000-8000-%012d", r)
 					}
 				}
-				got, err := nodes[w%2].RecordActivities(ctx, acts)
+				got, err := nodes[w%2].RecordActivities(ctx, auditlog.TokenRecorder(1), acts)
 				if err != nil {
 					t.Errorf("record: %v", err)
 					return
@@ -172,7 +173,7 @@ func TestNodesShareOneTreeAndOneSequenceOfCheckpoints(t *testing.T) {
 	// A node with a key of its own must not go on signing the log.
 	other, _ := tlog.GenerateKey("auditlog.test/impostor")
 	impostor, _ := tlog.NewSigner(other)
-	if _, err := nodes[0].RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
+	if _, err := nodes[0].RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := (&tlog.Checkpointer{Store: nodes[0], Signer: impostor}).Publish(ctx); err == nil {
@@ -195,7 +196,7 @@ func TestDateFiltersOnManyActivities(t *testing.T) {
 		for i := range acts {
 			acts[i] = auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: fmt.Sprint("u", i%3)}
 		}
-		if _, err := db.RecordActivities(ctx, acts); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 			t.Fatal(err)
 		}
 	}

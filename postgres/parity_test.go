@@ -43,7 +43,7 @@ func TestSameResultsAsSQLite(t *testing.T) {
 		}
 		sample = append(sample, batch[0])
 		for name, s := range stores {
-			if _, err := s.RecordActivities(ctx, batch); err != nil {
+			if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), batch); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}

@@ -29,7 +29,7 @@ func TestTimeScansUseTheBRINIndex(t *testing.T) {
 		for i := range acts {
 			acts[i] = auditlog.NewActivity{SystemName: "APPLICATION_UPGRADE", Operator: auditlog.OperatorMachine}
 		}
-		if _, err := db.RecordActivities(ctx, acts); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 			t.Fatal(err)
 		}
 	}

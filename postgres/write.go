@@ -32,7 +32,7 @@ func (t *writeTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx
 // activityCopyColumns are the columns of activities the sequencer fills.
 var activityCopyColumns = []string{"id", "created_us", "operator", "username", "activity_system_name", "activity_display_name",
 	"subtype_system_name", "subtype_display_name", "extra", "object_id", "object_type",
-	"object_name", "object_column_changes"}
+	"object_name", "object_column_changes", "recorded_by"}
 
 // InsertActivities COPYs the rows.
 func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) error {
@@ -41,7 +41,7 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 		p := r.Pending
 		return []any{r.ID, r.CreatedUS, string(p.Operator), p.Username, p.SystemName, p.DisplayName,
 			p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
-			p.ObjectName, p.ChangesJSON}, nil
+			p.ObjectName, p.ChangesJSON, string(p.RecordedBy)}, nil
 	}))
 	return err
 }

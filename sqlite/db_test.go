@@ -42,7 +42,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
-		if _, err := db.RecordActivities(ctx, []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine}}); err != nil {
 			t.Fatal(err)
 		}
 		acts, _, err := db.FindActivities(ctx, auditlog.Filter{})
@@ -58,7 +58,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	}
 }
 
-func TestAStoreOfTheVersionBeforeTilesKeepsItsTreeAndItsEventIDs(t *testing.T) {
+func TestAStoreOfTheVersionBeforeTilesKeepsItsTree(t *testing.T) {
 	t.Parallel()
 	// testdata/store-before-tiles.db was written by the version before
 	// migrations 0005 and 0006: 600 logins, each with an event id, the tree
@@ -124,7 +124,7 @@ func TestPlannerStatisticsFollowTheLogAsItGrows(t *testing.T) {
 		for i := range acts {
 			acts[i] = auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: fmt.Sprint("user", i%50)}
 		}
-		if _, err := db.RecordActivities(ctx, acts); err != nil {
+		if _, err := db.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestTheDatabaseFilesAreReadableByTheirOwnerOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.RecordActivities(context.Background(), []auditlog.NewActivity{{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "u"}}); err != nil {
+	if _, err := db.RecordActivities(context.Background(), auditlog.TokenRecorder(1), []auditlog.NewActivity{{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "u"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm"} {

@@ -33,7 +33,7 @@ func (t *writeTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
 // insertSizes are the numbers of activities the prepared INSERTs write:
 // powers of two, so that any number of rows takes a few statements of 64
-// and at most one of each smaller size. 64 rows of 13 values stay well
+// and at most one of each smaller size. 64 rows of 14 values stay well
 // within SQLite's limit of 32,766 values per statement, and few enough
 // that a statement's values stay in the CPU's caches.
 var insertSizes = []int{64, 32, 16, 8, 4, 2, 1}
@@ -41,13 +41,13 @@ var insertSizes = []int{64, 32, 16, 8, 4, 2, 1}
 const insertActivityColumns = `INSERT INTO activities (
   id, created_us, operator, username, activity_system_name, activity_display_name,
   subtype_system_name, subtype_display_name, extra, object_id, object_type,
-  object_name, object_column_changes
+  object_name, object_column_changes, recorded_by
 ) VALUES `
 
 // prepareInserts prepares the INSERT of each of insertSizes, on the write
 // connection, before the sequencer starts.
 func (db *DB) prepareInserts(ctx context.Context) error {
-	values := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	values := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	for _, n := range insertSizes {
 		stmt, err := db.write.PrepareContext(ctx, insertActivityColumns+strings.Repeat(values+", ", n-1)+values)
 		if err != nil {
@@ -60,7 +60,7 @@ func (db *DB) prepareInserts(ctx context.Context) error {
 
 // InsertActivities inserts the rows through the prepared multi-row INSERTs.
 func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) error {
-	args := make([]any, 0, 13*insertSizes[0])
+	args := make([]any, 0, 14*insertSizes[0])
 	for len(rows) > 0 {
 		n := insertSizes[0]
 		for n > len(rows) {
@@ -73,7 +73,7 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 			p := r.Pending
 			args = append(args, r.ID, r.CreatedUS, string(p.Operator), p.Username, p.SystemName, p.DisplayName,
 				p.SubtypeSystemName, p.SubtypeDisplayName, string(p.Extra), p.ObjectID, p.ObjectType,
-				p.ObjectName, p.ChangesJSON)
+				p.ObjectName, p.ChangesJSON, string(p.RecordedBy))
 		}
 		if _, err := t.tx.StmtContext(ctx, t.db.inserts[n]).ExecContext(ctx, args...); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -56,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"a batch with one bad activity records nothing and names the index", testBatchAllOrNothing},
 		{"bad input is refused with the field named", testValidation},
 		{"a repeated event_id returns the first id and records nothing new", testIdempotency},
+		{"every activity says who recorded it, and its leaf commits to that", testRecordedBy},
 		{"created never decreases even when the clock steps back", testMonotonicCreated},
 		{"filters select exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
@@ -86,7 +88,7 @@ func machine(system string) auditlog.NewActivity {
 
 func record(t *testing.T, s auditlog.Store, acts ...auditlog.NewActivity) []int64 {
 	t.Helper()
-	ids, err := s.RecordActivities(context.Background(), acts)
+	ids, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), acts)
 	if err != nil {
 		t.Fatalf("RecordActivities: %v", err)
 	}
@@ -137,7 +139,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 		SubtypeDisplayName: "Audit Log CSV", SubtypeSystemName: "AUDIT_LOG_CSV",
 		Extra:    json.RawMessage(`{"browser":"Firefox 131","nested":{"a":"ü","b":[1,2.5]},"z":1}`),
 		ObjectID: "17", ObjectType: "PermissionGroup", ObjectName: "Keyers, \"day\" shift",
-		Changes: in.Changes,
+		Changes: in.Changes, RecordedBy: auditlog.TokenRecorder(1),
 	}
 	assertActivity(t, *got, want)
 
@@ -179,7 +181,7 @@ func testConcurrentIDs(t *testing.T, open Opener) {
 				for i := range acts {
 					acts[i] = human("EDIT_USER", fmt.Sprintf("w%d-b%d-%d", w, b, i))
 				}
-				ids, err := s.RecordActivities(context.Background(), acts)
+				ids, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), acts)
 				if err != nil {
 					errs <- err
 					return
@@ -217,7 +219,7 @@ func testConcurrentIDs(t *testing.T, open Opener) {
 func testBatchAllOrNothing(t *testing.T, open Opener) {
 	s := open(t, NewClock(base))
 	before := record(t, s, human("EDIT_USER", "a"))
-	_, err := s.RecordActivities(context.Background(), []auditlog.NewActivity{
+	_, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), []auditlog.NewActivity{
 		human("EDIT_USER", "b"), human("CREATE_USER", "c"), human("NO_SUCH_ACTIVITY", "d"), human("EDIT_USER", "e"),
 	})
 	assertFieldError(t, err, 2, "activity_system_name")
@@ -286,18 +288,18 @@ func testValidation(t *testing.T, open Opener) {
 		t.Run(c.name, func(t *testing.T) {
 			a := ok()
 			c.mutate(&a)
-			_, err := s.RecordActivities(context.Background(), []auditlog.NewActivity{ok(), a})
+			_, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), []auditlog.NewActivity{ok(), a})
 			assertFieldError(t, err, 1, c.field)
 		})
 	}
-	if _, err := s.RecordActivities(context.Background(), nil); auditlog.ErrorCode(err) != auditlog.EINVALID {
+	if _, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), nil); auditlog.ErrorCode(err) != auditlog.EINVALID {
 		t.Errorf("an empty batch: got %v, want invalid", err)
 	}
 	tooMany := make([]auditlog.NewActivity, auditlog.MaxBatch+1)
 	for i := range tooMany {
 		tooMany[i] = ok()
 	}
-	if _, err := s.RecordActivities(context.Background(), tooMany); auditlog.ErrorCode(err) != auditlog.EINVALID {
+	if _, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), tooMany); auditlog.ErrorCode(err) != auditlog.EINVALID {
 		t.Errorf("a batch over the limit: got %v, want invalid", err)
 	}
 	if n := len(all(t, s)); n != 0 {
@@ -324,6 +326,88 @@ func testIdempotency(t *testing.T, open Opener) {
 	}
 	if n := len(all(t, s)); n != 3 {
 		t.Fatalf("%d activities stored, want 3", n)
+	}
+
+	// Event ids are the recorder's own: another recorder's same event id
+	// is an activity of its own, and never suppressed.
+	ctx := context.Background()
+	other, err := s.RecordActivities(ctx, auditlog.TokenRecorder(2), []auditlog.NewActivity{a})
+	if err != nil || len(other) != 1 || other[0] == first[0] {
+		t.Fatalf("the same event_id from another recorder: ids %v, %v; want a new id", other, err)
+	}
+	byUser, err := s.RecordActivities(ctx, auditlog.UserRecorder("jdoe"), []auditlog.NewActivity{a})
+	if err != nil || len(byUser) != 1 || byUser[0] == first[0] || byUser[0] == other[0] {
+		t.Fatalf("the same event_id from a user: ids %v, %v; want a new id", byUser, err)
+	}
+	if again, err := s.RecordActivities(ctx, auditlog.TokenRecorder(2), []auditlog.NewActivity{a}); err != nil || again[0] != other[0] {
+		t.Fatalf("the other recorder's retry: ids %v, %v; want %d", again, err, other[0])
+	}
+
+	// The same event id for other content, from the same recorder, is
+	// refused and records nothing, whether the first is in the store or
+	// earlier in the same request.
+	changed := a
+	changed.ObjectName = "another object"
+	c := human("CREATE_USER", "y")
+	c.EventID = "00000000-0000-4000-8000-000000000002"
+	c2 := c
+	c2.Username = "z"
+	for _, batch := range [][]auditlog.NewActivity{
+		{machine("APPLICATION_UPGRADE"), changed},
+		{machine("APPLICATION_UPGRADE"), c, c2},
+	} {
+		_, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), batch)
+		var e *auditlog.Error
+		if !errors.As(err, &e) || e.Code != auditlog.ECONFLICT || e.Field != "event_id" || e.Index != len(batch)-1 {
+			t.Errorf("an event_id given to other content: got %v, want a conflict on activity %d's event_id", err, len(batch)-1)
+		}
+	}
+	if n := len(all(t, s)); n != 5 {
+		t.Fatalf("%d activities stored, want 5: a refused request recorded something", n)
+	}
+}
+
+func testRecordedBy(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	for _, by := range []auditlog.Recorder{auditlog.RecordedByService, auditlog.TokenRecorder(42), auditlog.UserRecorder("zoë müller"), auditlog.RecordedByDemo} {
+		ids, err := s.RecordActivities(ctx, by, []auditlog.NewActivity{human("EDIT_USER", "jdoe")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FindActivityByID(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RecordedBy != by {
+			t.Errorf("recorded by %q, read back as %q", by, got.RecordedBy)
+		}
+		// The stored leaf commits to the recorder.
+		var leaf []byte
+		if err := s.StreamLeafHashes(ctx, uint64(ids[0]-1), func(i uint64, h []byte) error {
+			if i == uint64(ids[0]-1) {
+				leaf = h
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want, err := tlog.ActivityLeafHash(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := *got
+		forged.RecordedBy = auditlog.RecordedByService
+		if by == auditlog.RecordedByService {
+			forged.RecordedBy = auditlog.TokenRecorder(1)
+		}
+		other, _ := tlog.ActivityLeafHash(&forged)
+		if !bytes.Equal(leaf, want) || bytes.Equal(leaf, other) {
+			t.Errorf("recorded by %q: the stored leaf does not commit to its recorder", by)
+		}
+	}
+	if _, err := s.RecordActivities(ctx, "", []auditlog.NewActivity{human("EDIT_USER", "jdoe")}); err == nil {
+		t.Error("activities without a recorder were recorded")
 	}
 }
 
@@ -654,7 +738,7 @@ func testCancelled(t *testing.T, open Opener) {
 	s := open(t, NewClock(base))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.RecordActivities(ctx, []auditlog.NewActivity{human("EDIT_USER", "a")}); err == nil {
+	if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{human("EDIT_USER", "a")}); err == nil {
 		t.Fatal("a cancelled request succeeded")
 	}
 	if n := len(all(t, s)); n != 0 {
@@ -707,7 +791,7 @@ func testTreeCoversActivities(t *testing.T, open Opener) {
 				if i%3 == 0 {
 					batch = append(batch, human("NO_SUCH_TYPE", "x")) // fails: nothing of it may reach the tree
 				}
-				s.RecordActivities(ctx, batch)
+				s.RecordActivities(ctx, auditlog.TokenRecorder(1), batch)
 			}
 		}()
 	}
@@ -884,8 +968,9 @@ func testCountsOverTime(t *testing.T, open Opener) {
 
 // CheckMigratedStore checks a store that an earlier version wrote, once
 // opened by this one: its tree has the size and root it had (hex), every
-// activity is still the leaf the tree holds, the event ids it recorded
-// still answer with their first ids, and recording goes on after them.
+// activity is still the leaf the tree holds (without a recorder), the
+// event ids it recorded, whose recorder is unknown, match no retry, and
+// recording goes on after them.
 // The activities are those of the fixtures: logins whose event id ends in
 // their index (from 0), which is their id − 1.
 func CheckMigratedStore(t *testing.T, s auditlog.Store, size uint64, root string) {
@@ -902,16 +987,34 @@ func CheckMigratedStore(t *testing.T, s auditlog.Store, size uint64, root string
 	if !bytes.Equal(roots[len(roots)-1], head.Root) {
 		t.Fatal("the stored tree is not the tree of the stored activities")
 	}
+	// The activities recorded before provenance was kept have no recorder,
+	// and their leaves none either (the tree above matched them).
+	legacy := 0
+	if err := s.StreamActivities(ctx, auditlog.Filter{}, func(a *auditlog.Activity) error {
+		if a.RecordedBy == "" {
+			legacy++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if legacy != int(size) {
+		t.Fatalf("%d of the %d migrated activities have no recorder", legacy, size)
+	}
+	// Their event ids had no known recorder: a retry cannot match them,
+	// and records an activity of its own, which its own retry matches.
 	again := auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "user5",
 		ObjectID: "5", ObjectType: "User", EventID: "00000000-0000-4000-8000-000000000005"}
-	ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{again})
-	if err != nil || len(ids) != 1 || ids[0] != 6 {
-		t.Fatalf("an event id recorded before the migration: ids %v, %v; want 6", ids, err)
+	for range 2 {
+		ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{again})
+		if err != nil || len(ids) != 1 || ids[0] != int64(size)+1 {
+			t.Fatalf("an event id recorded before the migration: ids %v, %v; want %d", ids, err, size+1)
+		}
 	}
 	again.EventID = "00000000-0000-4000-8000-999999999999"
-	ids, err = s.RecordActivities(ctx, []auditlog.NewActivity{again})
-	if err != nil || len(ids) != 1 || ids[0] != int64(size)+1 {
-		t.Fatalf("the first activity after the migration: ids %v, %v; want %d", ids, err, size+1)
+	ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{again})
+	if err != nil || len(ids) != 1 || ids[0] != int64(size)+2 {
+		t.Fatalf("the second activity after the migration: ids %v, %v; want %d", ids, err, size+2)
 	}
 	// Object ids recorded before the migration are found with those after.
 	var want []int64

@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -14,9 +15,10 @@ import (
 
 // The one encoder of leaves: the writer, every verifier and the proofs the
 // API serves all build an activity's leaf with NewLeafTemplate. The leaf is
-// the RFC 8785 canonical JSON of the 13 keys the detail endpoint returns;
-// the tests hold this encoder to that form (the activity's API JSON run
-// through the jcs package), byte for byte.
+// the RFC 8785 canonical JSON of the 14 keys the detail endpoint returns
+// (13, without recorded_by, for an activity recorded before provenance was
+// kept); the tests hold this encoder to that form (the activity's API JSON
+// run through the jcs package), byte for byte.
 
 // LeafTemplate is an activity's leaf data with the id and the creation time
 // left open; filling them in costs a copy and a SHA-256. A store makes the
@@ -31,7 +33,7 @@ type LeafTemplate struct {
 // ignored. a.Extra must be in RFC 8785 canonical form (as
 // auditlog.NewActivity.Normalize leaves it) or empty.
 //
-// The leaf is put together in canonical form: the 13 keys in the order RFC
+// The leaf is put together in canonical form: the keys in the order RFC
 // 8785 sorts them (fixed ASCII names), extra as Normalize canonicalised it,
 // and each string as the jcs package writes it. Canonicalising the whole
 // leaf's JSON instead would cost more than everything else of recording an
@@ -69,12 +71,31 @@ func NewLeafTemplate(a auditlog.Activity) (*LeafTemplate, error) {
 	w.key(',', "object_name", a.ObjectName)
 	w.key(',', "object_type", a.ObjectType)
 	w.key(',', "operator", string(a.Operator))
+	if a.RecordedBy != "" {
+		w.key(',', "recorded_by", string(a.RecordedBy))
+	}
 	w.key(',', "username", a.Username)
 	w.raw("}")
 	if w.err != nil {
 		return nil, fmt.Errorf("leaf template: %w", w.err)
 	}
 	return &LeafTemplate{head: head, mid: mid, tail: w.cut()}, nil
+}
+
+// MaxLeafBytes is the largest leaf: the largest entry of a C2SP tlog-tiles
+// entry bundle, whose entries carry a 16-bit length.
+const MaxLeafBytes = 65535
+
+// MaxSize is the size of the template's leaf with the longest id there
+// can be (19 digits) and a time in UTC: the leaf fits this with any id.
+func (t *LeafTemplate) MaxSize() int {
+	return len(t.head) + len("2006-01-02T15:04:05.000000Z") + len(t.mid) + 19 + len(t.tail)
+}
+
+// Equal reports whether t and u are the leaves of the same content: the
+// activities differ at most in their ids and creation times.
+func (t *LeafTemplate) Equal(u *LeafTemplate) bool {
+	return bytes.Equal(t.head, u.head) && bytes.Equal(t.mid, u.mid) && bytes.Equal(t.tail, u.tail)
 }
 
 // leafWriter puts a leaf together; the first error sticks.

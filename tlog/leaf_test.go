@@ -33,8 +33,9 @@ func templateCases(t testing.TB) []auditlog.Activity {
 		{
 			Operator: auditlog.OperatorHuman, Username: odd, SystemName: odd, DisplayName: odd,
 			SubtypeSystemName: odd, SubtypeDisplayName: odd, ObjectID: odd, ObjectType: odd, ObjectName: odd,
-			Extra:   canon(`{"a":0,"created":"1970-01-01T00:00:00.000000Z","id":1,"object_column_changes":[],"n":1e3,"z":{"id":1,"object_column_changes":2}}`),
-			Changes: []auditlog.Change{{ColumnName: odd, OldValue: odd, NewValue: odd}, {ColumnName: "id", OldValue: ",\"id\":1,\"object_column_changes\":"}},
+			Extra:      canon(`{"a":0,"created":"1970-01-01T00:00:00.000000Z","id":1,"object_column_changes":[],"n":1e3,"z":{"id":1,"object_column_changes":2}}`),
+			Changes:    []auditlog.Change{{ColumnName: odd, OldValue: odd, NewValue: odd}, {ColumnName: "id", OldValue: ",\"id\":1,\"object_column_changes\":"}},
+			RecordedBy: auditlog.UserRecorder(odd),
 		},
 		{Extra: canon(`{"id":1}`), Changes: []auditlog.Change{}},
 	}
@@ -71,10 +72,12 @@ func TestTheLeafEncoderMatchesTheCanonicalJSONOfTheActivity(t *testing.T) {
 		}
 		ty := types[n.SystemName]
 		sub, _ := ty.Subtype(n.SubtypeSystemName)
+		recorders := []auditlog.Recorder{"", auditlog.RecordedByService, auditlog.TokenRecorder(int64(len(acts))), auditlog.UserRecorder(n.Username)}
 		acts = append(acts, auditlog.Activity{
 			Operator: n.Operator, Username: n.Username, SystemName: n.SystemName, DisplayName: ty.DisplayName,
 			SubtypeSystemName: n.SubtypeSystemName, SubtypeDisplayName: sub.DisplayName, Extra: extra,
 			ObjectID: n.ObjectID, ObjectType: n.ObjectType, ObjectName: n.ObjectName, Changes: n.Changes,
+			RecordedBy: recorders[len(acts)%len(recorders)],
 		})
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -105,6 +108,61 @@ func TestTheLeafEncoderMatchesTheCanonicalJSONOfTheActivity(t *testing.T) {
 	}
 }
 
+func TestALeafHasTheContractsKeysAndRecordedByOnlyWhenKnown(t *testing.T) {
+	for _, tc := range []struct {
+		by   auditlog.Recorder
+		keys int
+	}{{auditlog.TokenRecorder(3), 14}, {"", 13}} {
+		a := auditlog.Activity{ID: 7, Created: time.Now(), Operator: auditlog.OperatorMachine, RecordedBy: tc.by}
+		data, err := LeafData(&a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys map[string]any
+		if err := json.Unmarshal(data, &keys); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != tc.keys {
+			t.Errorf("recorded by %q: the leaf %s has %d keys, want %d", tc.by, data, len(keys), tc.keys)
+		}
+		if got, _ := keys["recorded_by"].(string); got != string(tc.by) {
+			t.Errorf("recorded by %q: the leaf says %q", tc.by, got)
+		}
+	}
+}
+
+func TestTemplatesAreEqualOnlyForTheSameContentAndBoundTheirLeaf(t *testing.T) {
+	cases := templateCases(t)
+	base := cases[2]
+	same, err := NewLeafTemplate(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range cases {
+		for _, change := range []func(*auditlog.Activity){
+			func(*auditlog.Activity) {},
+			func(a *auditlog.Activity) { a.RecordedBy = "token/99" },
+			func(a *auditlog.Activity) { a.ObjectName += "!" },
+		} {
+			b := a
+			change(&b)
+			ta, _ := NewLeafTemplate(a)
+			tb, _ := NewLeafTemplate(b)
+			if want := a.RecordedBy == b.RecordedBy && a.ObjectName == b.ObjectName; ta.Equal(tb) != want {
+				t.Errorf("case %d: Equal is %v for %+v and %+v", i, !want, a, b)
+			}
+			for _, id := range []int64{1, 1<<63 - 1} {
+				if n := len(tb.Data(id, time.Now())); n > tb.MaxSize() {
+					t.Errorf("case %d: a leaf of %d bytes, over its MaxSize %d", i, n, tb.MaxSize())
+				}
+			}
+		}
+	}
+	if n := len(same.Data(1<<63-1, time.Now())); n != same.MaxSize() {
+		t.Errorf("the leaf with the largest id has %d bytes, MaxSize says %d", n, same.MaxSize())
+	}
+}
+
 // FuzzLeafTemplate checks the leaf encoder against the canonical JSON of
 // the activity as the API returns it.
 func FuzzLeafTemplate(f *testing.F) {
@@ -117,7 +175,8 @@ func FuzzLeafTemplate(f *testing.F) {
 		a := auditlog.Activity{
 			Operator: auditlog.OperatorHuman, Username: name, SystemName: text, DisplayName: text,
 			SubtypeSystemName: value, SubtypeDisplayName: name, ObjectID: text, ObjectType: value, ObjectName: text,
-			Changes: []auditlog.Change{{ColumnName: name, OldValue: value, NewValue: text}},
+			Changes:    []auditlog.Change{{ColumnName: name, OldValue: value, NewValue: text}},
+			RecordedBy: auditlog.UserRecorder(name),
 		}
 		tmpl, err := NewLeafTemplate(a)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -53,6 +52,10 @@ func killDuringIngest(t *testing.T, storeArgs, env []string, verifyArgs ...strin
 		wg      sync.WaitGroup
 		started = time.Now()
 	)
+	// activity is the activity of an event id, the same at every retry.
+	activity := func(event string) map[string]any {
+		return map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine", "event_id": event, "extra": map[string]string{"event": event}}
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for w := range 4 {
 		wg.Add(1)
@@ -65,10 +68,7 @@ func killDuringIngest(t *testing.T, storeArgs, env []string, verifyArgs ...strin
 				acts := make([]map[string]any, n)
 				for i := range acts {
 					events[i] = uuid.NewString()
-					acts[i] = map[string]any{
-						"activity_system_name": "EDIT_USER", "operator": "human", "username": fmt.Sprintf("worker%d", w),
-						"event_id": events[i], "extra": map[string]string{"event": events[i]},
-					}
+					acts[i] = activity(events[i])
 				}
 				mu.Lock()
 				sent = append(sent, events)
@@ -140,7 +140,7 @@ func killDuringIngest(t *testing.T, storeArgs, env []string, verifyArgs ...strin
 	for _, events := range sent {
 		acts := make([]map[string]any, len(events))
 		for i, ev := range events {
-			acts[i] = map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine", "event_id": ev, "extra": map[string]string{"event": ev}}
+			acts[i] = activity(ev)
 		}
 		if code := call(t, "POST", srv.url+"/api/v1/activities", token, map[string]any{"activities": acts}, nil); code != 201 {
 			t.Fatalf("retry: status %d", code)

@@ -71,7 +71,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for i := range acts {
 			acts[i] = gen.Next()
 		}
-		if _, err := store.RecordActivities(ctx, acts); err != nil {
+		if _, err := store.RecordActivities(ctx, auditlog.RecordedByDemo, acts); err != nil {
 			return fmt.Errorf("after %d activities: %w", done, err)
 		}
 		done += n

@@ -168,7 +168,7 @@ func recordAt(t *testing.T, dir string, created time.Time) {
 	}
 	defer db.Close()
 	act := auditlog.NewActivity{SystemName: "USER_LOGIN", Operator: auditlog.OperatorHuman, Username: "earlier.user"}
-	if _, err := db.RecordActivities(context.Background(), []auditlog.NewActivity{act}); err != nil {
+	if _, err := db.RecordActivities(context.Background(), auditlog.TokenRecorder(1), []auditlog.NewActivity{act}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -78,7 +78,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer file.Close()
 		out, name = file, *output
 	}
-	if _, err := store.RecordActivities(ctx, []auditlog.NewActivity{export.Activity(format, f, cliActor("export"), name)}); err != nil {
+	if _, err := store.RecordActivities(ctx, auditlog.RecordedByService, []auditlog.NewActivity{export.Activity(format, f, cliActor("export"), name)}); err != nil {
 		return fmt.Errorf("record the export: %w", err)
 	}
 	var vkey string

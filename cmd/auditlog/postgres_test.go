@@ -164,6 +164,7 @@ func TestVerifyOnPostgresNamesTheActivityThatWasTamperedWith(t *testing.T) {
 	}{
 		{"intact", nil, ""},
 		{"an edited activity", []string{`UPDATE activities SET username = 'mallory' WHERE id = 17`}, "activity 17 was altered"},
+		{"an activity passed off as another token's", []string{`UPDATE activities SET recorded_by = 'token/99' WHERE id = 18`}, "activity 18 was altered"},
 		{"a deleted activity", []string{`DELETE FROM activities WHERE id = 23`}, "activity 23 is missing"},
 		{"an activity planted at the end", []string{`INSERT INTO activities (id, created_us, operator, username, activity_system_name,
 			activity_display_name, subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes)

@@ -149,6 +149,12 @@ func TestVerifyNamesTheFirstActivityThatWasTamperedWith(t *testing.T) {
 		{"an edited activity", func(t *testing.T, dir string) {
 			tamper(t, dir, `UPDATE activities SET username = 'mallory' WHERE id = 17`)
 		}, "activity 17 was altered"},
+		{"an activity passed off as the service's own", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET recorded_by = 'auditlog' WHERE id = 18`)
+		}, "activity 18 was altered"},
+		{"an activity's recorder erased, as if recorded before provenance", func(t *testing.T, dir string) {
+			tamper(t, dir, `UPDATE activities SET recorded_by = '' WHERE id = 19`)
+		}, "activity 19 was altered"},
 		{"an edited column change", func(t *testing.T, dir string) {
 			tamper(t, dir, `UPDATE activities SET object_column_changes = '[]' WHERE id = (SELECT min(id) FROM activities WHERE object_column_changes != '[]' AND id > 40)`)
 		}, "was altered"},

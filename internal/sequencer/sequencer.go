@@ -1,7 +1,8 @@
 // Package sequencer records activities for both SQL stores, by one set of
 // rules: it assigns ids (dense, strictly increasing in commit order),
 // stamps them with a created time that never decreases with id,
-// de-duplicates event_ids (within a commit and against the store), appends
+// de-duplicates event_ids per recorder (within a commit and against the
+// store) and refuses one given to other content, appends
 // their leaves to the Merkle tree stored as tiles, keeps the indexes of
 // event ids and object ids that live outside the activities table
 // (deferredIndex), and keeps each request
@@ -228,7 +229,7 @@ func (s *Sequencer) applyInSavepoint(ctx context.Context, tx Tx, j *job) error {
 	}
 	acts, err := j.apply(ctx, tx)
 	if err == nil && len(acts) > 0 {
-		j.activities, err = sqlstore.Prepare(ctx, acts, s.cfg.Lookup)
+		j.activities, err = sqlstore.Prepare(ctx, auditlog.RecordedByService, acts, s.cfg.Lookup)
 	}
 	if err != nil {
 		j.activities, j.err = nil, err
@@ -285,20 +286,24 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	var rows []Row
 	var events, objects keyed
 	for _, j := range jobs {
+		if j.err = eventConflict(j, recorded); j.err != nil {
+			continue // refused alone, before any of it is written
+		}
 		ids := make([]int64, len(j.activities))
 		for i := range j.activities {
 			p := &j.activities[i]
-			if id, ok := recorded[p.EventID]; ok && p.EventID != "" {
-				ids[i] = id // recorded before, or earlier in this commit
+			key := p.EventKey()
+			if r, ok := recorded[key]; ok && key != "" {
+				ids[i] = r.id // recorded before, or earlier in this commit
 				continue
 			}
 			id := int64(s.tree.Size()) + 1
 			if err := s.tree.Append(p.Leaf.LeafHash(id, createdAt)); err != nil {
 				return err
 			}
-			if p.EventID != "" {
-				recorded[p.EventID] = id
-				events.add(p.EventID, id)
+			if key != "" {
+				recorded[key] = recordedEvent{id: id, leaf: p.Leaf}
+				events.add(key, id)
 			}
 			objects.add(p.ObjectID, id)
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
@@ -382,23 +387,30 @@ func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed, befor
 	return nil
 }
 
-// recordedEvents looks up which of the jobs' event ids are recorded
-// already, by this process or another, and under which id.
-func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]int64, error) {
-	var events []string
+// A recordedEvent is the activity an event id recorded: its id and leaf.
+type recordedEvent struct {
+	id   int64
+	leaf *tlog.LeafTemplate
+}
+
+// recordedEvents looks up which of the jobs' event ids (per recorder) are
+// recorded already, by this process or another, under which id and with
+// which content.
+func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]recordedEvent, error) {
+	var keys []string
 	for _, j := range jobs {
 		for i := range j.activities {
-			if e := j.activities[i].EventID; e != "" {
-				events = append(events, e)
+			if k := j.activities[i].EventKey(); k != "" {
+				keys = append(keys, k)
 			}
 		}
 	}
-	recorded := map[string]int64{}
-	if len(events) == 0 {
+	recorded := map[string]recordedEvent{}
+	if len(keys) == 0 {
 		return recorded, nil
 	}
 	d := s.cfg.Dialect
-	arg, err := d.TextListArg(events)
+	arg, err := d.TextListArg(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -410,17 +422,68 @@ func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map
 	if err != nil {
 		return nil, fmt.Errorf("find recorded events: %w", err)
 	}
-	defer rows.Close()
+	keyOf := map[int64]string{}
 	for rows.Next() {
-		var event string
+		var key string
 		var id int64
-		if err := rows.Scan(&event, &id); err != nil {
+		if err := rows.Scan(&key, &id); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("find recorded events: %w", err)
 		}
-		recorded[event] = id
+		keyOf[id] = key
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find recorded events: %w", err)
 	}
+	if len(keyOf) == 0 {
+		return recorded, nil
+	}
+	// Retries are rare: read the content they are compared with only then.
+	ids := make([]int64, 0, len(keyOf))
+	for id := range keyOf {
+		ids = append(ids, id)
+	}
+	err = sqlstore.ReadActivities(ctx, tx, ids, func(a *auditlog.Activity) error {
+		leaf, err := tlog.NewLeafTemplate(*a)
+		recorded[keyOf[a.ID]] = recordedEvent{id: a.ID, leaf: leaf}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read recorded events: %w", err)
+	}
 	return recorded, nil
+}
+
+// eventConflict returns the ECONFLICT of the first activity of j whose
+// event id its recorder used before (in the store, earlier in this commit
+// or earlier in the request) for other content, nil when there is none.
+func eventConflict(j *job, recorded map[string]recordedEvent) error {
+	var inJob map[string]*tlog.LeafTemplate
+	for i := range j.activities {
+		p := &j.activities[i]
+		key := p.EventKey()
+		if key == "" {
+			continue
+		}
+		if r, ok := recorded[key]; ok {
+			if !r.leaf.Equal(p.Leaf) {
+				return &auditlog.Error{Code: auditlog.ECONFLICT, Field: "event_id", Index: i,
+					Message: fmt.Sprintf("event_id %s was recorded as activity %d with other content; a retry must send the same activity, a new activity a new event_id", p.EventID, r.id)}
+			}
+			continue
+		}
+		if first, ok := inJob[key]; ok {
+			if !first.Equal(p.Leaf) {
+				return &auditlog.Error{Code: auditlog.ECONFLICT, Field: "event_id", Index: i,
+					Message: fmt.Sprintf("event_id %s is given to two activities of this request with different content", p.EventID)}
+			}
+			continue
+		}
+		if inJob == nil {
+			inJob = map[string]*tlog.LeafTemplate{}
+		}
+		inJob[key] = p.Leaf
+	}
+	return nil
 }

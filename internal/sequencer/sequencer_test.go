@@ -76,7 +76,7 @@ func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing
 			s := open(t)
 			shared := s.shared
 			ctx := context.Background()
-			before, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("early", eventB)})
+			before, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{login("early", eventB)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,14 +93,14 @@ func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing
 			<-held
 
 			var wg sync.WaitGroup
-			var batchIDs, againIDs []int64
-			var batchErr, againErr, failedErr, changeErr error
-			wg.Add(4)
+			var batchIDs, againIDs, otherIDs []int64
+			var batchErr, againErr, failedErr, changeErr, conflictErr, otherErr error
+			wg.Add(6)
 			go func() {
 				defer wg.Done()
 				// Within one request: eventA twice, and eventB recorded before.
-				batchIDs, batchErr = s.RecordActivities(ctx, []auditlog.NewActivity{
-					login("u1", eventA), login("u2", ""), login("u3", eventA), login("u4", eventB)})
+				batchIDs, batchErr = s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{
+					login("u1", eventA), login("u2", ""), login("u1", eventA), login("early", eventB)})
 			}()
 			go func() {
 				defer wg.Done()
@@ -125,14 +125,33 @@ func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing
 			go func() {
 				defer wg.Done()
 				// Another request with eventA, in the same commit as its first.
-				againIDs, againErr = s.RecordActivities(ctx, []auditlog.NewActivity{login("u5", eventA)})
+				againIDs, againErr = s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{login("u1", eventA)})
 			}()
-			time.Sleep(100 * time.Millisecond) // all four queued behind the held commit
+			go func() {
+				defer wg.Done()
+				// eventA from another recorder: an activity of its own.
+				otherIDs, otherErr = s.RecordActivities(ctx, auditlog.TokenRecorder(2), []auditlog.NewActivity{login("u1", eventA)})
+			}()
+			time.Sleep(100 * time.Millisecond) // queued behind the held commit
+			go func() {
+				defer wg.Done()
+				// eventA from the same recorder for other content, queued
+				// after the others into the same commit: refused alone.
+				_, conflictErr = s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{login("u6", ""), login("mallory", eventA)})
+			}()
+			time.Sleep(100 * time.Millisecond) // all six queued behind the held commit
 			close(release)
 			wg.Wait()
 
-			if batchErr != nil || againErr != nil || changeErr != nil {
-				t.Fatalf("batch %v, again %v, change %v", batchErr, againErr, changeErr)
+			if batchErr != nil || againErr != nil || changeErr != nil || otherErr != nil {
+				t.Fatalf("batch %v, again %v, change %v, other recorder %v", batchErr, againErr, changeErr, otherErr)
+			}
+			var conflict *auditlog.Error
+			if !errors.As(conflictErr, &conflict) || conflict.Code != auditlog.ECONFLICT || conflict.Field != "event_id" || conflict.Index != 1 {
+				t.Fatalf("eventA for other content answered %#v, want a conflict on activities[1].event_id", conflictErr)
+			}
+			if len(otherIDs) != 1 || otherIDs[0] == batchIDs[0] {
+				t.Fatalf("eventA from another recorder got %v, want an id of its own (not %d)", otherIDs, batchIDs[0])
 			}
 			if failedErr == nil || failedErr.Error() != "refused on purpose" {
 				t.Fatalf("the failing change answered %v", failedErr)
@@ -150,8 +169,9 @@ func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing
 			if groups != 1 {
 				t.Fatalf("%d of the two groups stored, want only the kept one", groups)
 			}
-			// early, then u2, the kept group's record and whichever of u1
-			// and u5 came first with eventA: ids 1 to 4, no gap.
+			// early, then u2, the kept group's record, whichever request
+			// came first with eventA and the other recorder's: ids 1 to 5, no
+			// gap, nothing of the refused request.
 			acts, _, err := s.FindActivities(ctx, auditlog.Filter{OldestFirst: true})
 			if err != nil {
 				t.Fatal(err)
@@ -161,20 +181,17 @@ func TestEveryRequestOfAGroupIsAllOrNothingAndEventIDsAreRecordedOnce(t *testing
 				if a.ID != int64(i+1) {
 					t.Fatalf("activity %d has id %d: ids are not dense", i+1, a.ID)
 				}
-				if a.ID == batchIDs[0] && a.Username != "u1" && a.Username != "u5" {
-					t.Fatalf("eventA's activity is %s's", a.Username)
-				}
-				if a.Username == "u5" {
-					a.Username = "u1" // the same event, whichever request brought it first
+				if a.ID == batchIDs[0] && (a.Username != "u1" || a.RecordedBy != auditlog.TokenRecorder(1)) {
+					t.Fatalf("eventA's activity is %s's, recorded by %s", a.Username, a.RecordedBy)
 				}
 				got = append(got, a.Username+a.SystemName)
 			}
 			slices.Sort(got[1:]) // the requests were queued in any order
-			if fmt.Sprint(got) != "[earlyUSER_LOGIN CREATE_PERMISSION_GROUP u1USER_LOGIN u2USER_LOGIN]" {
+			if fmt.Sprint(got) != "[earlyUSER_LOGIN CREATE_PERMISSION_GROUP u1USER_LOGIN u1USER_LOGIN u2USER_LOGIN]" {
 				t.Fatalf("activities %v", got)
 			}
 			head, err := s.TreeHead(ctx)
-			if err != nil || head.Size != 4 {
+			if err != nil || head.Size != 5 {
 				t.Fatalf("tree head %+v, %v: want one leaf per activity", head, err)
 			}
 		})
@@ -194,14 +211,14 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 			for i := range acts {
 				acts[i] = login(fmt.Sprint("u", i), "")
 			}
-			if _, err := s.RecordActivities(ctx, acts); err != nil {
+			if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 				t.Fatal(err)
 			}
-			ids, err := s.second(t).RecordActivities(ctx, acts[:10])
+			ids, err := s.second(t).RecordActivities(ctx, auditlog.TokenRecorder(1), acts[:10])
 			if err != nil || ids[0] != 301 || ids[9] != 310 {
 				t.Fatalf("the second writer's ids %v, %v; want 301 to 310", ids, err)
 			}
-			ids, err = s.RecordActivities(ctx, acts[:1])
+			ids, err = s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts[:1])
 			if err != nil || ids[0] != 311 {
 				t.Fatalf("the first writer after the second: %v, %v; want 311", ids, err)
 			}
@@ -234,7 +251,7 @@ func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
 					acts[i] = login("u", event(b+i))
 					acts[i].ObjectID = strconv.Itoa((b + i) % 7)
 				}
-				if _, err := s.RecordActivities(ctx, acts); err != nil {
+				if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -253,7 +270,12 @@ func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
 			}
 			// Event ids of each level, and one of each repeated in a batch
 			// with a new one.
-			ids, err := s.RecordActivities(ctx, []auditlog.NewActivity{login("u", event(17)), login("u", event(n-100)), login("u", event(n-3)), login("u", event(n+1))})
+			again := func(i int) auditlog.NewActivity {
+				a := login("u", event(i))
+				a.ObjectID = strconv.Itoa(i % 7)
+				return a
+			}
+			ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{again(17), again(n - 100), again(n - 3), again(n + 1)})
 			if err != nil {
 				t.Fatal(err)
 			}

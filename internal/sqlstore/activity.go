@@ -14,21 +14,21 @@ import (
 // ActivityColumns are the columns of activities that make up an Activity,
 // in the order activityScan reads them.
 const ActivityColumns = `id, created_us, operator, username, activity_system_name, activity_display_name,
-  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes`
+  subtype_system_name, subtype_display_name, extra, object_id, object_type, object_name, object_column_changes, recorded_by`
 
 // activityScan reads rows of ActivityColumns into one Activity, reused from
 // row to row.
 type activityScan struct {
-	a                 auditlog.Activity
-	created           int64
-	operator, changes string // plain strings: both drivers assign them without reflection
-	extra             []byte
+	a                             auditlog.Activity
+	created                       int64
+	operator, changes, recordedBy string // plain strings: both drivers assign them without reflection
+	extra                         []byte
 }
 
 func (s *activityScan) dest() []any {
 	a := &s.a
 	return []any{&a.ID, &s.created, &s.operator, &a.Username, &a.SystemName, &a.DisplayName,
-		&a.SubtypeSystemName, &a.SubtypeDisplayName, &s.extra, &a.ObjectID, &a.ObjectType, &a.ObjectName, &s.changes}
+		&a.SubtypeSystemName, &a.SubtypeDisplayName, &s.extra, &a.ObjectID, &a.ObjectType, &a.ObjectName, &s.changes, &s.recordedBy}
 }
 
 // scan reads one row and completes the activity from the columns that need
@@ -39,6 +39,7 @@ func (s *activityScan) scan(row Row) error {
 	}
 	a := &s.a
 	a.Operator = auditlog.Operator(s.operator)
+	a.RecordedBy = auditlog.Recorder(s.recordedBy)
 	a.Created = time.UnixMicro(s.created).UTC()
 	a.Extra = json.RawMessage(s.extra)
 	if s.changes == "[]" {
@@ -65,6 +66,27 @@ func (db *Shared) FindActivityByID(ctx context.Context, id int64) (*auditlog.Act
 		return nil, db.Wrap("find activity", err)
 	}
 	return &s.a, nil
+}
+
+// ReadActivities calls fn with each of the activities of the given ids
+// that q finds, in no particular order; fn must not keep the activity.
+func ReadActivities(ctx context.Context, q Querier, ids []int64, fn func(*auditlog.Activity) error) error {
+	b := &builder{}
+	rows, err := q.Query(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id IN (`+list(b, ids)+`)`, b.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var s activityScan
+	for rows.Next() {
+		if err := s.scan(rows); err != nil {
+			return err
+		}
+		if err := fn(&s.a); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // FindActivities returns one page of activities, newest first.

@@ -6,6 +6,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/gowebpki/jcs"
 
@@ -19,6 +20,8 @@ type Pending struct {
 	auditlog.NewActivity
 	DisplayName        string
 	SubtypeDisplayName string
+	// RecordedBy is who records the activity.
+	RecordedBy auditlog.Recorder
 	// ChangesJSON is object_column_changes as stored: a JSON array, "[]" when empty.
 	ChangesJSON string
 	// Leaf is the activity's leaf, canonicalised before it reaches the
@@ -31,9 +34,12 @@ type Pending struct {
 type TypeLookup func(ctx context.Context, systemName string) (*auditlog.ActivityType, error)
 
 // Prepare checks each activity, resolves its catalogue names with lookup
-// and makes its leaf template. Any error names the activity's index and
-// field; nothing is prepared then.
-func Prepare(ctx context.Context, activities []auditlog.NewActivity, lookup TypeLookup) ([]Pending, error) {
+// and makes its leaf template, as recorded by by. Any error names the
+// activity's index and field; nothing is prepared then.
+func Prepare(ctx context.Context, by auditlog.Recorder, activities []auditlog.NewActivity, lookup TypeLookup) ([]Pending, error) {
+	if by == "" {
+		return nil, auditlog.Errorf(auditlog.EINTERNAL, "activities recorded without a recorder")
+	}
 	if len(activities) == 0 {
 		return nil, auditlog.FieldErrorf("activities", "at least one activity is required")
 	}
@@ -52,7 +58,7 @@ func Prepare(ctx context.Context, activities []auditlog.NewActivity, lookup Type
 		if t == nil {
 			return nil, auditlog.ValidationError(i, "activity_system_name", "unknown activity type %q; GET /api/v1/activity-types lists them", a.SystemName)
 		}
-		p := Pending{NewActivity: a, DisplayName: t.DisplayName}
+		p := Pending{NewActivity: a, DisplayName: t.DisplayName, RecordedBy: by}
 		if a.SubtypeSystemName != "" {
 			s, ok := t.Subtype(a.SubtypeSystemName)
 			if !ok {
@@ -76,6 +82,10 @@ func Prepare(ctx context.Context, activities []auditlog.NewActivity, lookup Type
 		if p.Leaf, err = tlog.NewLeafTemplate(p.Activity()); err != nil {
 			return nil, err
 		}
+		if n := p.Leaf.MaxSize(); n > tlog.MaxLeafBytes {
+			return nil, &auditlog.Error{Code: auditlog.ETOOLARGE, Field: "activity", Index: i,
+				Message: fmt.Sprintf("the activity's leaf would be %d bytes; the limit is %d bytes (the largest entry of a tlog-tiles entry bundle)", n, tlog.MaxLeafBytes)}
+		}
 		pending[i] = p
 	}
 	return pending, nil
@@ -89,6 +99,15 @@ func (p *Pending) Activity() auditlog.Activity {
 		DisplayName: p.DisplayName, SystemName: p.SystemName,
 		SubtypeDisplayName: p.SubtypeDisplayName, SubtypeSystemName: p.SubtypeSystemName,
 		Extra: p.Extra, ObjectID: p.ObjectID, ObjectType: p.ObjectType, ObjectName: p.ObjectName,
-		Changes: p.Changes,
+		Changes: p.Changes, RecordedBy: p.RecordedBy,
 	}
+}
+
+// EventKey is the key of the activity's event id in the event-id index,
+// "" when it has none: event ids are de-duplicated per recorder.
+func (p *Pending) EventKey() string {
+	if p.EventID == "" {
+		return ""
+	}
+	return string(p.RecordedBy) + " " + p.EventID
 }
