@@ -22,10 +22,14 @@ const (
 	PermActivitiesWrite  Permission = "activities:write"
 	PermActivitiesExport Permission = "activities:export"
 	PermAdmin            Permission = "admin"
+	// PermLogRead grants the Merkle tree without the activities: the
+	// checkpoints, the hash tiles and the proofs, for monitors and
+	// witnesses. PermActivitiesRead grants it too.
+	PermLogRead Permission = "log:read"
 )
 
 // AllPermissions lists every permission, as the System Admin group holds them.
-var AllPermissions = []Permission{PermActivitiesRead, PermActivitiesExport, PermActivitiesWrite, PermAdmin}
+var AllPermissions = []Permission{PermActivitiesRead, PermActivitiesExport, PermActivitiesWrite, PermLogRead, PermAdmin}
 
 // SystemAdminGroup is the permission group created on first start.
 const SystemAdminGroup = "System Admin"
@@ -54,7 +58,7 @@ func CheckPermissions(field string, ps []Permission, indexed bool) ([]Permission
 			if indexed {
 				f = fmt.Sprintf("%s[%d]", field, i)
 			}
-			return nil, FieldErrorf(f, "unknown permission %q; known: activities:read, activities:write, activities:export, admin", truncate(string(p), 40))
+			return nil, FieldErrorf(f, "unknown permission %q; known: activities:read, activities:write, activities:export, log:read, admin", truncate(string(p), 40))
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
@@ -196,8 +200,12 @@ type Principal struct {
 }
 
 // Can reports whether the principal holds permission p.
+// Reading the activities includes reading the tree they are the leaves of.
 func (p *Principal) Can(perm Permission) bool {
-	return p != nil && slices.Contains(p.Permissions, perm)
+	if p == nil {
+		return false
+	}
+	return slices.Contains(p.Permissions, perm) || perm == PermLogRead && slices.Contains(p.Permissions, PermActivitiesRead)
 }
 
 // Recorder is who the principal's recordings through the API are recorded by.

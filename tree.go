@@ -34,6 +34,11 @@ type TreeService interface {
 	// TreeNodes returns the stored hashes of complete subtrees, in order;
 	// ENOTFOUND when one is not (yet) in the tree.
 	TreeNodes(ctx context.Context, ids []NodeID) ([][]byte, error)
+	// TileHashes returns the hashes the stored tile (level, index) of the
+	// tree holds, as C2SP tlog-tiles of height 8 lay them out: up to 256
+	// hashes of 32 bytes, fewer in the partial tile at the tree's right
+	// edge; ENOTFOUND when the tree has none of them yet.
+	TileHashes(ctx context.Context, level uint, index uint64) ([]byte, error)
 	// StreamLeafHashes calls fn with the stored leaf hashes from index from on, in order.
 	StreamLeafHashes(ctx context.Context, from uint64, fn func(index uint64, hash []byte) error) error
 	// AddCheckpoint stores a checkpoint; one that exists for the size is left as it is.

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
+	sumdb "golang.org/x/mod/sumdb/tlog"
+
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
@@ -75,6 +78,7 @@ func TestAPIAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	read, write, export, admin := auditlog.PermActivitiesRead, auditlog.PermActivitiesWrite, auditlog.PermActivitiesExport, auditlog.PermAdmin
+	logRead := auditlog.PermLogRead
 	all := auditlog.AllPermissions
 	perms := func(ps ...auditlog.Permission) []auditlog.Permission { return append([]auditlog.Permission{}, ps...) }
 	if _, err := e.db.CreateGroup(ctx, setup, "Ingest", perms(write)); err != nil {
@@ -111,6 +115,7 @@ func TestAPIAuthorization(t *testing.T) {
 		{name: "a write-only machine token", token: e.token(t, auditlog.NewToken{Name: "ingest", Scopes: perms(write)}), holds: perms(write)},
 		{name: "a read-only machine token", token: e.token(t, auditlog.NewToken{Name: "reader", Scopes: perms(read)}), holds: perms(read)},
 		{name: "a read and export machine token", token: e.token(t, auditlog.NewToken{Name: "exporter", Scopes: perms(read, export)}), holds: perms(read, export)},
+		{name: "a monitor's log:read token", token: e.token(t, auditlog.NewToken{Name: "monitor", Scopes: perms(logRead)}), holds: perms(logRead)},
 		{name: "an admin-only machine token", token: e.token(t, auditlog.NewToken{Name: "admin-only", Scopes: perms(admin)}), holds: perms(admin)},
 		{name: "a System Admin user's token with every scope", token: e.token(t, auditlog.NewToken{Name: "sam's", Scopes: all, Username: "sam"}), holds: all},
 		{name: "a System Admin user's read-only token", token: e.token(t, auditlog.NewToken{Name: "sam's reader", Scopes: perms(read), Username: "sam"}), holds: perms(read)},
@@ -178,10 +183,13 @@ func TestAPIAuthorization(t *testing.T) {
 		{method: "GET", pattern: "/api/v1/activities/export.csv", path: fixed("/api/v1/activities/export.csv"), perm: export},
 		{method: "GET", pattern: "/api/v1/activities/export.jsonl", path: fixed("/api/v1/activities/export.jsonl"), perm: export},
 		{method: "GET", pattern: "/api/v1/activities/export.bundle", path: fixed("/api/v1/activities/export.bundle"), perm: export},
-		{method: "GET", pattern: "/api/v1/activities/{id}/proof", path: fixed(fmt.Sprintf("/api/v1/activities/%d/proof", id)), perm: read},
-		{method: "GET", pattern: "/api/v1/consistency", path: fixed(fmt.Sprintf("/api/v1/consistency?from=%d", size)), perm: read},
-		{method: "GET", pattern: "/api/v1/checkpoint", path: fixed("/api/v1/checkpoint"), perm: read},
-		{method: "GET", pattern: "/api/v1/checkpoint/key", path: fixed("/api/v1/checkpoint/key"), perm: read},
+		{method: "GET", pattern: "/api/v1/activities/{id}/proof", path: fixed(fmt.Sprintf("/api/v1/activities/%d/proof", id)), perm: logRead},
+		{method: "GET", pattern: "/api/v1/consistency", path: fixed(fmt.Sprintf("/api/v1/consistency?from=%d", size)), perm: logRead},
+		{method: "GET", pattern: "/api/v1/checkpoint", path: fixed("/api/v1/checkpoint"), perm: logRead},
+		{method: "GET", pattern: "/api/v1/checkpoint/key", path: fixed("/api/v1/checkpoint/key"), perm: logRead},
+		{method: "GET", pattern: "/tlog/checkpoint", path: fixed("/tlog/checkpoint"), perm: logRead},
+		{method: "GET", pattern: "/tlog/tile/{path}", path: fixed("/tlog/" + torchwood.TilePath(sumdb.Tile{H: 8, L: 0, N: 0, W: int(min(size, 256))})), perm: logRead},
+		{method: "GET", pattern: "/tlog/tile/entries/{path}", path: fixed("/tlog/" + torchwood.TilePath(sumdb.Tile{H: 8, L: -1, N: 0, W: int(min(size, 256))})), perm: read},
 		{method: "GET", pattern: "/api/v1/activity-types", path: fixed("/api/v1/activity-types")},
 		{method: "POST", pattern: "/api/v1/activity-types", path: fixed("/api/v1/activity-types"), body: func(i int) string {
 			return fmt.Sprintf(`{"display_name":"Custom for principal %d"}`, i)
@@ -229,7 +237,7 @@ func TestAPIAuthorization(t *testing.T) {
 			switch {
 			case p.holds == nil:
 				want = http.StatusUnauthorized
-			case r.perm == "" || slices.Contains(p.holds, r.perm):
+			case r.perm == "" || slices.Contains(p.holds, r.perm) || r.perm == logRead && slices.Contains(p.holds, read):
 				want = r.success
 				if want == 0 {
 					want = http.StatusOK

@@ -31,6 +31,10 @@ type Config struct {
 	// (for a Prometheus scraper); without it, /metrics needs the admin
 	// permission like the rest of the operations.
 	MetricsToken string
+	// PublicLog serves the checkpoint and the hash tiles under /tlog/ to
+	// anyone, for witnesses and monitors that hold no token; the entries
+	// still need activities:read.
+	PublicLog bool
 	// Trusted, when set, returns the latest checkpoint that the stored
 	// tree was checked to extend (tlog.Checkpointer.Trusted), or why the
 	// store is refused: the UI says "Verified" only against it. When nil,
@@ -123,10 +127,10 @@ func NewServer(cfg Config) *Server {
 	s.route("GET /api/v1/activities/export.csv", auditlog.PermActivitiesExport, s.handleExport(export.CSV))
 	s.route("GET /api/v1/activities/export.jsonl", auditlog.PermActivitiesExport, s.handleExport(export.JSONL))
 	s.route("GET /api/v1/activities/export.bundle", auditlog.PermActivitiesExport, s.handleExport(export.Bundle))
-	s.route("GET /api/v1/activities/{id}/proof", auditlog.PermActivitiesRead, s.handleInclusionProof)
-	s.route("GET /api/v1/consistency", auditlog.PermActivitiesRead, s.handleConsistencyProof)
-	s.route("GET /api/v1/checkpoint", auditlog.PermActivitiesRead, s.handleCheckpoint)
-	s.route("GET /api/v1/checkpoint/key", auditlog.PermActivitiesRead, s.handleCheckpointKey)
+	s.route("GET /api/v1/activities/{id}/proof", auditlog.PermLogRead, s.handleInclusionProof)
+	s.route("GET /api/v1/consistency", auditlog.PermLogRead, s.handleConsistencyProof)
+	s.route("GET /api/v1/checkpoint", auditlog.PermLogRead, s.handleCheckpoint)
+	s.route("GET /api/v1/checkpoint/key", auditlog.PermLogRead, s.handleCheckpointKey)
 	s.route("GET /api/v1/activity-types", anyPermission, s.handleListActivityTypes)
 	s.route("POST /api/v1/activity-types", auditlog.PermAdmin, s.handleCreateActivityType)
 
@@ -160,6 +164,7 @@ func NewServer(cfg Config) *Server {
 	s.public("GET /readyz", s.handleReady)
 	s.routes = append(s.routes, routeInfo{pattern: "GET /metrics", perm: auditlog.PermAdmin})
 	s.mux.HandleFunc("GET /metrics", s.metricsHandler(cfg.MetricsToken, promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.routeTiles(cfg.PublicLog)
 	s.routeUI()
 	s.public("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, auditlog.Errorf(auditlog.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -122,7 +122,7 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	return adminCommand{name: "token create",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", "", "what the token is for (required)")
-			fs.StringVar(&scopes, "scopes", "", "comma-separated scopes: activities:read, activities:write, activities:export, admin (required)")
+			fs.StringVar(&scopes, "scopes", "", "comma-separated scopes: activities:read, activities:write, activities:export, log:read, admin (required)")
 			fs.StringVar(&username, "user", "", "the user the token acts for; without it, a machine account")
 			fs.DurationVar(&expires, "expires", 0, "lifetime, e.g. 720h; 0 never expires")
 		},
@@ -216,7 +216,7 @@ func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	return adminCommand{name: "group create",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", "", "the group's name (required)")
-			fs.StringVar(&list, "permissions", "", "comma-separated permissions: activities:read, activities:write, activities:export, admin")
+			fs.StringVar(&list, "permissions", "", "comma-separated permissions: activities:read, activities:write, activities:export, log:read, admin")
 		},
 		check: func() (err error) {
 			perms, err = auditlog.ParsePermissions("--permissions", list)

@@ -32,6 +32,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	sessionIdle := fs.Duration("session-idle", envDuration("AUDITLOG_SESSION_IDLE", time.Hour), "a login session ends after this long unused (env AUDITLOG_SESSION_IDLE)")
 	metricsToken := fs.String("metrics-token", os.Getenv("AUDITLOG_METRICS_TOKEN"),
 		"a bearer token that may read /metrics, for a Prometheus scraper (env AUDITLOG_METRICS_TOKEN); without it /metrics needs the admin permission")
+	publicLog := fs.Bool("public-log", os.Getenv("AUDITLOG_PUBLIC_LOG") == "true",
+		"serve the checkpoint and the hash tiles under /tlog/ to anyone, for witnesses and monitors without a token (env AUDITLOG_PUBLIC_LOG=true); the entries still need activities:read")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -105,7 +107,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv := &http.Server{
 		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted, MetricsToken: *metricsToken,
-			TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
+			PublicLog: *publicLog, TrustedProxies: trusted, SessionTTL: *sessionTTL, SessionIdle: *sessionIdle,
 			// Every node that holds the signing key knows the same devices.
 			DeviceKey: signer.DeriveKey("login throttle device cookies")}),
 		TLSConfig:         tlsConfig,

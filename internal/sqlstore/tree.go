@@ -38,6 +38,18 @@ func readTile(ctx context.Context, q Querier, id tlog.TileID) (tlog.Tile, error)
 	return t, nil
 }
 
+// TileHashes returns the hashes of one stored tile.
+func (db *Shared) TileHashes(ctx context.Context, level uint, index uint64) ([]byte, error) {
+	t, err := readTile(ctx, db.Read, tlog.TileID{Level: level, Index: index})
+	if err != nil {
+		return nil, db.Wrap("read tile", err)
+	}
+	if len(t.Hashes) == 0 {
+		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "the tree has no tile %d/%d", level, index)
+	}
+	return t.Hashes, nil
+}
+
 // LoadTree reads the tree as stored: its size, and its edge tiles.
 func LoadTree(ctx context.Context, q Querier) (*tlog.TiledTree, error) {
 	size, err := TreeSize(ctx, q)
