@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,6 +21,9 @@ import (
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/postgres"
+	"github.com/auditlog/auditlog/postgres/pgtest"
 	"github.com/auditlog/auditlog/tlog"
 )
 
@@ -67,8 +71,8 @@ func largestActivity(t *testing.T) auditlog.NewActivity {
 // tileClients reads the served log with three tile clients this project
 // did not write and checks it against the store.
 type tileClients struct {
-	e        *apiEnv
-	base     string // the tlog-tiles prefix, ending in /
+	store    auditlog.ActivityService // where the served entries come from
+	base     string                   // the tlog-tiles prefix, ending in /
 	token    string
 	verifier note.Verifier
 }
@@ -139,7 +143,7 @@ func (c tileClients) checkAll(t *testing.T) {
 			if i != next {
 				t.Fatalf("torchwood: entry %d after %d", i, next)
 			}
-			a, err := c.e.db.FindActivityByID(ctx, i+1)
+			a, err := c.store.FindActivityByID(ctx, i+1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,13 +229,18 @@ func (c tileClients) fsck(ctx context.Context, tf fsck.Fetcher) error {
 	return fsck.New(c.verifier.Name(), c.verifier, tf, hasher, fsck.Opts{N: 2}).Check(ctx)
 }
 
-func (e *apiEnv) tileClients(t *testing.T, token string) tileClients {
+func newTileClients(t *testing.T, store auditlog.ActivityService, serverURL, token, verifierKey string) tileClients {
 	t.Helper()
-	v, err := tlog.NewVerifier(e.signer.VerifierKey)
+	v, err := tlog.NewVerifier(verifierKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tileClients{e: e, base: e.srv.URL + "/tlog/", token: token, verifier: v}
+	return tileClients{store: store, base: serverURL + "/tlog/", token: token, verifier: v}
+}
+
+func (e *apiEnv) tileClients(t *testing.T, token string) tileClients {
+	t.Helper()
+	return newTileClients(t, e.db, e.srv.URL, token, e.signer.VerifierKey)
 }
 
 func recordMachine(t *testing.T, e *apiEnv, n int) {
@@ -383,5 +392,63 @@ func TestAPublicLogServesTheTreeToAnyone(t *testing.T) {
 	status, _, _ := e.do(t, "GET", "/api/v1/activities", "", "")
 	if status != http.StatusUnauthorized {
 		t.Errorf("a public log listed activities to anyone: %d", status)
+	}
+}
+
+func TestTwoPostgresNodesServeTheSameTiles(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	skey, err := tlog.GenerateKey("example.com/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := tlog.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*postgres.DB
+	var clients []tileClients
+	for range 2 {
+		db, err := postgres.Open(ctx, postgres.Config{URL: url, Builtin: catalog.Builtin()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		srv := httptest.NewServer(NewServer(Config{Store: db, VerifierKey: signer.VerifierKey, PasswordParams: testPasswordParams}))
+		t.Cleanup(srv.Close)
+		nodes = append(nodes, db)
+		clients = append(clients, tileClients{store: db, base: srv.URL + "/tlog/"})
+	}
+	secret := auditlog.GenerateTokenSecret()
+	if _, err := nodes[0].CreateToken(ctx, setup, auditlog.NewToken{Name: "reader", Scopes: []auditlog.Permission{auditlog.PermActivitiesRead}}, secret); err != nil {
+		t.Fatal(err)
+	}
+	for i := range clients {
+		clients[i] = newTileClients(t, nodes[i], strings.TrimSuffix(clients[i].base, "/tlog/"), secret, signer.VerifierKey)
+	}
+	// Both nodes record, into one log, and each signs in turn.
+	for round, grow := range []int{300, 213} {
+		for i, node := range nodes {
+			batch := make([]auditlog.NewActivity, grow/2+i)
+			for j := range batch {
+				batch[j] = auditlog.NewActivity{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine, ObjectID: fmt.Sprint(round, i, j)}
+			}
+			if _, err := node.RecordActivities(ctx, auditlog.TokenRecorder(1), batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := (&tlog.Checkpointer{Store: nodes[round%2], Signer: signer}).Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range clients {
+			t.Run(fmt.Sprintf("round %d, node %d", round, i), c.checkAll)
+		}
+		tree := clients[0].fetchCheckpoint(t)
+		for _, path := range []string{"checkpoint", torchwood.TilePath(sumdb.Tile{H: 8, L: 0, N: 0, W: 256}),
+			torchwood.TilePath(sumdb.Tile{H: 8, L: 0, N: tree.N / 256, W: int(tree.N % 256)}), torchwood.TilePath(sumdb.Tile{H: 8, L: -1, N: 1, W: int(min(tree.N-256, 256))})} {
+			if a, b := clients[0].get(t, path, http.StatusOK), clients[1].get(t, path, http.StatusOK); !bytes.Equal(a, b) {
+				t.Errorf("round %d: the nodes serve different %s", round, path)
+			}
+		}
 	}
 }
