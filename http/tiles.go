@@ -1,7 +1,9 @@
 package http
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"filippo.io/torchwood"
@@ -98,16 +100,18 @@ func (s *Server) handleEntryBundle(w http.ResponseWriter, r *http.Request) {
 	first := int64(index)*tlog.TileWidth + 1
 	f := auditlog.Filter{AfterID: first - 1, BeforeID: first + int64(width), OldestFirst: true}
 	bundle := make([]byte, 0, width*700)
+	var leaf []byte // reused from entry to entry
 	next := first
 	err = s.store.StreamActivities(r.Context(), f, func(a *auditlog.Activity) error {
 		if a.ID != next {
 			return auditlog.Errorf(auditlog.EINTERNAL, "activity %d is missing from the store", next)
 		}
 		next++
-		leaf, err := tlog.LeafData(a)
+		tmpl, err := tlog.NewLeafTemplate(*a)
 		if err != nil {
-			return err
+			return fmt.Errorf("leaf of activity %d: %w", a.ID, err)
 		}
+		leaf = tmpl.AppendData(leaf[:0], a.ID, a.Created)
 		bundle, err = torchwood.AppendTileEntry(bundle, leaf)
 		return err
 	})
@@ -126,5 +130,6 @@ func writeTile(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Cache-Control", tileCache)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
 }

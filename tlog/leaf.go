@@ -39,13 +39,13 @@ type LeafTemplate struct {
 // leaf's JSON instead would cost more than everything else of recording an
 // activity.
 func NewLeafTemplate(a auditlog.Activity) (*LeafTemplate, error) {
-	w := &leafWriter{buf: make([]byte, 0, 256)}
+	w := &leafWriter{buf: make([]byte, 0, 512+len(a.Extra))}
 	w.key('{', "activity_display_name", a.DisplayName)
 	w.key(',', "activity_subtype_display_name", a.SubtypeDisplayName)
 	w.key(',', "activity_subtype_system_name", a.SubtypeSystemName)
 	w.key(',', "activity_system_name", a.SystemName)
 	w.raw(`,"created":"`)
-	head := w.cut()
+	head := len(w.buf)
 
 	extra := []byte(a.Extra)
 	if len(extra) == 0 {
@@ -54,7 +54,7 @@ func NewLeafTemplate(a auditlog.Activity) (*LeafTemplate, error) {
 	w.raw(`","extra":`)
 	w.buf = append(w.buf, extra...)
 	w.raw(`,"id":`)
-	mid := w.cut()
+	mid := len(w.buf)
 
 	w.raw(`,"object_column_changes":[`)
 	for i, c := range a.Changes {
@@ -79,7 +79,10 @@ func NewLeafTemplate(a auditlog.Activity) (*LeafTemplate, error) {
 	if w.err != nil {
 		return nil, fmt.Errorf("leaf template: %w", w.err)
 	}
-	return &LeafTemplate{head: head, mid: mid, tail: w.cut()}, nil
+	// One array holds the three parts: each ends at its own length, so
+	// that nothing appended to one runs into the next.
+	b := w.buf
+	return &LeafTemplate{head: b[:head:head], mid: b[head:mid:mid], tail: b[mid:]}, nil
 }
 
 // MaxLeafBytes is the largest leaf: the largest entry of a C2SP tlog-tiles
@@ -105,13 +108,6 @@ type leafWriter struct {
 }
 
 func (w *leafWriter) raw(s string) { w.buf = append(w.buf, s...) }
-
-// cut returns what was written since the last cut.
-func (w *leafWriter) cut() []byte {
-	out := w.buf
-	w.buf = make([]byte, 0, 256)
-	return out
-}
 
 // key writes sep, the key and the string value in canonical form.
 func (w *leafWriter) key(sep byte, key, value string) {
@@ -149,7 +145,7 @@ func plain(s string) bool {
 // Data returns the leaf bytes of the activity with the given id and
 // creation time.
 func (t *LeafTemplate) Data(id int64, created time.Time) []byte {
-	return t.appendData(make([]byte, 0, t.dataSize()), id, created)
+	return t.AppendData(make([]byte, 0, t.dataSize()), id, created)
 }
 
 // LeafHash returns the leaf hash of the activity with the given id and
@@ -157,7 +153,7 @@ func (t *LeafTemplate) Data(id int64, created time.Time) []byte {
 func (t *LeafTemplate) LeafHash(id int64, created time.Time) []byte {
 	buf := make([]byte, 1, 1+t.dataSize())
 	buf[0] = 0 // RFC 6962 leaf prefix
-	sum := sha256.Sum256(t.appendData(buf, id, created))
+	sum := sha256.Sum256(t.AppendData(buf, id, created))
 	return sum[:]
 }
 
@@ -165,7 +161,10 @@ func (t *LeafTemplate) dataSize() int {
 	return len(t.head) + len(auditlog.CreatedLayout) + len(t.mid) + 20 + len(t.tail)
 }
 
-func (t *LeafTemplate) appendData(buf []byte, id int64, created time.Time) []byte {
+// AppendData appends the leaf bytes of the activity with the given id and
+// creation time to buf, for a caller that reuses its buffer from leaf to
+// leaf.
+func (t *LeafTemplate) AppendData(buf []byte, id int64, created time.Time) []byte {
 	buf = append(buf, t.head...)
 	buf = created.UTC().AppendFormat(buf, auditlog.CreatedLayout)
 	buf = append(buf, t.mid...)
