@@ -43,6 +43,8 @@ Usage:
   auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
   auditlog verify --bundle FILE --verifier-key KEY         check an exported proof bundle offline
   auditlog demo [--count N] [--span 720h]                  fill the store with realistic activities
+  auditlog monitor --url URL --verifier-key KEY --state FILE [--token T] [--once]
+                  follow a log over HTTP with its tiles alone; print each new activity
 
 Every command that touches the store takes --data DIR or --database-url URL,
 or the AUDITLOG_DATA / AUDITLOG_DATABASE_URL environment variables.
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runExport(ctx, rest, stdout, stderr)
 	case cmd == "demo":
 		return runDemo(ctx, rest, stdout, stderr)
+	case cmd == "monitor":
+		return runMonitor(ctx, rest, stdout, stderr)
 	case adminCommands[cmd+" "+sub] != nil:
 		return adminCommands[cmd+" "+sub](ctx, rest[1:], stdout, stderr)
 	case cmd == "user" && sub == "create":
