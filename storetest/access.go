@@ -115,7 +115,7 @@ func testBootstrapRecorded(t *testing.T, open Opener) {
 	machine := auditlog.Actor{Operator: auditlog.OperatorMachine}
 	wantActivity(t, acts[0], "CREATE_PERMISSION_GROUP", machine, auditlog.ObjectTypePermissionGroup, auditlog.SystemAdminGroup,
 		[]auditlog.Change{{ColumnName: "name", NewValue: auditlog.SystemAdminGroup},
-			{ColumnName: "permissions", NewValue: "activities:export,activities:read,activities:write,admin"}})
+			{ColumnName: "permissions", NewValue: "activities:export,activities:read,activities:write,admin,log:read"}})
 	wantActivity(t, acts[1], "CREATE_USER", machine, auditlog.ObjectTypeUser, auditlog.AdminUsername,
 		[]auditlog.Change{{ColumnName: "username", NewValue: "admin"}, {ColumnName: "permission_group", NewValue: auditlog.SystemAdminGroup},
 			{ColumnName: "disabled", NewValue: "false"}})
