@@ -318,13 +318,13 @@ func CheckGroupChange(old *Group, ch GroupChange) error {
 }
 
 // CheckGroupDeletion refuses to delete System Admin or a group that users
-// (deleted users included, who may be restored) belong to.
+// who are not deleted (members, disabled ones included) belong to.
 func CheckGroupDeletion(g *Group, members int) error {
 	if g.Name == SystemAdminGroup {
 		return Errorf(ECONFLICT, "the %s group cannot be deleted", SystemAdminGroup)
 	}
 	if members > 0 {
-		return Errorf(ECONFLICT, "permission group %q has %s (deleted ones included): move them to another group first", g.Name, CountOf(int64(members), "user", "users"))
+		return Errorf(ECONFLICT, "permission group %q has %s: move them to another group first", g.Name, CountOf(int64(members), "user", "users"))
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ var accessTests = []struct {
 	{"bootstrap records the group and the admin as the machine's actions", testBootstrapRecorded},
 	{"every change of a group is recorded with its old and new values", testGroupChanges},
 	{"every change of a user is recorded, never with the password", testUserChanges},
+	{"a group whose only members are deleted users can be deleted", testGroupOfDeletedUsers},
 	{"the last active System Admin cannot be disabled, deleted or moved out", testLastAdmin},
 	{"tokens are listed, revoked and reset, each change recorded", testTokenLifecycle},
 	{"deleted and disabled users' tokens stop working", testInactiveUserTokens},
@@ -170,6 +171,82 @@ func testGroupChanges(t *testing.T, open Opener) {
 	wantActivity(t, acts[3], "DELETE_PERMISSION_GROUPS", admin, auditlog.ObjectTypePermissionGroup, "Auditors",
 		[]auditlog.Change{{ColumnName: "name", OldValue: "Auditors"}, {ColumnName: "permissions", OldValue: "activities:export,activities:read"}})
 	wantActivity(t, acts[4], "DELETE_PERMISSION_GROUPS", admin, auditlog.ObjectTypePermissionGroup, "Spare", nil)
+}
+
+func testGroupOfDeletedUsers(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, "admin-hash"); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"Keyers", "Night shift"} {
+		if _, err := s.CreateGroup(ctx, admin, g, []auditlog.Permission{auditlog.PermActivitiesRead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{"kim", "kai", "nina"} {
+		group := "Keyers"
+		if u == "nina" {
+			group = "Night shift"
+		}
+		if _, err := s.CreateUser(ctx, admin, u, group, "hash"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yes := true
+	if _, err := s.UpdateUser(ctx, admin, "nina", auditlog.UserChange{Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"kim", "kai"} {
+		if _, err := s.DeleteUser(ctx, admin, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A disabled member still holds her group; deleted ones do not.
+	if err := s.DeleteGroups(ctx, admin, []string{"Night shift"}); auditlog.ErrorCode(err) != auditlog.ECONFLICT || !strings.Contains(err.Error(), "has 1 user") {
+		t.Fatalf("deleting a group with a disabled member: %v", err)
+	}
+	if err := s.DeleteGroups(ctx, admin, []string{"Keyers"}); err != nil {
+		t.Fatalf("deleting a group of deleted users: %v", err)
+	}
+	if _, err := s.FindGroup(ctx, "Keyers"); auditlog.ErrorCode(err) != auditlog.ENOTFOUND {
+		t.Fatalf("the deleted group is still found: %v", err)
+	}
+	groups, err := s.Groups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if strings.HasPrefix(g.Name, "Keyers") {
+			t.Fatalf("the deleted group is still listed: %+v", groups)
+		}
+	}
+	acts := lastActivities(t, s, 1)
+	wantActivity(t, acts[0], "DELETE_PERMISSION_GROUPS", admin, auditlog.ObjectTypePermissionGroup, "Keyers",
+		[]auditlog.Change{{ColumnName: "name", OldValue: "Keyers"}, {ColumnName: "permissions", OldValue: "activities:read"}})
+	// Its deleted members are kept, and name the group as it was deleted.
+	kim, err := s.FindUser(ctx, "kim")
+	if err != nil || !kim.Deleted || !strings.HasPrefix(kim.GroupName, "Keyers (deleted #") {
+		t.Fatalf("kim after her group's deletion: %+v, %v", kim, err)
+	}
+	// Its name is free again, for a new group that the old members are not in.
+	if _, err := s.CreateGroup(ctx, admin, "Keyers", nil); err != nil {
+		t.Fatalf("a new group of the deleted one's name: %v", err)
+	}
+	if kim, _ = s.FindUser(ctx, "kim"); kim.GroupName == "Keyers" {
+		t.Fatal("kim is in the new group of the old name")
+	}
+	// A member of a deleted group is moved to another before her restoration.
+	if _, err := s.RestoreUser(ctx, admin, "kim"); auditlog.ErrorCode(err) != auditlog.ECONFLICT || !strings.Contains(err.Error(), "move them to another group first") {
+		t.Fatalf("restoring a member of a deleted group: %v", err)
+	}
+	group := "Keyers"
+	if _, err := s.UpdateUser(ctx, admin, "kim", auditlog.UserChange{Group: &group}); err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := s.RestoreUser(ctx, admin, "kim"); err != nil || restored.Deleted || restored.GroupName != "Keyers" {
+		t.Fatalf("restoring kim after her move: %+v, %v", restored, err)
+	}
 }
 
 func testUserChanges(t *testing.T, open Opener) {

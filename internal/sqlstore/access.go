@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -68,7 +69,7 @@ func scanGroup(row Row) (*auditlog.Group, error) {
 }
 
 func findGroup(ctx context.Context, q Querier, name string, lock ...string) (*auditlog.Group, error) {
-	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = $1`+strings.Join(lock, ""), name))
+	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM permission_groups WHERE name = $1 AND deleted_us = 0`+strings.Join(lock, ""), name))
 	if errors.Is(err, ErrNoRows) {
 		return nil, auditlog.Errorf(auditlog.ENOTFOUND, "permission group %q does not exist", name)
 	}
@@ -157,7 +158,9 @@ func (db *Shared) UpdateGroup(ctx context.Context, by auditlog.Actor, name strin
 	return updated, nil
 }
 
-// DeleteGroups deletes groups that no user (deleted users included) belongs to.
+// DeleteGroups deletes groups that no user belongs to but deleted ones. A
+// group with deleted members is kept for them, marked deleted and renamed
+// "<name> (deleted #<id>)", so that its name is free again.
 func (db *Shared) DeleteGroups(ctx context.Context, by auditlog.Actor, names []string) error {
 	if len(names) == 0 {
 		return auditlog.FieldErrorf("names", "name at least one permission group")
@@ -169,14 +172,21 @@ func (db *Shared) DeleteGroups(ctx context.Context, by auditlog.Actor, names []s
 			if err != nil {
 				return nil, err
 			}
-			var members int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE group_id = $1`, g.ID).Scan(&members); err != nil {
+			var members, deleted int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE deleted_us = 0), count(*) FILTER (WHERE deleted_us <> 0) FROM users WHERE group_id = $1`,
+				g.ID).Scan(&members, &deleted); err != nil {
 				return nil, err
 			}
 			if err := auditlog.CheckGroupDeletion(g, members); err != nil {
 				return nil, err
 			}
-			if err := tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = $1`, g.ID); err != nil {
+			if deleted == 0 {
+				err = tx.Exec(ctx, `DELETE FROM permission_groups WHERE id = $1`, g.ID)
+			} else {
+				err = tx.Exec(ctx, `UPDATE permission_groups SET deleted_us = $1, name = $2 WHERE id = $3`,
+					db.Now().UnixMicro(), fmt.Sprintf("%s (deleted #%d)", g.Name, g.ID), g.ID)
+			}
+			if err != nil {
 				return nil, err
 			}
 			acts = append(acts, auditlog.GroupDeleted(by, g))
@@ -188,7 +198,7 @@ func (db *Shared) DeleteGroups(ctx context.Context, by auditlog.Actor, names []s
 
 // Groups lists every group by name.
 func (db *Shared) Groups(ctx context.Context) ([]auditlog.Group, error) {
-	groups, err := queryAll(ctx, db.Read, scanGroup, `SELECT `+groupColumns+` FROM permission_groups ORDER BY name`)
+	groups, err := queryAll(ctx, db.Read, scanGroup, `SELECT `+groupColumns+` FROM permission_groups WHERE deleted_us = 0 ORDER BY name`)
 	return groups, db.Wrap("list groups", err)
 }
 
@@ -361,9 +371,16 @@ func (db *Shared) DeleteUser(ctx context.Context, by auditlog.Actor, username st
 
 // RestoreUser brings a deleted user back.
 func (db *Shared) RestoreUser(ctx context.Context, by auditlog.Actor, username string) (*auditlog.User, error) {
-	return db.editUser(ctx, "restore user", username, func(_ context.Context, _ Querier, u *auditlog.User) error {
+	return db.editUser(ctx, "restore user", username, func(ctx context.Context, tx Querier, u *auditlog.User) error {
 		if !u.Deleted {
 			return auditlog.Errorf(auditlog.ECONFLICT, "user %q is not deleted", u.Username)
+		}
+		var groupDeleted int64
+		if err := tx.QueryRow(ctx, `SELECT deleted_us FROM permission_groups WHERE id = $1`, u.GroupID).Scan(&groupDeleted); err != nil {
+			return err
+		}
+		if groupDeleted != 0 {
+			return auditlog.Errorf(auditlog.ECONFLICT, "the permission group of %q was deleted (%s): move them to another group first (auditlog user edit --username %s --group GROUP), then restore them", u.Username, u.GroupName, u.Username)
 		}
 		u.Deleted = false
 		return nil

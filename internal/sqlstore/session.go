@@ -148,7 +148,7 @@ func (db *Shared) RevokeSessions(ctx context.Context, by auditlog.Actor, sel aud
 			}
 		case sel.Group != "":
 			if _, err = findGroup(ctx, tx, sel.Group); err == nil {
-				live, err = db.liveSessions(ctx, tx, ` AND u.group_id = (SELECT id FROM permission_groups WHERE name = $2)`, sel.Group)
+				live, err = db.liveSessions(ctx, tx, ` AND u.group_id = (SELECT id FROM permission_groups WHERE name = $2 AND deleted_us = 0)`, sel.Group)
 			}
 		default:
 			return nil, auditlog.FieldErrorf("session", "choose the sessions to revoke: by id, user or permission group")
