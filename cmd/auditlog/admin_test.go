@@ -95,13 +95,13 @@ func TestAdministrationFromTheCommandLine(t *testing.T) {
 	if _, code := login(t, http.DefaultClient, srv.url, "audrey", adminPassword); code != http.StatusUnauthorized {
 		t.Fatalf("a disabled user logs in: %d", code)
 	}
+	if _, _, err := cli(t, "", append([]string{"group", "delete", "--name", "Auditors"}, data...)...); err == nil || !strings.Contains(describe(err), "move them") {
+		t.Fatalf("deleting a group with a (disabled) member: %v", err)
+	}
 	run("", "user", "edit", "--username", "audrey", "--enable")
 	run("", "user", "delete", "--username", "audrey")
 	if out := run("", "user", "list"); !regexp.MustCompile(`audrey\s+Auditors\s+deleted`).MatchString(out) {
 		t.Fatalf("user list:\n%s", out)
-	}
-	if _, _, err := cli(t, "", append([]string{"group", "delete", "--name", "Auditors"}, data...)...); err == nil || !strings.Contains(describe(err), "move them") {
-		t.Fatalf("deleting a group with a (deleted) member: %v", err)
 	}
 	run("", "user", "restore", "--username", "audrey")
 	if session, code := login(t, http.DefaultClient, srv.url, "audrey", adminPassword); session == "" {
