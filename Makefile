@@ -10,11 +10,19 @@ FUZZTIME ?= 30s
 AUDITLOG_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export AUDITLOG_TEST_DATABASE_URL
 
+# Peers the tests run for real: the tlog-witness litewitness (and its
+# witnessctl), from filippo.io/torchwood, with its key in an ssh-agent.
+TOOLS       := $(CURDIR)/.tools
+TORCHWOOD   := filippo.io/torchwood/cmd
+TORCHWOOD_V := v0.6.1
+
 # The web UI's browser tests drive Debian's chromium, installed when missing.
 test:
 	./.ci/postgres
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
-	$(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
+	command -v ssh-agent >/dev/null || (apt-get update && apt-get install -y openssh-client)
+	GOBIN=$(TOOLS) $(GO) install $(TORCHWOOD)/litewitness@$(TORCHWOOD_V) $(TORCHWOOD)/witnessctl@$(TORCHWOOD_V)
+	PATH="$(TOOLS):$$PATH" $(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
 
 build:
 	$(GO) build -o auditlog ./cmd/auditlog

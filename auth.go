@@ -296,6 +296,7 @@ type Store interface {
 	ActivityTypeService
 	AuthService
 	TreeService
+	WitnessService
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	// Close waits for pending writes and releases the store.

@@ -54,3 +54,36 @@ type TreeService interface {
 	// the stored tree no longer extends what was signed.
 	RefuseWrites(reason error)
 }
+
+// Cosignature is a witness's cosignature of the log's checkpoint of a
+// tree size: a signed-note signature line ("— <name> <base64>"), which a
+// verifier appends to the checkpoint's note.
+type Cosignature struct {
+	Witness string
+	Size    uint64
+	Line    string
+}
+
+// WitnessState is what the log knows of one witness.
+type WitnessState struct {
+	Witness string
+	// Size is the size of the latest checkpoint the witness cosigned, as
+	// far as the log knows (0 before the first).
+	Size uint64
+	// LastError is why the last submission failed, "" when it succeeded.
+	LastError string
+	Updated   time.Time
+}
+
+// WitnessService keeps the witnesses' cosignatures and states.
+type WitnessService interface {
+	// AddCosignature stores a cosignature and records that its witness
+	// cosigned the checkpoint of its size, with no error.
+	AddCosignature(ctx context.Context, c Cosignature) error
+	// SetWitnessState records a witness's size and last error.
+	SetWitnessState(ctx context.Context, s WitnessState) error
+	// WitnessStates lists the witnesses the log has submitted to, by name.
+	WitnessStates(ctx context.Context) ([]WitnessState, error)
+	// Cosignatures returns the cosignatures of the checkpoint of a size.
+	Cosignatures(ctx context.Context, size uint64) ([]Cosignature, error)
+}

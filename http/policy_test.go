@@ -187,6 +187,7 @@ func TestAPIAuthorization(t *testing.T) {
 		{method: "GET", pattern: "/api/v1/consistency", path: fixed(fmt.Sprintf("/api/v1/consistency?from=%d", size)), perm: logRead},
 		{method: "GET", pattern: "/api/v1/checkpoint", path: fixed("/api/v1/checkpoint"), perm: logRead},
 		{method: "GET", pattern: "/api/v1/checkpoint/key", path: fixed("/api/v1/checkpoint/key"), perm: logRead},
+		{method: "GET", pattern: "/api/v1/witnesses", path: fixed("/api/v1/witnesses"), perm: logRead},
 		{method: "GET", pattern: "/tlog/checkpoint", path: fixed("/tlog/checkpoint"), perm: logRead},
 		{method: "GET", pattern: "/tlog/tile/{path}", path: fixed("/tlog/" + torchwood.TilePath(sumdb.Tile{H: 8, L: 0, N: 0, W: int(min(size, 256))})), perm: logRead},
 		{method: "GET", pattern: "/tlog/tile/entries/{path}", path: fixed("/tlog/" + torchwood.TilePath(sumdb.Tile{H: 8, L: -1, N: 0, W: int(min(size, 256))})), perm: read},

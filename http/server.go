@@ -114,6 +114,9 @@ func NewServer(cfg Config) *Server {
 	s.throttle = newLoginThrottle(limits, cfg.DeviceKey, s.now)
 	s.dummyHash = password.Hash(password.Generate(), s.passwordParams)
 	s.metrics = newMetrics()
+	if cfg.Store != nil {
+		s.metrics.registry.MustRegister(newWitnessCollector(cfg.Store))
+	}
 	var err error
 	if s.pages, err = parsePages(); err != nil {
 		panic(err) // the templates are embedded: a parse error is caught by every test
@@ -131,6 +134,7 @@ func NewServer(cfg Config) *Server {
 	s.route("GET /api/v1/consistency", auditlog.PermLogRead, s.handleConsistencyProof)
 	s.route("GET /api/v1/checkpoint", auditlog.PermLogRead, s.handleCheckpoint)
 	s.route("GET /api/v1/checkpoint/key", auditlog.PermLogRead, s.handleCheckpointKey)
+	s.route("GET /api/v1/witnesses", auditlog.PermLogRead, s.handleWitnesses)
 	s.route("GET /api/v1/activity-types", anyPermission, s.handleListActivityTypes)
 	s.route("POST /api/v1/activity-types", auditlog.PermAdmin, s.handleCreateActivityType)
 

@@ -15,9 +15,14 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	note, err := s.withCosignatures(r.Context(), c)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", checkpointCache)
-	w.Write(c.Note)
+	w.Write(note)
 }
 
 func (s *Server) handleCheckpointKey(w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"bad input is refused with the field named", testValidation},
 		{"a repeated event_id returns the first id and records nothing new", testIdempotency},
 		{"every activity says who recorded it, and its leaf commits to that", testRecordedBy},
+		{"witnesses' cosignatures and states are kept", testWitnesses},
 		{"created never decreases even when the clock steps back", testMonotonicCreated},
 		{"filters select exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
@@ -364,6 +365,33 @@ func testIdempotency(t *testing.T, open Opener) {
 	}
 	if n := len(all(t, s)); n != 5 {
 		t.Fatalf("%d activities stored, want 5: a refused request recorded something", n)
+	}
+}
+
+func testWitnesses(t *testing.T, open Opener) {
+	s := open(t, NewClock(base))
+	ctx := context.Background()
+	if states, err := s.WitnessStates(ctx); err != nil || len(states) != 0 {
+		t.Fatalf("a new store's witnesses: %v, %v", states, err)
+	}
+	if err := s.SetWitnessState(ctx, auditlog.WitnessState{Witness: "w2", Size: 0, LastError: "connection refused"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []auditlog.Cosignature{{Witness: "w1", Size: 5, Line: "— w1 AAAA\n"}, {Witness: "w2", Size: 5, Line: "— w2 BBBB\n"}, {Witness: "w1", Size: 9, Line: "— w1 CCCC\n"}} {
+		if err := s.AddCosignature(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := s.Cosignatures(ctx, 5)
+	if err != nil || len(cs) != 2 || cs[0].Witness != "w1" || cs[0].Line != "— w1 AAAA\n" || cs[1].Line != "— w2 BBBB\n" {
+		t.Fatalf("cosignatures of size 5: %+v, %v", cs, err)
+	}
+	if cs, _ := s.Cosignatures(ctx, 7); len(cs) != 0 {
+		t.Fatalf("cosignatures of an uncosigned size: %+v", cs)
+	}
+	states, err := s.WitnessStates(ctx)
+	if err != nil || len(states) != 2 || states[0].Witness != "w1" || states[0].Size != 9 || states[1].Size != 5 || states[1].LastError != "" {
+		t.Fatalf("witness states %+v, %v: want w1 at 9, w2 at 5, no errors", states, err)
 	}
 }
 

@@ -18,17 +18,24 @@ import (
 
 var verifierKeyLine = regexp.MustCompile(`verifier_key=(\S+)`)
 
-// servedSize is the size of the server's latest checkpoint, 0 for none.
-func servedSize(t *testing.T, srv *server, token string) int64 {
+// getText returns the body of a GET with the token, whatever its status.
+func getText(t *testing.T, url, token string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("GET", srv.url+"/api/v1/checkpoint", nil)
+	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	return body
+}
+
+// servedSize is the size of the server's latest checkpoint, 0 for none.
+func servedSize(t *testing.T, srv *server, token string) int64 {
+	t.Helper()
+	body := getText(t, srv.url+"/api/v1/checkpoint", token)
 	if lines := strings.Split(string(body), "\n"); len(lines) > 1 {
 		if n, err := strconv.ParseInt(lines[1], 10, 64); err == nil {
 			return n

@@ -18,6 +18,7 @@ import (
 	apihttp "github.com/auditlog/auditlog/http"
 	"github.com/auditlog/auditlog/password"
 	"github.com/auditlog/auditlog/tlog"
+	"github.com/auditlog/auditlog/witness"
 )
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -34,6 +35,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		"a bearer token that may read /metrics, for a Prometheus scraper (env AUDITLOG_METRICS_TOKEN); without it /metrics needs the admin permission")
 	publicLog := fs.Bool("public-log", os.Getenv("AUDITLOG_PUBLIC_LOG") == "true",
 		"serve the checkpoint and the hash tiles under /tlog/ to anyone, for witnesses and monitors without a token (env AUDITLOG_PUBLIC_LOG=true); the entries still need activities:read")
+	var witnesses []witness.Witness
+	fs.Func("witness", `a witness to submit each checkpoint to: "<verifier key> <add-checkpoint URL prefix>", the key in cosignature/v1 form as the witness prints it (repeatable)`, func(v string) error {
+		w, err := witness.Parse(v)
+		if err == nil {
+			witnesses = append(witnesses, w)
+		}
+		return err
+	})
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -104,6 +113,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cpDone := make(chan struct{})
 	go func() { checkpointer.Run(cpCtx); close(cpDone) }()
 	defer func() { stopCheckpoints(); <-cpDone }()
+	if len(witnesses) > 0 {
+		// Witnesses cosign in the background: one that is down delays
+		// only its own cosignatures, never recording.
+		wCtx, stopWitnessing := context.WithCancel(ctx)
+		wDone := make(chan struct{})
+		go func() { (&witness.Submitter{Store: store, Witnesses: witnesses, Log: log}).Run(wCtx); close(wDone) }()
+		defer func() { stopWitnessing(); <-wDone }()
+	}
 
 	srv := &http.Server{
 		Handler: apihttp.NewServer(apihttp.Config{Store: store, Logger: log, VerifierKey: signer.VerifierKey, Trusted: checkpointer.Trusted, MetricsToken: *metricsToken,

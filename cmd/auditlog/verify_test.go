@@ -47,10 +47,11 @@ func copyLog(t *testing.T, from string) string {
 	return to
 }
 
-// tamper runs SQL on the database file behind the service's back.
+// tamper runs SQL on the database file behind the service's back, also
+// while it serves (waiting for its write lock).
 func tamper(t *testing.T, dir string, statements ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.FileName))
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=10000")
 	if err != nil {
 		t.Fatal(err)
 	}
