@@ -281,8 +281,12 @@ func streamBundle(ctx context.Context, s auditlog.Store, filter auditlog.Filter,
 	if err != nil {
 		return err
 	}
+	signed, err := tlog.WithCosignatures(ctx, s, cp)
+	if err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	b, err := tlog.NewBundleWriter(bw, tlog.BundleHeader{Checkpoint: string(cp.Note), VerifierKey: verifierKey})
+	b, err := tlog.NewBundleWriter(bw, tlog.BundleHeader{Checkpoint: string(signed), VerifierKey: verifierKey})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	note, err := s.withCosignatures(r.Context(), c)
+	note, err := tlog.WithCosignatures(r.Context(), s.store, c)
 	if err != nil {
 		s.fail(w, r, err)
 		return

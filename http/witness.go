@@ -10,20 +10,6 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
-// withCosignatures is the checkpoint's signed note with the witnesses'
-// cosignatures of it appended, as tlog-witness clients read them.
-func (s *Server) withCosignatures(ctx context.Context, c *auditlog.Checkpoint) ([]byte, error) {
-	cs, err := s.store.Cosignatures(ctx, c.Size)
-	if err != nil {
-		return nil, err
-	}
-	note := append([]byte{}, c.Note...)
-	for _, cs := range cs {
-		note = append(note, cs.Line...)
-	}
-	return note, nil
-}
-
 type witnessJSON struct {
 	Name      string    `json:"name"`
 	Size      uint64    `json:"size"`

@@ -77,6 +77,9 @@ func (b *BundleWriter) Close() error {
 type BundleReport struct {
 	Size       uint64 // the checkpoint's tree size
 	Activities int    // activities checked
+	// Checkpoint is the bundle's signed checkpoint, with the cosignatures
+	// it carries.
+	Checkpoint []byte
 }
 
 // VerifyBundle checks every activity of a bundle against the bundle's
@@ -110,6 +113,7 @@ func VerifyBundle(r io.Reader, v note.Verifier) (*BundleReport, error) {
 				return nil, fmt.Errorf("bundle: checkpoint: %w", err)
 			}
 			checkpoint = []byte(s)
+			report.Checkpoint = checkpoint
 			if report.Size, root, err = OpenCheckpoint(checkpoint, v); err != nil {
 				return nil, fmt.Errorf("bundle: %w", err)
 			}

@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/auditlog/auditlog"
 )
 
 // Signer signs checkpoints with the log's Ed25519 key. The key's name is
@@ -148,4 +151,19 @@ func verifierKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// WithCosignatures returns the checkpoint's signed note with the
+// witnesses' cosignatures of it appended, as the service serves it and as
+// any signed-note verifier given a witness's key reads it.
+func WithCosignatures(ctx context.Context, ws auditlog.WitnessService, c *auditlog.Checkpoint) ([]byte, error) {
+	cs, err := ws.Cosignatures(ctx, c.Size)
+	if err != nil {
+		return nil, err
+	}
+	signed := append([]byte{}, c.Note...)
+	for _, cs := range cs {
+		signed = append(signed, cs.Line...)
+	}
+	return signed, nil
 }

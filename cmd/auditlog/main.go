@@ -27,7 +27,8 @@ const usage = `auditlog: a self-hosted, tamper-evident audit log
 
 Usage:
   auditlog serve  [--addr 127.0.0.1:8080] [--data DIR | --database-url URL] [--tls-cert F --tls-key F]
-                  [--trusted-proxies CIDRS] [--session-ttl 12h] [--session-idle 1h]  run the HTTP API
+                  [--trusted-proxies CIDRS] [--session-ttl 12h] [--session-idle 1h]
+                  [--witness "KEY URL" ...] [--witness-policy FILE] [--public-log]  run the HTTP API
   auditlog token create --name NAME --scopes S1,S2 [--user USERNAME] [--expires 720h]   prints only the token
   auditlog token list | revoke --id N | reset --id N
   auditlog group create --name NAME [--permissions P1,P2]
@@ -40,8 +41,8 @@ Usage:
   auditlog activity-type create --display-name NAME [--description TEXT] [--subtypes "A,B"] | list
   auditlog export [--format csv|jsonl|bundle] [--with-proofs] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
-  auditlog verify [--verifier-key KEY] [--checkpoint FILE]  check the log against its signed checkpoints
-  auditlog verify --bundle FILE --verifier-key KEY         check an exported proof bundle offline
+  auditlog verify [--verifier-key KEY] [--checkpoint FILE] [--policy FILE]  check the log against its signed checkpoints
+  auditlog verify --bundle FILE --verifier-key KEY [--policy FILE]          check an exported proof bundle offline
   auditlog demo [--count N] [--span 720h]                  fill the store with realistic activities
   auditlog monitor --url URL --verifier-key KEY --state FILE [--token T] [--once]
                   follow a log over HTTP with its tiles alone; print each new activity

@@ -43,12 +43,20 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	})
+	policyFile := fs.String("witness-policy", os.Getenv("AUDITLOG_WITNESS_POLICY"), "a witness policy file (witness NAME KEY URL, group, quorum lines, as tessera reads them) whose witnesses each checkpoint goes to (env AUDITLOG_WITNESS_POLICY)")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
 	kf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *policyFile != "" {
+		policy, err := witness.LoadPolicy(*policyFile)
+		if err != nil {
+			return auditlog.FieldErrorf("--witness-policy", "%v", err)
+		}
+		witnesses = append(witnesses, policy.Witnesses...)
 	}
 	var handler slog.Handler
 	switch *logFormat {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/tlog"
+	"github.com/auditlog/auditlog/witness"
 )
 
 // runVerify recomputes every leaf and the tree from the stored activities
@@ -24,6 +25,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"the log's verifier key <name>+<hash>+<key> (env AUDITLOG_VERIFIER_KEY); default: derived from the signing key. An auditor should pass the copy they trust")
 	saved := fs.String("checkpoint", "", "a checkpoint saved earlier (GET /api/v1/checkpoint): the log must still extend it (default: the one the service saved in DATA/"+tlog.SavedCheckpointFile+", when there is one)")
 	bundle := fs.String("bundle", "", "check a proof bundle (auditlog export --with-proofs) offline, without the store")
+	policyFile := fs.String("policy", "", "a witness policy file: the checkpoint checked must carry the cosignatures of its quorum")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -35,8 +37,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	var policy *witness.Policy
+	if *policyFile != "" {
+		if policy, err = witness.LoadPolicy(*policyFile); err != nil {
+			return auditlog.FieldErrorf("--policy", "%v", err)
+		}
+	}
 	if *bundle != "" {
-		return verifyBundle(*bundle, verifier, stdout)
+		return verifyBundle(*bundle, verifier, policy, stdout)
 	}
 	var savedNote []byte
 	if *saved == "" {
@@ -91,7 +99,33 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *saved != "" {
 		fmt.Fprintf(stdout, "the log extends the saved checkpoint %s\n", *saved)
 	}
+	if policy != nil {
+		return verifyWitnessed(ctx, store, policy, stdout)
+	}
 	return nil
+}
+
+// verifyWitnessed finds the largest checkpoint that carries the policy's
+// quorum of cosignatures: the log is witnessed up to it.
+func verifyWitnessed(ctx context.Context, store auditlog.Store, policy *witness.Policy, stdout io.Writer) error {
+	cps, err := store.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for i := len(cps) - 1; i >= 0; i-- {
+		signed, err := tlog.WithCosignatures(ctx, store, &cps[i])
+		if err != nil {
+			return err
+		}
+		if policy.Satisfied(signed) {
+			fmt.Fprintf(stdout, "witnessed: the checkpoint of size %d carries the cosignatures the policy requires\n", cps[i].Size)
+			if latest := cps[len(cps)-1].Size; latest > cps[i].Size {
+				fmt.Fprintf(stdout, "activities %d to %d are signed but not yet witnessed\n", cps[i].Size+1, latest)
+			}
+			return nil
+		}
+	}
+	return errors.New("verification failed: no checkpoint carries the cosignatures of the witness policy's quorum")
 }
 
 // verifierFor returns the verifier of the given key, or of the log's own
@@ -111,8 +145,9 @@ func verifierFor(vkey string, kf *keyFlags, sf *storeFlags) (note.Verifier, erro
 	return v, nil
 }
 
-// verifyBundle checks a proof bundle offline: no store is opened.
-func verifyBundle(path string, verifier note.Verifier, stdout io.Writer) error {
+// verifyBundle checks a proof bundle offline: no store is opened. With a
+// policy, its checkpoint must carry the quorum's cosignatures.
+func verifyBundle(path string, verifier note.Verifier, policy *witness.Policy, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return auditlog.FieldErrorf("--bundle", "open the bundle: %v", err)
@@ -122,6 +157,12 @@ func verifyBundle(path string, verifier note.Verifier, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the bundle does not verify: %w", err)
 	}
+	if policy != nil && !policy.Satisfied(report.Checkpoint) {
+		return fmt.Errorf("the bundle does not verify: its checkpoint of size %d lacks the cosignatures of the witness policy's quorum", report.Size)
+	}
 	fmt.Fprintf(stdout, "verified %d activities of the bundle against the checkpoint of size %d signed by %s\n", report.Activities, report.Size, verifier.Name())
+	if policy != nil {
+		fmt.Fprintln(stdout, "witnessed: the checkpoint carries the cosignatures the policy requires")
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -240,5 +241,54 @@ func TestALitewitnessCosignsTheLog(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the state of a witness that is down shows no error")
 		}
+	}
+}
+
+func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
+	keyEnv, logKey := sharedKey(t)
+	w := startLitewitness(t, strings.SplitN(logKey, "+", 2)[0], logKey)
+	_, absentKey, err := sumnote.GenerateKey(rand.Reader, "auditlog.test/absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	absent, err := note.VKeyToCosignatureV1(absentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := t.TempDir()
+	met, unmet := filepath.Join(policies, "met"), filepath.Join(policies, "unmet")
+	for path, text := range map[string]string{
+		met:   fmt.Sprintf("log %s\nwitness lw %s %s\nquorum lw\n", logKey, w.vkey, w.url),
+		unmet: fmt.Sprintf("witness lw %s %s\nwitness absent %s http://127.0.0.1:1\ngroup both all lw absent\nquorum both\n", w.vkey, w.url, absent),
+	} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:read,activities:write"))
+	srv := startServerWith(t, []string{"--data", dir, "--witness-policy", met}, keyEnv)
+	recordEdits(t, srv, token, "a", 40)
+	cosignedCheckpoint(t, srv, token, w, settled(t, srv, token))
+	srv.kill() // no checkpoint after the cosigned one
+
+	out, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", logKey, "--policy", met)
+	if err != nil || !strings.Contains(out, "witnessed: the checkpoint of size") {
+		t.Fatalf("verify with a policy the witness meets: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", logKey, "--policy", unmet); err == nil ||
+		!strings.Contains(describe(err), "no checkpoint carries the cosignatures of the witness policy's quorum") {
+		t.Fatalf("verify with a policy no checkpoint meets: %v", err)
+	}
+
+	bundle := filepath.Join(t.TempDir(), "bundle.json")
+	t.Setenv("AUDITLOG_SIGNING_KEY", strings.TrimPrefix(keyEnv, "AUDITLOG_SIGNING_KEY=")) // the export names the log's key
+	mustCLI(t, "export", "--data", dir, "--with-proofs", "--output", bundle)
+	if out, _, err := cli(t, "", "verify", "--bundle", bundle, "--verifier-key", logKey, "--policy", met); err != nil || !strings.Contains(out, "witnessed") {
+		t.Fatalf("verify --bundle with a policy the witness meets: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, "", "verify", "--bundle", bundle, "--verifier-key", logKey, "--policy", unmet); err == nil ||
+		!strings.Contains(describe(err), "lacks the cosignatures of the witness policy's quorum") {
+		t.Fatalf("verify --bundle with a policy the bundle does not meet: %v", err)
 	}
 }
