@@ -203,6 +203,7 @@ func (s *Server) routeUI() {
 	s.page("GET /admin", anyPermission, s.handleAdministration)
 	s.page("GET /admin/audit-log", read, s.handleAuditLog)
 	s.page("GET /admin/audit-log/{id}", read, s.handleActivityPage)
+	s.page("GET /admin/witnesses", read, s.handleWitnessesPage)
 	s.page("GET /admin/users", admin, s.handleUsersPage)
 	s.page("POST /admin/users", admin, s.handleCreateUserForm)
 	s.page("POST /admin/users/{username}", admin, s.handleEditUserForm)

@@ -572,7 +572,7 @@ func TestBrowserAuditLog(t *testing.T) {
 		// Tab on through the page, noting what takes the focus, and check
 		// that each has a visible outline.
 		var reached []string
-		for range 12 {
+		for range 14 {
 			b.do(chromedp.KeyEvent("\t"))
 			reached = append(reached, eval[string](b, `(e => e.tagName + (e.closest("svg") ? " in svg" : "") + ":" + (e.textContent || e.value || "").trim().slice(0, 30))(document.activeElement)`))
 			if outline := eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`); outline == "none" && !strings.Contains(reached[len(reached)-1], "svg") {

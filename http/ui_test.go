@@ -122,6 +122,7 @@ func TestUIAuthorization(t *testing.T) {
 		{method: "GET", pattern: "/admin", path: "/admin"},
 		{method: "GET", pattern: "/admin/audit-log", path: "/admin/audit-log", perm: read},
 		{method: "GET", pattern: "/admin/audit-log/{id}", path: "/admin/audit-log/1", perm: read},
+		{method: "GET", pattern: "/admin/witnesses", path: "/admin/witnesses", perm: read},
 		{method: "GET", pattern: "/admin/users", path: "/admin/users", perm: admin},
 		{method: "POST", pattern: "/admin/users", path: "/admin/users", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
 			return url.Values{"username": {fmt.Sprintf("new-%d", i)}, "group": {"Auditors"}, "password": {uiPassword}}
@@ -750,5 +751,28 @@ func TestUIActivityTypesListsTheCatalogueAndRegistersATypes(t *testing.T) {
 	}
 	if a := newestActivity(t, e); a.SystemName != "CREATE_ACTIVITY_TYPE" || a.Username != auditlog.AdminUsername {
 		t.Errorf("the registration was recorded as %s by %q", a.SystemName, a.Username)
+	}
+}
+
+func TestUIWitnessesShowsEachWitnesssState(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addUser(t, "audrey", auditlog.SystemAdminGroup)
+	cookie := e.login(t, "audrey", testPassword, "", nil, nil).session.Value
+	_, _, body := e.page(t, "GET", "/admin/witnesses", cookie, nil)
+	if !strings.Contains(body, "No witness") {
+		t.Errorf("the page of a log without witnesses:\n%s", body)
+	}
+	ctx := context.Background()
+	if err := e.db.AddCosignature(ctx, auditlog.Cosignature{Witness: "witness.example/w1", Size: 42, Line: "— witness.example/w1 AAAA\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetWitnessState(ctx, auditlog.WitnessState{Witness: "witness.example/w2", Size: 7, LastError: "the witness answered 503 Service Unavailable"}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := e.page(t, "GET", "/admin/witnesses", cookie, nil)
+	for _, want := range []string{"witness.example/w1", "the first 42 activities", "Cosigned", "witness.example/w2", "the first 7 activities", "Failed:", "503 Service Unavailable", `aria-current="page">Witnesses`} {
+		if status != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("the witnesses page (%d) lacks %q", status, want)
+		}
 	}
 }

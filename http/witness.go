@@ -33,6 +33,18 @@ func (s *Server) handleWitnesses(w http.ResponseWriter, r *http.Request) {
 	}{out})
 }
 
+// handleWitnessesPage shows what the log knows of each witness.
+func (s *Server) handleWitnessesPage(w http.ResponseWriter, r *http.Request) {
+	states, err := s.store.WitnessStates(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	v := adminView(r, "Witnesses", "witnesses", nil)
+	v.Page = struct{ Witnesses []auditlog.WitnessState }{states}
+	s.render(w, r, http.StatusOK, "witnesses", v)
+}
+
 // witnessCollector reports each witness's state, read from the store at
 // every scrape, so that every node reports the same.
 type witnessCollector struct {
