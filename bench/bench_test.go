@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/tlog"
+	"github.com/auditlog/auditlog/witness/witnesstest"
 )
 
 // Targets, from the store-core issue (one store core, fast at any size).
@@ -50,35 +53,90 @@ func BenchmarkIngestVsRawSQLite(b *testing.B) {
 		n, size, len(bodies), batchSize, float64(bodyBytes)/float64(len(bodies))/1024)
 	compareIngest(b, rep, n, rounds, ingestTargets{ratio: targetIngestRatio, lastTenth: targetTenthRatio}, ingestSides{
 		raw: "raw SQLite", viaHTTP: "HTTP",
-		runRaw: func(round int) ingestRun {
-			dir := filepath.Join(workDir, fmt.Sprintf("ingest-%d", round))
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				b.Fatal(err)
-			}
-			path := filepath.Join(dir, "raw.db")
-			fill := newFillProgress(n)
-			if err := rawInsert(path, rows, batchSize, fill); err != nil {
-				b.Fatalf("raw insert: %v", err)
-			}
-			return ingestRun{fill: fill, bytes: sqliteBytes(path)}
-		},
-		runHTTP: func(round int) ingestRun {
-			dir := filepath.Join(workDir, fmt.Sprintf("ingest-%d", round))
-			defer os.RemoveAll(dir)
-			data := filepath.Join(dir, "store")
-			s := startServer(b, data)
-			fill := newFillProgress(n)
-			if _, err := s.ingest(bodiesOf(bodies), batchSize, ingestClients, fill.mark); err != nil {
-				b.Fatalf("HTTP ingest: %v", err)
-			}
-			s.stop()
-			if got, err := countActivities(data); err != nil || got != int64(n)+ownActivities {
-				b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, n, ownActivities)
-			}
-			return ingestRun{fill: fill, bytes: sqliteBytes(filepath.Join(data, "auditlog.db"))}
-		},
+		runRaw:  rawFill(b, n, rows),
+		runHTTP: httpFill(b, n, bodies, startServer, nil),
 	})
 	b.ReportMetric(size, "activity_bytes")
+}
+
+// BenchmarkIngestWitnessed is target 1's fill with a witness (torchwood's
+// litewitness) cosigning every checkpoint the server signs meanwhile:
+// witnessing must not lower the ratio.
+func BenchmarkIngestWitnessed(b *testing.B) {
+	rep := newReport(b, "Witnessed ingest: target 1's fill with a litewitness cosigning each checkpoint")
+	n, rounds, size, bodies, rows := ingestInput(b, "AUDITLOG_BENCH_INGEST_ROWS", 1_000_000)
+	const origin = "auditlog.bench/witnessed"
+	skey, err := tlog.GenerateKey(origin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := tlog.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	round := 0
+	start := func(b *testing.B, data string) *server {
+		// A witness of its own for each round's fresh log.
+		w := witnesstest.Start(b, origin, signer.VerifierKey)
+		token := strings.TrimSpace(run(b, "token", "create", "--data", data, "--name", "bench", "--scopes", "activities:read,activities:write"))
+		return startServerWith(b, []string{"--data", data, "--witness", w.VerifierKey + " " + w.URL}, data+"-serve.log", token, "AUDITLOG_SIGNING_KEY="+skey)
+	}
+	witnessed := func(s *server) {
+		body, err := s.do("GET", "/api/v1/witnesses", nil, http.StatusOK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		round++
+		rep.printf("Round %d, the witness's state as the fill ended: `%s`\n\n", round, strings.TrimSpace(string(body)))
+	}
+	rep.printf("%d activities per side and round, as in target 1; the server submits each checkpoint it signs (every half second while the fill runs) to a litewitness on the same machine, which checks its consistency proof and cosigns it.\n\n", n)
+	compareIngest(b, rep, n, rounds, ingestTargets{ratio: targetIngestRatio, lastTenth: targetTenthRatio}, ingestSides{
+		raw: "raw SQLite", viaHTTP: "HTTP, witnessed",
+		runRaw:  rawFill(b, n, rows),
+		runHTTP: httpFill(b, n, bodies, start, witnessed),
+	})
+	b.ReportMetric(size, "activity_bytes")
+}
+
+// rawFill is the raw side of an ingest comparison: the rows inserted
+// straight into a fresh SQLite database.
+func rawFill(b *testing.B, n int, rows []rawRow) func(round int) ingestRun {
+	return func(round int) ingestRun {
+		dir := filepath.Join(workDir, fmt.Sprintf("ingest-%d", round))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		path := filepath.Join(dir, "raw.db")
+		fill := newFillProgress(n)
+		if err := rawInsert(path, rows, batchSize, fill); err != nil {
+			b.Fatalf("raw insert: %v", err)
+		}
+		return ingestRun{fill: fill, bytes: sqliteBytes(path)}
+	}
+}
+
+// httpFill is the HTTP side of an ingest comparison: a fill of a fresh
+// store through the server that start starts on its data directory; ended,
+// when set, sees the server before it stops.
+func httpFill(b *testing.B, n int, bodies [][]byte, start func(b *testing.B, data string) *server, ended func(*server)) func(round int) ingestRun {
+	return func(round int) ingestRun {
+		dir := filepath.Join(workDir, fmt.Sprintf("ingest-%d", round))
+		defer os.RemoveAll(dir)
+		data := filepath.Join(dir, "store")
+		s := start(b, data)
+		fill := newFillProgress(n)
+		if _, err := s.ingest(bodiesOf(bodies), batchSize, ingestClients, fill.mark); err != nil {
+			b.Fatalf("HTTP ingest: %v", err)
+		}
+		if ended != nil {
+			ended(s)
+		}
+		s.stop()
+		if got, err := countActivities(data); err != nil || got != int64(n)+ownActivities {
+			b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, n, ownActivities)
+		}
+		return ingestRun{fill: fill, bytes: sqliteBytes(filepath.Join(data, "auditlog.db"))}
+	}
 }
 
 // ingestInput makes the activities of an ingest comparison: their number

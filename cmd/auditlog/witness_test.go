@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,124 +12,15 @@ import (
 
 	"github.com/transparency-dev/formats/note"
 	sumnote "golang.org/x/mod/sumdb/note"
+
+	"github.com/auditlog/auditlog/witness/witnesstest"
 )
-
-// litewitness is a running filippo.io/torchwood/cmd/litewitness, the
-// project's test command installs it, with its key in an ssh-agent of its
-// own.
-type litewitness struct {
-	vkey, url, db string
-	cmd           *exec.Cmd
-}
-
-// tool finds a peer binary the test command installs: in CI a missing one
-// fails the test, elsewhere it skips it.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI (make test installs it): %v", name, err)
-		}
-		t.Skipf("%s is not installed (make test installs it); CI fails instead", name)
-	}
-	return path
-}
-
-var litewitnessKey = regexp.MustCompile(`msg="verifier key" vkey=(\S+)`)
-
-// startLitewitness starts a witness that knows the log of the given
-// origin and verifier key.
-func startLitewitness(t *testing.T, origin, logKey string) *litewitness {
-	t.Helper()
-	lw, ctl := tool(t, "litewitness"), tool(t, "witnessctl")
-	dir := t.TempDir()
-	key := filepath.Join(dir, "witness")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "witness", "-f", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	sock := filepath.Join(dir, "agent.sock")
-	agent := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ssh-agent did not start")
-		}
-	}
-	add := exec.Command("ssh-add", key)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v\n%s", err, out)
-	}
-	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", key+".pub").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &litewitness{db: filepath.Join(dir, "witness.db")}
-	for _, args := range [][]string{{"add-log", "-db", w.db, "-origin", origin}, {"add-key", "-db", w.db, "-origin", origin, "-key", logKey}} {
-		if out, err := exec.Command(ctl, args...).CombinedOutput(); err != nil {
-			t.Fatalf("witnessctl %s: %v\n%s", args[0], err, out)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	w.url = "http://" + addr
-	w.cmd = exec.Command(lw, "-name", "auditlog.test/witness", "-db", w.db, "-ssh-agent", sock, "-key", strings.Fields(string(fp))[1], "-listen", addr)
-	stderr, err := w.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.stop)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := litewitnessKey.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case w.vkey = <-found:
-	case <-time.After(10 * time.Second):
-		t.Fatal("litewitness did not start")
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return w
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("litewitness does not listen")
-		}
-	}
-}
-
-func (w *litewitness) stop() {
-	if w.cmd.ProcessState == nil {
-		w.cmd.Process.Kill()
-		w.cmd.Wait()
-	}
-}
 
 // cosignedCheckpoint waits until the service serves a checkpoint of at
 // least size activities that the witness cosigned, and returns its size.
-func cosignedCheckpoint(t *testing.T, srv *server, token string, w *litewitness, size int64) int64 {
+func cosignedCheckpoint(t *testing.T, srv *server, token string, w *witnesstest.Litewitness, size int64) int64 {
 	t.Helper()
-	v, err := note.NewVerifierForCosignatureV1(w.vkey)
+	v, err := note.NewVerifierForCosignatureV1(w.VerifierKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,10 +61,10 @@ func witnessState(t *testing.T, srv *server, token string) witnessStateJSON {
 func TestALitewitnessCosignsTheLog(t *testing.T) {
 	keyEnv, logKey := sharedKey(t)
 	origin := strings.SplitN(logKey, "+", 2)[0]
-	w := startLitewitness(t, origin, logKey)
+	w := witnesstest.Start(t, origin, logKey)
 	dir := t.TempDir()
 	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:read,activities:write,admin"))
-	witnessFlag := []string{"--data", dir, "--witness", w.vkey + " " + w.url}
+	witnessFlag := []string{"--data", dir, "--witness", w.VerifierKey + " " + w.URL}
 	srv := startServerWith(t, witnessFlag, keyEnv)
 
 	// Each new checkpoint is cosigned, the first from size 0, the next
@@ -210,7 +98,7 @@ func TestALitewitnessCosignsTheLog(t *testing.T) {
 	forkDir := t.TempDir()
 	mustCLI(t, "demo", "--data", forkDir, "--count", fmt.Sprint(third+50))
 	forkToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", forkDir, "--name", "w", "--scopes", "activities:read,activities:write"))
-	fork := startServerWith(t, []string{"--data", forkDir, "--witness", w.vkey + " " + w.url}, keyEnv)
+	fork := startServerWith(t, []string{"--data", forkDir, "--witness", w.VerifierKey + " " + w.URL}, keyEnv)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var st witnessStateJSON
@@ -228,7 +116,7 @@ func TestALitewitnessCosignsTheLog(t *testing.T) {
 	}
 
 	// A witness that is down never blocks recording, and its state says so.
-	w.stop()
+	w.Stop()
 	start := time.Now()
 	recordEdits(t, srv, token, "d", 5)
 	if d := time.Since(start); d > 5*time.Second {
@@ -246,7 +134,7 @@ func TestALitewitnessCosignsTheLog(t *testing.T) {
 
 func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
 	keyEnv, logKey := sharedKey(t)
-	w := startLitewitness(t, strings.SplitN(logKey, "+", 2)[0], logKey)
+	w := witnesstest.Start(t, strings.SplitN(logKey, "+", 2)[0], logKey)
 	_, absentKey, err := sumnote.GenerateKey(rand.Reader, "auditlog.test/absent")
 	if err != nil {
 		t.Fatal(err)
@@ -258,8 +146,8 @@ func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
 	policies := t.TempDir()
 	met, unmet := filepath.Join(policies, "met"), filepath.Join(policies, "unmet")
 	for path, text := range map[string]string{
-		met:   fmt.Sprintf("log %s\nwitness lw %s %s\nquorum lw\n", logKey, w.vkey, w.url),
-		unmet: fmt.Sprintf("witness lw %s %s\nwitness absent %s http://127.0.0.1:1\ngroup both all lw absent\nquorum both\n", w.vkey, w.url, absent),
+		met:   fmt.Sprintf("log %s\nwitness lw %s %s\nquorum lw\n", logKey, w.VerifierKey, w.URL),
+		unmet: fmt.Sprintf("witness lw %s %s\nwitness absent %s http://127.0.0.1:1\ngroup both all lw absent\nquorum both\n", w.VerifierKey, w.URL, absent),
 	} {
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
