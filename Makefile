@@ -36,7 +36,8 @@ serve:
 # tables to FILE).
 bench:
 	./.ci/postgres
-	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1x -timeout 60m
+	GOBIN=$(TOOLS) $(GO) install $(TORCHWOOD)/litewitness@$(TORCHWOOD_V) $(TORCHWOOD)/witnessctl@$(TORCHWOOD_V)
+	PATH="$(TOOLS):$$PATH" $(GO) test ./bench/ -run '^$$' -bench . -benchtime 1x -timeout 90m
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

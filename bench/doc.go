@@ -16,7 +16,9 @@
 // it), AUDITLOG_BENCH_SINGLE_REQUESTS, AUDITLOG_BENCH_PROOF_REQUESTS,
 // AUDITLOG_BENCH_CONSISTENCY_REQUESTS and AUDITLOG_BENCH_PAGE_REQUESTS (the
 // web UI's page views); AUDITLOG_BENCH_EXPORT_ROUNDS sets the rounds of
-// full CSV exports against the raw engine (default 3).
+// full CSV exports against the raw engine (default 3);
+// AUDITLOG_BENCH_TILE_REQUESTS and AUDITLOG_BENCH_BUNDLE_ENTRIES the tile
+// and entry-bundle reads of BenchmarkTiles.
 // AUDITLOG_BENCH_DATASET=DIR keeps the 1,000,000-activity query dataset in
 // DIR and reuses it on the next run (the export, proof, verify and web UI
 // benchmarks run on it too, and add activities to it).
@@ -25,6 +27,9 @@
 // AUDITLOG_BENCH_HUGE_ROWS is set (10000000 for the record): it fills a
 // store through HTTP to that size and measures its first pages and its
 // size on disk, with about 15 GB of disk in the work directory.
+//
+// BenchmarkIngestWitnessed runs a litewitness (witness/witnesstest), which
+// `make bench` installs into .tools as `make test` does.
 //
 // The PostgreSQL benchmarks (BenchmarkPostgres...) use the server that
 // AUDITLOG_TEST_DATABASE_URL names, as the tests do, and make and drop
