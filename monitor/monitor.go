@@ -3,7 +3,8 @@
 // server. Each round verifies the latest checkpoint's signature, proves
 // it consistent with the checkpoint saved at the end of the last round,
 // reads the new entries verified against the tiles, hands each on, and
-// only then saves the new checkpoint. A log that forked, shrank or served
+// only then saves the new checkpoint (with a witness policy, only one
+// that carries the policy's quorum of cosignatures). A log that forked, shrank or served
 // entries that do not match its tiles is a *Violation naming the sizes.
 package monitor
 
@@ -37,6 +38,19 @@ type Monitor struct {
 	// Entry is called with each new entry, in order, once verified: the
 	// leaf of activity index+1, its canonical JSON.
 	Entry func(index int64, entry []byte) error
+	// Quorum, when set, is a witness policy: the monitor advances only to
+	// checkpoints that carry its quorum of cosignatures.
+	Quorum interface{ Satisfied(signed []byte) bool }
+}
+
+// NotWitnessed is the outcome of a round whose checkpoint, consistent
+// with the saved one, lacks the policy's quorum of cosignatures: not a
+// fault of the log (its witnesses may not have cosigned it yet), but the
+// monitor goes no further than the saved checkpoint.
+type NotWitnessed struct{ Size int64 }
+
+func (n *NotWitnessed) Error() string {
+	return fmt.Sprintf("the checkpoint of size %d does not carry the witness policy's quorum of cosignatures (yet)", n.Size)
 }
 
 // Violation is what a monitor found wrong with the log.
@@ -106,6 +120,9 @@ func (m *Monitor) Check(ctx context.Context) (Round, error) {
 		if err != nil {
 			return round, &Violation{Saved: saved.N, Served: served.N, Reason: fmt.Sprintf("the log forked: its tree of size %d does not extend the one of size %d verified before (%v)", served.N, saved.N, err)}
 		}
+	}
+	if m.Quorum != nil && !m.Quorum.Satisfied(signed) {
+		return Round{From: saved.N, To: saved.N}, &NotWitnessed{Size: served.N}
 	}
 	if err := m.readEntries(ctx, reader, served, saved.N); err != nil {
 		return round, err

@@ -72,7 +72,8 @@ type Submitter struct {
 	// Client makes the requests; a client with a 30 s timeout when nil.
 	Client *http.Client
 	Log    *slog.Logger
-	// Every is how often it looks for a new checkpoint; 500 ms when 0.
+	// Every is how often it looks for a new checkpoint, and so bounds the
+	// rate of submissions to each witness; 500 ms when 0.
 	Every time.Duration
 	// Observe, when set, is told of each submission's outcome.
 	Observe func(witness string, size uint64, err error)

@@ -13,6 +13,7 @@ import (
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/monitor"
 	"github.com/auditlog/auditlog/tlog"
+	"github.com/auditlog/auditlog/witness"
 )
 
 // runMonitor follows a log over HTTP with its tiles alone (package
@@ -27,6 +28,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	token := fs.String("token", os.Getenv("AUDITLOG_TOKEN"), "API token with activities:read, for the entries (env AUDITLOG_TOKEN); without it only a public log's entries could be read, and they are never public")
 	once := fs.Bool("once", false, "check once and exit, instead of polling")
 	every := fs.Duration("interval", 10*time.Second, "how often to poll for a new checkpoint")
+	policyFile := fs.String("policy", "", "a witness policy file: advance only to checkpoints that carry its quorum of cosignatures")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +54,13 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		},
 	}
+	if *policyFile != "" {
+		policy, err := witness.LoadPolicy(*policyFile)
+		if err != nil {
+			return auditlog.FieldErrorf("--policy", "%v", err)
+		}
+		m.Quorum = policy
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	for {
 		round, err := m.Check(ctx)
@@ -61,6 +70,8 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		case err != nil && *once:
 			return err
+		case errors.As(err, new(*monitor.NotWitnessed)):
+			log.Info("waiting for the witnesses' cosignatures", "error", err)
 		case err != nil:
 			log.Warn("the log could not be checked; trying again", "error", err)
 		case round.To > round.From:

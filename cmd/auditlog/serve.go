@@ -44,6 +44,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	})
 	policyFile := fs.String("witness-policy", os.Getenv("AUDITLOG_WITNESS_POLICY"), "a witness policy file (witness NAME KEY URL, group, quorum lines, as tessera reads them) whose witnesses each checkpoint goes to (env AUDITLOG_WITNESS_POLICY)")
+	witnessInterval := fs.Duration("witness-interval", envDuration("AUDITLOG_WITNESS_INTERVAL", 500*time.Millisecond),
+		"at most one checkpoint per witness per interval (public witnesses ask for a bound on a log's add-checkpoint rate; env AUDITLOG_WITNESS_INTERVAL)")
 	var sf storeFlags
 	var kf keyFlags
 	sf.register(fs)
@@ -57,6 +59,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return auditlog.FieldErrorf("--witness-policy", "%v", err)
 		}
 		witnesses = append(witnesses, policy.Witnesses...)
+	}
+	if *witnessInterval <= 0 {
+		return auditlog.FieldErrorf("--witness-interval", "must be positive, not %v", *witnessInterval)
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -126,7 +131,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		// only its own cosignatures, never recording.
 		wCtx, stopWitnessing := context.WithCancel(ctx)
 		wDone := make(chan struct{})
-		go func() { (&witness.Submitter{Store: store, Witnesses: witnesses, Log: log}).Run(wCtx); close(wDone) }()
+		go func() {
+			(&witness.Submitter{Store: store, Witnesses: witnesses, Log: log, Every: *witnessInterval}).Run(wCtx)
+			close(wDone)
+		}()
 		defer func() { stopWitnessing(); <-wDone }()
 	}
 

@@ -3,16 +3,22 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/transparency-dev/formats/note"
 	sumnote "golang.org/x/mod/sumdb/note"
 
+	"github.com/auditlog/auditlog/postgres/pgtest"
 	"github.com/auditlog/auditlog/witness/witnesstest"
 )
 
@@ -132,7 +138,7 @@ func TestALitewitnessCosignsTheLog(t *testing.T) {
 	}
 }
 
-func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
+func TestVerifyAndMonitorRequireTheWitnessPolicysQuorum(t *testing.T) {
 	keyEnv, logKey := sharedKey(t)
 	w := witnesstest.Start(t, strings.SplitN(logKey, "+", 2)[0], logKey)
 	_, absentKey, err := sumnote.GenerateKey(rand.Reader, "auditlog.test/absent")
@@ -157,10 +163,24 @@ func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
 	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:read,activities:write"))
 	srv := startServerWith(t, []string{"--data", dir, "--witness-policy", met}, keyEnv)
 	recordEdits(t, srv, token, "a", 40)
-	cosignedCheckpoint(t, srv, token, w, settled(t, srv, token))
+	size := cosignedCheckpoint(t, srv, token, w, settled(t, srv, token))
+
+	// The monitor advances only to a checkpoint that carries the quorum.
+	state := filepath.Join(t.TempDir(), "monitor.state")
+	out, errOut, err := cli(t, "", "monitor", "--once", "--url", srv.url, "--verifier-key", logKey, "--state", state, "--token", token, "--policy", unmet)
+	if err == nil || !strings.Contains(describe(err), fmt.Sprintf("the checkpoint of size %d does not carry the witness policy's quorum", size)) || out != "" {
+		t.Fatalf("monitor with a policy the checkpoint does not meet: %v, printed %q\n%s", err, out, errOut)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("the monitor saved a checkpoint its policy does not accept: %v", err)
+	}
+	out, errOut, err = cli(t, "", "monitor", "--once", "--url", srv.url, "--verifier-key", logKey, "--state", state, "--token", token, "--policy", met)
+	if err != nil || strings.Count(out, "\n") != int(size) {
+		t.Fatalf("monitor with a policy the witness meets: %v, %d activities printed of %d\n%s", err, strings.Count(out, "\n"), size, errOut)
+	}
 	srv.kill() // no checkpoint after the cosigned one
 
-	out, _, err := cli(t, "", "verify", "--data", dir, "--verifier-key", logKey, "--policy", met)
+	out, _, err = cli(t, "", "verify", "--data", dir, "--verifier-key", logKey, "--policy", met)
 	if err != nil || !strings.Contains(out, "witnessed: the checkpoint of size") {
 		t.Fatalf("verify with a policy the witness meets: %v\n%s", err, out)
 	}
@@ -178,5 +198,80 @@ func TestVerifyRequiresTheWitnessPolicysQuorum(t *testing.T) {
 	if _, _, err := cli(t, "", "verify", "--bundle", bundle, "--verifier-key", logKey, "--policy", unmet); err == nil ||
 		!strings.Contains(describe(err), "lacks the cosignatures of the witness policy's quorum") {
 		t.Fatalf("verify --bundle with a policy the bundle does not meet: %v", err)
+	}
+}
+
+func TestTwoPostgresNodesServeOneCosignedCheckpoint(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	keyEnv, logKey := sharedKey(t)
+	w := witnesstest.Start(t, strings.SplitN(logKey, "+", 2)[0], logKey)
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--database-url", dbURL, "--name", "nodes", "--scopes", "activities:read,activities:write"))
+	var nodes []*server
+	for range 2 {
+		nodes = append(nodes, startServerWith(t, []string{"--database-url", dbURL, "--data", t.TempDir(), "--witness", w.VerifierKey + " " + w.URL}, keyEnv))
+	}
+	for round := range 3 {
+		// Both nodes record and sign; either may submit to the witness.
+		for i, node := range nodes {
+			recordEdits(t, node, token, fmt.Sprint("round", round, "node", i), 50+round*31)
+		}
+		size := settled(t, nodes[round%2], token)
+		cosigned := cosignedCheckpoint(t, nodes[0], token, w, size)
+		// Every node serves the same checkpoint with the same cosignature.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			a, b := getText(t, nodes[0].url+"/tlog/checkpoint", token), getText(t, nodes[1].url+"/tlog/checkpoint", token)
+			if string(a) == string(b) && strings.Contains(string(a), fmt.Sprintf("\n%d\n", cosigned)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the nodes serve different checkpoints:\n%s\n---\n%s", round, a, b)
+			}
+		}
+		for _, node := range nodes {
+			if st := witnessState(t, node, token); st.Witnesses[0].LastError != "" {
+				t.Fatalf("round %d: the witness's state on %s: %+v", round, node.url, st)
+			}
+		}
+	}
+}
+
+func TestTheWitnessIntervalBoundsTheAddCheckpointRate(t *testing.T) {
+	keyEnv, logKey := sharedKey(t)
+	w := witnesstest.Start(t, strings.SplitN(logKey, "+", 2)[0], logKey)
+	// A proxy in front of the witness counts the submissions it gets.
+	target, err := url.Parse(w.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var submissions atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/add-checkpoint") {
+			submissions.Add(1)
+		}
+		r.URL.Path = strings.TrimPrefix(r.URL.Path, "/front")
+		proxy.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(front.Close)
+	dir := t.TempDir()
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--name", "w", "--scopes", "activities:read,activities:write"))
+	srv := startServerWith(t, []string{"--data", dir, "--witness", w.VerifierKey + " " + front.URL + "/front" + target.Path, "--witness-interval", "1500ms"}, keyEnv)
+
+	// A new checkpoint about every half second for 4.5 s: at most one
+	// submission per 1.5 s goes to the witness.
+	start := time.Now()
+	for i := 0; time.Since(start) < 4500*time.Millisecond; i++ {
+		recordEdits(t, srv, token, fmt.Sprint("tick", i), 3)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := submissions.Load(); n < 2 || n > 5 {
+		t.Fatalf("%d add-checkpoint requests in %v with --witness-interval 1500ms, want 2 to 5", n, time.Since(start).Round(time.Millisecond))
+	}
+	// The newest checkpoint is still cosigned, a round later.
+	cosignedCheckpoint(t, srv, token, w, settled(t, srv, token))
+
+	// (An address that cannot be listened on ends serve if the flag is not checked.)
+	if _, errOut, err := cli(t, "", "serve", "--addr", "256.0.0.1:1", "--data", t.TempDir(), "--witness-interval", "0s"); err == nil || !strings.Contains(err.Error(), "--witness-interval") {
+		t.Fatalf("serve --witness-interval 0s: %v\n%s", err, errOut)
 	}
 }
