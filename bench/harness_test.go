@@ -96,6 +96,10 @@ type server struct {
 	token  string
 	client *http.Client
 	done   chan error
+	// args, env and logPath start the process again (launch).
+	args    []string
+	env     []string
+	logPath string
 }
 
 // ownActivities are the activities a fresh store holds besides the
@@ -134,19 +138,34 @@ func startServerWith(b *testing.B, storeArgs []string, logPath, token string, en
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(mustBinary(b), append(append([]string{"serve"}, storeArgs...), "--addr", addr)...)
-	cmd.Env = append(append(os.Environ(), "AUDITLOG_ADMIN_PASSWORD=bench-admin-password"), env...)
+	logFile.Close()
+	s := &server{b: b, base: "http://" + addr, token: token, logPath: logPath,
+		args: append(append([]string{"serve"}, storeArgs...), "--addr", addr),
+		env:  append(append(os.Environ(), "AUDITLOG_ADMIN_PASSWORD=bench-admin-password"), env...),
+		client: &http.Client{Transport: &http.Transport{
+			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, DisableCompression: true,
+		}}}
+	s.launch()
+	b.Cleanup(s.stop)
+	return s
+}
+
+// launch starts the server process and waits until /readyz answers.
+func (s *server) launch() {
+	b, logPath := s.b, s.logPath
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(mustBinary(b), s.args...)
+	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	logFile.Close()
-	s := &server{b: b, cmd: cmd, base: "http://" + addr, token: token, done: make(chan error, 1),
-		client: &http.Client{Transport: &http.Transport{
-			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, DisableCompression: true,
-		}}}
+	s.cmd, s.done = cmd, make(chan error, 1)
 	go func() { s.done <- cmd.Wait() }()
-	b.Cleanup(s.stop)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := s.client.Get(s.base + "/readyz")
@@ -154,7 +173,7 @@ func startServerWith(b *testing.B, storeArgs []string, logPath, token string, en
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		select {
@@ -189,6 +208,13 @@ func (s *server) stop() {
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// kill ends the server with SIGKILL, as a crash would.
+func (s *server) kill() {
+	s.cmd.Process.Kill()
+	err := <-s.done
+	s.done <- err
+}
 
 // do sends one request and reads the whole answer; it fails unless the
 // status is want.
@@ -833,4 +859,17 @@ func envIntMin(b *testing.B, name string, fallback, least int) int {
 		b.Fatalf("%s=%q: want a whole number of at least %d", name, v, least)
 	}
 	return n
+}
+
+// envDuration reads a positive duration from the environment.
+func envDuration(b *testing.B, name string, fallback time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return fallback
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("%s=%q: want a positive duration such as 60s", name, v)
+	}
+	return d
 }
