@@ -28,6 +28,11 @@
 // store through HTTP to that size and measures its first pages and its
 // size on disk, with about 15 GB of disk in the work directory.
 //
+// BenchmarkEmitter fills through the Go client's Emitter (spool off and
+// on) against the same fill posted directly, at AUDITLOG_BENCH_INGEST_ROWS;
+// BenchmarkEmitterOutage keeps the server down for AUDITLOG_BENCH_OUTAGE
+// (default 60s) under load and watches the emitter's memory.
+//
 // BenchmarkIngestWitnessed runs a litewitness (witness/witnesstest), which
 // `make bench` installs into .tools as `make test` does.
 //

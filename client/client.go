@@ -162,7 +162,9 @@ type Config struct {
 	URL string
 	// Token is an API token (Authorization: Bearer).
 	Token string
-	// HTTPClient makes the requests; one with a 60 s timeout when nil.
+	// HTTPClient makes the requests; when nil, one with a 60 s timeout
+	// that keeps up to 32 idle connections to the service. Give an
+	// emitter's client as many idle connections as its Concurrency.
 	HTTPClient *http.Client
 	// UserAgent is sent with every request; "auditlog-go-client" when empty.
 	UserAgent string
@@ -184,7 +186,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{base: u, token: cfg.Token, http: cfg.HTTPClient, agent: cfg.UserAgent}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: time.Minute}
+		// The default transport keeps two idle connections per host: an
+		// emitter with more batches in flight would reconnect for each.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 32
+		c.http = &http.Client{Timeout: time.Minute, Transport: t}
 	}
 	if c.agent == "" {
 		c.agent = "auditlog-go-client"

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog/client"
+	"github.com/auditlog/auditlog/internal/servicetest"
 )
 
 func TestEveryCallAgainstARealServer(t *testing.T) {
-	srv := startService(t)
-	c := newClient(t, srv, srv.token("activities:read,activities:write,activities:export"))
+	srv := servicetest.Start(t)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write,activities:export"))
 	ctx := context.Background()
 
 	ids, err := c.Record(ctx,
@@ -99,16 +100,16 @@ func TestEveryCallAgainstARealServer(t *testing.T) {
 	if !errors.As(err, &e) || e.StatusCode != 400 || e.Field != "activities[1].username" || e.Index != 1 || e.Code == "" || e.Message == "" || e.Temporary() {
 		t.Fatalf("a refused batch: %#v", err)
 	}
-	reader := newClient(t, srv, srv.token("activities:read"))
+	reader := newClient(t, srv, srv.Token("activities:read"))
 	if _, err := reader.Record(ctx, edit("Thing", 5)); !isStatus(err, 403) {
 		t.Fatalf("Record without activities:write: %v", err)
 	}
 }
 
 func TestVerifyActivityCatchesWhatTheDatabaseChanged(t *testing.T) {
-	keyEnv, key := sharedKey(t)
-	srv := startService(t, keyEnv)
-	c := newClient(t, srv, srv.token("activities:read,activities:write"))
+	keyEnv, key := servicetest.SharedKey(t)
+	srv := servicetest.Start(t, keyEnv)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ids, err := c.Record(ctx, edit("Doc", 1), edit("Doc", 2), edit("Doc", 3))
@@ -120,7 +121,7 @@ func TestVerifyActivityCatchesWhatTheDatabaseChanged(t *testing.T) {
 			t.Fatalf("activity %d before the edit: %v", id, err)
 		}
 	}
-	_, otherKey := sharedKey(t)
+	_, otherKey := servicetest.SharedKey(t)
 	if err := c.VerifyActivity(ctx, ids[0], otherKey); !errors.Is(err, client.ErrNotInLog) {
 		t.Fatalf("VerifyActivity with another log's key: %v", err)
 	}
@@ -130,7 +131,7 @@ func TestVerifyActivityCatchesWhatTheDatabaseChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Someone with write access to the database edits activity 2.
-	srv.exec(`UPDATE activities SET object_name = 'forged' WHERE id = ` + strconv.FormatInt(ids[1], 10))
+	srv.Exec(`UPDATE activities SET object_name = 'forged' WHERE id = ` + strconv.FormatInt(ids[1], 10))
 	if err := c.VerifyActivity(ctx, ids[1], key); !errors.Is(err, client.ErrNotInLog) {
 		t.Fatalf("VerifyActivity of an edited activity: %v", err)
 	}
@@ -140,8 +141,8 @@ func TestVerifyActivityCatchesWhatTheDatabaseChanged(t *testing.T) {
 
 	// A second server with the same key and another history: a verifier
 	// that saw the first log's checkpoint catches the fork.
-	fork := startService(t, keyEnv)
-	fc := newClient(t, fork, fork.token("activities:read,activities:write"))
+	fork := servicetest.Start(t, keyEnv)
+	fc := newClient(t, fork, fork.Token("activities:read,activities:write"))
 	var last []int64
 	for i := range 3 {
 		if last, err = fc.Record(ctx, edit("Fork", i), edit("Fork", i+10)); err != nil {
@@ -171,7 +172,6 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
-
 
 func TestTheClientDependsOnTheStandardLibraryOnly(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/auditlog/auditlog/client").Output()

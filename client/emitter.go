@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	mathrand "math/rand/v2"
 	"net/http"
 	"sync"
@@ -36,9 +37,10 @@ type EmitterConfig struct {
 	// the activities emitted and not yet acknowledged (those in flight
 	// included). When it is reached Emit blocks until the server has
 	// acknowledged enough of them, or until its context ends (then
-	// nothing of that call is queued). 64 MiB when 0. The emitter's memory
-	// is at most about twice this bound: the queue, and the bodies of the
-	// requests in flight.
+	// nothing of that call is queued). 64 MiB when 0. The emitter's live
+	// memory is at most about twice this bound (the queue, and the bodies
+	// of the requests in flight); with Go's default GOGC the heap may grow
+	// to twice the live memory between collections.
 	MaxQueuedBytes int64
 	// MinBackoff and MaxBackoff bound the jittered exponential back-off
 	// between attempts while the server is unreachable or answers 429 or
@@ -48,7 +50,8 @@ type EmitterConfig struct {
 	// OnRefused is called with each activity the server refused with a 4xx
 	// (never retried), and the server's *Error; the other activities of
 	// its batch are still delivered. It runs on the emitter's goroutines:
-	// it should return quickly. Such activities are dropped when it is nil.
+	// it should return quickly. When nil, each is written to the standard
+	// logger (package log) with the server's error.
 	OnRefused func(Activity, error)
 	// OnSpoolError is told of spool records that do not check (torn or
 	// corrupted), which are skipped, and of spool files it cannot remove.
@@ -148,6 +151,11 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	}
 	if cfg.MaxQueuedBytes <= 0 {
 		cfg.MaxQueuedBytes = 64 << 20
+	}
+	if cfg.OnRefused == nil {
+		cfg.OnRefused = func(a Activity, err error) {
+			log.Printf("auditlog: the server refused activity %s (%s), which is not sent again: %v", a.EventID, a.SystemName, err)
+		}
 	}
 	e := &Emitter{cfg: cfg, room: make(chan struct{}), wake: make(chan struct{}, 1), batches: make(chan []*record)}
 	e.sending, e.stopSending = context.WithCancel(context.Background())
@@ -483,12 +491,10 @@ func batchBody(batch []*record) []byte {
 // never sent again.
 func (e *Emitter) refuse(records []*record, err *Error) {
 	e.refused.Add(uint64(len(records)))
-	if e.cfg.OnRefused != nil {
-		for _, r := range records {
-			var a Activity
-			if json.Unmarshal(r.body, &a) == nil {
-				e.cfg.OnRefused(a, err)
-			}
+	for _, r := range records {
+		var a Activity
+		if json.Unmarshal(r.body, &a) == nil {
+			e.cfg.OnRefused(a, err)
 		}
 	}
 	e.acknowledge(records)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/auditlog/auditlog/client"
+	"github.com/auditlog/auditlog/internal/servicetest"
 )
 
 // checkExactlyOnce fails unless every object id 0..n-1 of objectType was
@@ -43,8 +44,8 @@ func checkExactlyOnce(t *testing.T, c *client.Client, objectType string, n int) 
 }
 
 func TestAnEmitterWithASpoolDeliversExactlyOnceAcrossServerKills(t *testing.T) {
-	srv := startService(t)
-	c := newClient(t, srv, srv.token("activities:read,activities:write"))
+	srv := servicetest.Start(t)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write"))
 	e, err := client.NewEmitter(client.EmitterConfig{Client: c, SpoolDir: t.TempDir(), BatchSize: 200, MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +75,9 @@ func TestAnEmitterWithASpoolDeliversExactlyOnceAcrossServerKills(t *testing.T) {
 		for e.Stats().Sent < uint64((round+1)*n/4) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		srv.kill()
+		srv.Kill()
 		time.Sleep(500 * time.Millisecond)
-		srv.start()
+		srv.Restart()
 	}
 	wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -121,12 +122,12 @@ func runProducer() {
 }
 
 func TestAProducerKilledAfterEmitLosesNothing(t *testing.T) {
-	srv := startService(t)
-	token := srv.token("activities:read,activities:write")
+	srv := servicetest.Start(t)
+	token := srv.Token("activities:read,activities:write")
 	spool := t.TempDir()
 	const n = 6000
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), producerEnv+"="+strings.Join([]string{srv.url(), token, spool, strconv.Itoa(n)}, "\n"))
+	cmd.Env = append(os.Environ(), producerEnv+"="+strings.Join([]string{srv.URL(), token, spool, strconv.Itoa(n)}, "\n"))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -227,8 +228,8 @@ func TestACorruptedSpoolIsReportedAndItsIntactRecordsDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := startService(t)
-	c := newClient(t, srv, srv.token("activities:read,activities:write"))
+	srv := servicetest.Start(t)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write"))
 	var reported []string
 	var mu sync.Mutex
 	e, err = client.NewEmitter(client.EmitterConfig{Client: c, SpoolDir: spool, OnSpoolError: func(err error) {
@@ -257,8 +258,8 @@ func TestACorruptedSpoolIsReportedAndItsIntactRecordsDelivered(t *testing.T) {
 }
 
 func TestARefusedActivityNeverBlocksTheOthers(t *testing.T) {
-	srv := startService(t)
-	c := newClient(t, srv, srv.token("activities:read,activities:write"))
+	srv := servicetest.Start(t)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write"))
 	var refused []client.Activity
 	var refusal error
 	e, err := client.NewEmitter(client.EmitterConfig{Client: c, BatchSize: 10, OnRefused: func(a client.Activity, err error) {
@@ -294,8 +295,8 @@ func TestARefusedActivityNeverBlocksTheOthers(t *testing.T) {
 }
 
 func TestTheEmitterHonoursRetryAfter(t *testing.T) {
-	srv := startService(t)
-	target, _ := url.Parse(srv.url())
+	srv := servicetest.Start(t)
+	target, _ := url.Parse(srv.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var posts atomic.Int32
 	var times []time.Time
@@ -314,7 +315,7 @@ func TestTheEmitterHonoursRetryAfter(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer front.Close()
-	c, _ := client.New(client.Config{URL: front.URL, Token: srv.token("activities:read,activities:write")})
+	c, _ := client.New(client.Config{URL: front.URL, Token: srv.Token("activities:read,activities:write")})
 	e, err := client.NewEmitter(client.EmitterConfig{Client: c, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +334,7 @@ func TestTheEmitterHonoursRetryAfter(t *testing.T) {
 	if st := e.Stats(); st.Retried != 10 || st.Sent != 5 || !strings.Contains(st.LastError, "429") {
 		t.Fatalf("stats %+v", st)
 	}
-	checkExactlyOnce(t, newClient(t, srv, srv.token("activities:read")), "Throttled", 5)
+	checkExactlyOnce(t, newClient(t, srv, srv.Token("activities:read")), "Throttled", 5)
 }
 
 func TestEmitBlocksAtTheMemoryBound(t *testing.T) {

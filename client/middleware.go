@@ -40,7 +40,7 @@ type requestKey struct{}
 
 // requestAudit is what Middleware keeps in a request's context.
 type requestAudit struct {
-	cfg                                   MiddlewareConfig
+	cfg                                    MiddlewareConfig
 	operator, username, address, agent, id string
 }
 

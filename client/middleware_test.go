@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/auditlog/auditlog/client"
+	"github.com/auditlog/auditlog/internal/servicetest"
 )
 
 func TestTheMiddlewareFillsTheRequestsDetails(t *testing.T) {
-	srv := startService(t)
-	c := newClient(t, srv, srv.token("activities:read,activities:write"))
+	srv := servicetest.Start(t)
+	c := newClient(t, srv, srv.Token("activities:read,activities:write"))
 	e, err := client.NewEmitter(client.EmitterConfig{Client: c})
 	if err != nil {
 		t.Fatal(err)
