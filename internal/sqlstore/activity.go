@@ -176,15 +176,22 @@ func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Fi
 // match (0 for an open end). It reports false when no activity can match.
 func (db *Shared) idRange(ctx context.Context, q Querier, f auditlog.Filter) (IDRange, bool, error) {
 	var r IDRange
+	if f.CreatedFrom.IsZero() && f.CreatedTo.IsZero() {
+		return r, true, nil
+	}
+	first, last, err := db.idSpan(ctx, q)
+	if err != nil {
+		return r, false, err
+	}
 	if !f.CreatedFrom.IsZero() {
-		lo, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedFrom.UnixMicro())
+		lo, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedFrom.UnixMicro(), first, last)
 		if err != nil || !found {
 			return r, false, err
 		}
 		r.Lo = lo
 	}
 	if !f.CreatedTo.IsZero() {
-		after, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedTo.UnixMicro()+1)
+		after, found, err := db.firstCreatedAtLeast(ctx, q, f.CreatedTo.UnixMicro()+1, max(first, r.Lo), last)
 		if err != nil {
 			return r, false, err
 		}
@@ -201,22 +208,29 @@ func (db *Shared) idRange(ctx context.Context, q Querier, f auditlog.Filter) (ID
 	return r, true, nil
 }
 
+// idSpan returns the smallest and the largest id stored (0 when none).
+func (db *Shared) idSpan(ctx context.Context, q Querier) (first, last int64, err error) {
+	// Two subqueries: SQLite reads min(id) or max(id) off the end of the
+	// primary key only when the query holds just one of them.
+	if err := q.QueryRow(ctx, `SELECT (SELECT coalesce(min(id), 0) FROM activities), (SELECT coalesce(max(id), 0) FROM activities)`).Scan(&first, &last); err != nil {
+		return 0, 0, db.Wrap("find date range", err)
+	}
+	return first, last, nil
+}
+
 // probesPerRound is how many ids one round of firstCreatedAtLeast reads.
 const probesPerRound = 32
 
-// firstCreatedAtLeast returns the smallest id of an activity created at or
-// after us (microseconds). created never decreases with id, so it searches
-// the primary key, and no index on created_us is needed: each round reads
-// probesPerRound ids spread over the range left and narrows it to the gap
-// between two of them, so a million activities take four rounds.
-func (db *Shared) firstCreatedAtLeast(ctx context.Context, q Querier, us int64) (int64, bool, error) {
-	var lo, hi int64
-	// Two subqueries: SQLite reads min(id) or max(id) off the end of the
-	// primary key only when the query holds just one of them.
-	if err := q.QueryRow(ctx, `SELECT (SELECT coalesce(min(id), 0) FROM activities), (SELECT coalesce(max(id), 0) FROM activities)`).Scan(&lo, &hi); err != nil {
-		return 0, false, db.Wrap("find date range", err)
-	}
+// firstCreatedAtLeast returns the smallest id in [lo, hi] of an activity
+// created at or after us (microseconds). created never decreases with id,
+// so it searches the primary key, and no index on created_us is needed:
+// the ids whose creation times earlier searches read (db.created) narrow
+// the range first; then each round reads probesPerRound ids spread over
+// the range left and narrows it to the gap between two of them, so a
+// million activities take at most four rounds.
+func (db *Shared) firstCreatedAtLeast(ctx context.Context, q Querier, us, lo, hi int64) (int64, bool, error) {
 	var found int64 // the smallest id known to be created at or after us
+	lo, hi, found = db.created.narrow(us, lo, hi)
 	for lo > 0 && lo <= hi {
 		probes, all := spread(lo, hi)
 		b := &builder{}
@@ -225,22 +239,25 @@ func (db *Shared) firstCreatedAtLeast(ctx context.Context, q Querier, us int64) 
 			return 0, false, db.Wrap("find date range", err)
 		}
 		nextLo, nextHi := lo, hi
+		var read []createdAt
 		for rows.Next() {
-			var id, created int64
-			if err := rows.Scan(&id, &created); err != nil {
+			var p createdAt
+			if err := rows.Scan(&p.id, &p.us); err != nil {
 				rows.Close()
 				return 0, false, db.Wrap("find date range", err)
 			}
-			if created >= us && (found == 0 || id < found) {
-				found, nextHi = id, id-1
-			} else if created < us && id >= nextLo && (found == 0 || id < found) {
-				nextLo = id + 1
+			read = append(read, p)
+			if p.us >= us && (found == 0 || p.id < found) {
+				found, nextHi = p.id, p.id-1
+			} else if p.us < us && p.id >= nextLo && (found == 0 || p.id < found) {
+				nextLo = p.id + 1
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return 0, false, db.Wrap("find date range", err)
 		}
+		db.created.add(read)
 		if all || (nextLo == lo && nextHi == hi) {
 			if !all {
 				// No probe exists (ids removed behind the store's back): scan.

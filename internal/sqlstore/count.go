@@ -41,9 +41,13 @@ func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter
 	if err != nil {
 		return nil, err
 	}
+	first, last, err := db.idSpan(ctx, db.Read)
+	if err != nil {
+		return nil, err
+	}
 	firstIDs := make([]int64, len(bounds))
 	for i, b := range bounds {
-		id, found, err := db.firstCreatedAtLeast(ctx, db.Read, b.UnixMicro())
+		id, found, err := db.firstCreatedAtLeast(ctx, db.Read, b.UnixMicro(), first, last)
 		if err != nil {
 			return nil, err
 		}

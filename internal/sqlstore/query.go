@@ -67,7 +67,9 @@ func Placeholders(first, n int) string {
 func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
-	if !d.IntersectsIndexes {
+	if d.IntersectsIndexes {
+		f = withoutImpliedOperator(f)
+	} else {
 		f = withImpliedOperator(f)
 	}
 
@@ -189,6 +191,16 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 func withImpliedOperator(f auditlog.Filter) auditlog.Filter {
 	if len(f.Operators) == 0 && len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "") {
 		f.Operators = []auditlog.Operator{auditlog.OperatorHuman}
+	}
+	return f
+}
+
+// withoutImpliedOperator is f without an operator its usernames imply
+// (human): a planner that combines indexes would otherwise read each row
+// the username and activity indexes find, to test the operator.
+func withoutImpliedOperator(f auditlog.Filter) auditlog.Filter {
+	if len(f.Operators) == 1 && f.Operators[0] == auditlog.OperatorHuman && len(f.Usernames) > 0 && !slices.Contains(f.Usernames, "") {
+		f.Operators = nil
 	}
 	return f
 }

@@ -107,6 +107,9 @@ type Shared struct {
 	Refuse func(reason error)
 	// Now is the store's clock.
 	Now func() time.Time
+
+	// created remembers creation times read while mapping dates to ids.
+	created createdIndex
 }
 
 // RefuseWrites implements auditlog.TreeService.
