@@ -70,6 +70,7 @@ const (
 	ObjectTypeAPIToken        = "ApiToken"
 	ObjectTypeSession         = "Session"
 	ObjectTypeActivityType    = "ActivityType"
+	ObjectTypeStream          = "Stream"
 )
 
 func userRef(u *User) objectRef {

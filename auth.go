@@ -297,6 +297,7 @@ type Store interface {
 	AuthService
 	TreeService
 	WitnessService
+	StreamService
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	// Close waits for pending writes and releases the store.

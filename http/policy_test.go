@@ -150,6 +150,33 @@ func TestAPIAuthorization(t *testing.T) {
 		}
 		e.session(t, fmt.Sprintf("edit-%d", i))
 		e.session(t, fmt.Sprintf("seen-%d", i))
+		for _, st := range []string{"show", "pause", "resume", "replay", "drop"} {
+			made, err := e.db.CreateStream(ctx, setup, auditlog.NewStream{Name: fmt.Sprintf("%s-%d", st, i), Type: "webhook",
+				URL: "http://127.0.0.1:1/hook", Secret: auditlog.NewWebhookSecret()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == "resume" {
+				if _, err := e.db.PauseStream(ctx, setup, made.ID, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	streamID := func(name string) int64 {
+		streams, err := e.db.Streams(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range streams {
+			if st.Name == name {
+				return st.ID
+			}
+		}
+		return 999_999
+	}
+	streamPath := func(name, suffix string) func(int) string {
+		return func(i int) string { return fmt.Sprintf("/api/v1/streams/%d%s", streamID(fmt.Sprintf("%s-%d", name, i)), suffix) }
 	}
 	tokenID := func(name string) int64 {
 		tokens, err := e.db.Tokens(ctx)
@@ -222,6 +249,15 @@ func TestAPIAuthorization(t *testing.T) {
 		}, perm: admin},
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", path: func(i int) string { return fmt.Sprintf("/api/v1/tokens/%d", tokenID(fmt.Sprintf("revoke-%d", i))) }, perm: admin},
 		{method: "POST", pattern: "/api/v1/tokens/{id}/reset", path: func(i int) string { return fmt.Sprintf("/api/v1/tokens/%d/reset", tokenID(fmt.Sprintf("reset-%d", i))) }, perm: admin, success: http.StatusOK},
+		{method: "GET", pattern: "/api/v1/streams", path: fixed("/api/v1/streams"), perm: admin},
+		{method: "POST", pattern: "/api/v1/streams", path: fixed("/api/v1/streams"), body: func(i int) string {
+			return fmt.Sprintf(`{"name":"made-%d","type":"webhook","url":"https://siem.example/hook","filter":"operator=human"}`, i)
+		}, perm: admin},
+		{method: "GET", pattern: "/api/v1/streams/{id}", path: streamPath("show", ""), perm: admin, success: http.StatusOK},
+		{method: "POST", pattern: "/api/v1/streams/{id}/pause", path: streamPath("pause", "/pause"), perm: admin, success: http.StatusOK},
+		{method: "POST", pattern: "/api/v1/streams/{id}/resume", path: streamPath("resume", "/resume"), perm: admin, success: http.StatusOK},
+		{method: "POST", pattern: "/api/v1/streams/{id}/replay", path: streamPath("replay", "/replay"), body: func(int) string { return `{"from_id":1}` }, perm: admin, success: http.StatusOK},
+		{method: "DELETE", pattern: "/api/v1/streams/{id}", path: streamPath("drop", ""), perm: admin, success: http.StatusNoContent},
 		{method: "GET", pattern: "/api/v1/sessions", path: fixed("/api/v1/sessions"), perm: admin},
 		{method: "GET", pattern: "/metrics", path: fixed("/metrics"), perm: admin},
 		{method: "DELETE", pattern: "/api/v1/sessions/{id}", path: func(i int) string {

@@ -160,6 +160,13 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /api/v1/tokens", auditlog.PermAdmin, s.handleCreateToken)
 	s.route("DELETE /api/v1/tokens/{id}", auditlog.PermAdmin, s.handleRevokeToken)
 	s.route("POST /api/v1/tokens/{id}/reset", auditlog.PermAdmin, s.handleResetToken)
+	s.route("GET /api/v1/streams", auditlog.PermAdmin, s.handleListStreams)
+	s.route("POST /api/v1/streams", auditlog.PermAdmin, s.handleCreateStream)
+	s.route("GET /api/v1/streams/{id}", auditlog.PermAdmin, s.handleGetStream)
+	s.route("DELETE /api/v1/streams/{id}", auditlog.PermAdmin, s.handleDeleteStream)
+	s.route("POST /api/v1/streams/{id}/replay", auditlog.PermAdmin, s.handleReplayStream)
+	s.route("POST /api/v1/streams/{id}/pause", auditlog.PermAdmin, s.handlePauseStream(true))
+	s.route("POST /api/v1/streams/{id}/resume", auditlog.PermAdmin, s.handlePauseStream(false))
 	s.route("GET /api/v1/sessions", auditlog.PermAdmin, s.handleListSessions)
 	s.route("DELETE /api/v1/sessions/{id}", auditlog.PermAdmin, s.handleRevokeSessions)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/auditlog/auditlog"
 	apihttp "github.com/auditlog/auditlog/http"
 	"github.com/auditlog/auditlog/password"
+	"github.com/auditlog/auditlog/stream"
 	"github.com/auditlog/auditlog/tlog"
 	"github.com/auditlog/auditlog/witness"
 )
@@ -126,6 +128,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cpDone := make(chan struct{})
 	go func() { checkpointer.Run(cpCtx); close(cpDone) }()
 	defer func() { stopCheckpoints(); <-cpDone }()
+	// Streams deliver in the background; on several nodes, each stream
+	// from one node at a time (a lease in the store).
+	sCtx, stopStreams := context.WithCancel(ctx)
+	sDone := make(chan struct{})
+	go func() {
+		(&stream.Runner{Store: store, Node: nodeName(), Origin: signer.Origin(), Log: log}).Run(sCtx)
+		close(sDone)
+	}()
+	defer func() { stopStreams(); <-sDone }()
 	if len(witnesses) > 0 {
 		// Witnesses cosign in the background: one that is down delays
 		// only its own cosignatures, never recording.
@@ -244,4 +255,14 @@ func bootstrapAdmin(ctx context.Context, store auditlog.Store, log *slog.Logger)
 		log.Warn("AUDITLOG_ADMIN_PASSWORD is read on the first start only and was ignored: the admin user exists; to change its password, run: auditlog user edit --username admin --password-stdin")
 	}
 	return nil
+}
+
+// nodeName names this process among the nodes of one store, in the
+// streams' leases: the host, the process and a random part, so that a
+// restarted node never takes its predecessor's lease for its own.
+func nodeName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

@@ -1,0 +1,301 @@
+package stream_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/postgres"
+	"github.com/auditlog/auditlog/postgres/pgtest"
+	"github.com/auditlog/auditlog/sqlite"
+	"github.com/auditlog/auditlog/stream"
+)
+
+// receiver is a webhook endpoint that verifies every delivery as the
+// Standard Webhooks specification says, written from the specification
+// (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md)
+// and not from the service's signer, and keeps what it accepted.
+type receiver struct {
+	t   *testing.T
+	key []byte
+	mu  sync.Mutex
+	// fail, while above 0, makes that many next requests answer 500;
+	// hang makes the next one wait past the attempt's deadline.
+	fail int
+	hang bool
+	// bodies holds each accepted delivery's activity ids by webhook-id.
+	byID     map[string][]int64
+	order    []string // webhook-ids in the order accepted
+	attempts map[string]int
+}
+
+func newReceiver(t *testing.T, secret string) (*receiver, *httptest.Server) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{t: t, key: key, byID: map[string][]int64{}, attempts: map[string]int{}}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return r, srv
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	id, ts, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
+	mac := hmac.New(sha256.New, rc.key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	valid := false
+	for _, sig := range strings.Fields(sigs) { // space-separated, versioned
+		if v, ok := strings.CutPrefix(sig, "v1,"); ok && hmac.Equal([]byte(v), []byte(want)) {
+			valid = true
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if !valid || err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || r.Header.Get("Content-Type") != "application/json" {
+		rc.t.Errorf("a delivery that does not verify: id %q timestamp %q signature %q", id, ts, sigs)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var payload struct {
+		Type string `json:"type"`
+		Data struct {
+			Activities []auditlog.Activity `json:"activities"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil || payload.Type != "auditlog.activities" {
+		rc.t.Errorf("delivery %s: %v %s", id, err, body)
+	}
+	var ids []int64
+	for _, a := range payload.Data.Activities {
+		ids = append(ids, a.ID)
+	}
+	rc.mu.Lock()
+	rc.attempts[id]++
+	if prev, seen := rc.byID[id]; seen && !slices.Equal(prev, ids) {
+		rc.t.Errorf("webhook-id %s carried %v, then %v", id, prev, ids)
+	}
+	switch {
+	case rc.hang:
+		rc.hang = false
+		rc.mu.Unlock()
+		time.Sleep(1500 * time.Millisecond)
+		http.Error(w, "too late", http.StatusServiceUnavailable)
+		return
+	case rc.fail > 0:
+		rc.fail--
+		rc.mu.Unlock()
+		http.Error(w, "down for maintenance", http.StatusInternalServerError)
+		return
+	}
+	if _, seen := rc.byID[id]; !seen {
+		rc.order = append(rc.order, id)
+	}
+	rc.byID[id] = ids
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// delivered is every activity id accepted, in the order accepted, each
+// delivery once.
+func (rc *receiver) delivered() []int64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []int64
+	for _, id := range rc.order {
+		out = append(out, rc.byID[id]...)
+	}
+	return out
+}
+
+func openSQLite(t *testing.T) auditlog.Store {
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: t.TempDir(), Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var admin = auditlog.Actor{Operator: auditlog.OperatorHuman, Username: "admin"}
+
+// record records n activities, every third by a human, and returns the
+// ids of those by the machine.
+func record(t *testing.T, s auditlog.Store, n int) []int64 {
+	t.Helper()
+	var acts []auditlog.NewActivity
+	for i := range n {
+		a := auditlog.NewActivity{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine, ObjectID: strconv.Itoa(i)}
+		if i%3 == 0 {
+			a.Operator, a.Username = auditlog.OperatorHuman, "jdoe"
+		}
+		acts = append(acts, a)
+	}
+	ids, err := s.RecordActivities(context.Background(), auditlog.TokenRecorder(1), acts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var machine []int64
+	for i, id := range ids {
+		if i%3 != 0 {
+			machine = append(machine, id)
+		}
+	}
+	return machine
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// run starts a runner of the store on a node; it stops when the test
+// ends or when the returned function is called (the node dies without
+// giving its leases back).
+func run(t *testing.T, s auditlog.Store, node string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := &stream.Runner{Store: s, Node: node, Origin: "auditlog.test", Log: quietLog(),
+		Poll: 20 * time.Millisecond, LeaseFor: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	go func() { r.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor waits until the receiver holds want, in order.
+func waitFor(t *testing.T, rc *receiver, want []int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := rc.delivered()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d activities (%.20v...), want %d (%.20v...)", len(got), got, len(want), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
+	s := openSQLite(t)
+	ctx := context.Background()
+	before := record(t, s, 30)
+	secret := auditlog.NewWebhookSecret()
+	rc, hook := newReceiver(t, secret)
+	st, err := s.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: hook.URL + "/audit",
+		Filter: "operator=machine", Start: "beginning", BatchSize: 7, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, "node-a")
+	ids := append(before, record(t, s, 40)...)
+	waitFor(t, rc, ids, 10*time.Second)
+
+	// The receiver fails for a while, then hangs once: every retry of a
+	// delivery carries the same id and activities, and nothing is skipped.
+	rc.mu.Lock()
+	rc.fail, rc.hang = 5, true
+	rc.mu.Unlock()
+	more := record(t, s, 50)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, _ := s.FindStream(ctx, st.ID)
+		if got.State() == auditlog.StreamFailing && strings.Contains(got.LastError, "500") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream's state while its destination fails: %+v (%s)", got, got.State())
+		}
+	}
+	ids = append(ids, more...)
+	waitFor(t, rc, ids, 20*time.Second)
+	rc.mu.Lock()
+	retried := 0
+	for _, n := range rc.attempts {
+		retried = max(retried, n)
+	}
+	rc.mu.Unlock()
+	if retried < 2 {
+		t.Fatalf("no delivery was attempted twice (%d at most)", retried)
+	}
+	got, err := s.FindStream(ctx, st.ID)
+	want := ids
+	if err != nil || got.Cursor != want[len(want)-1] || got.Delivered != int64(len(want)) || got.State() != auditlog.StreamActive {
+		t.Fatalf("after delivering everything: %+v (%s), want cursor %d, %d delivered", got, got.State(), want[len(want)-1], len(want))
+	}
+
+	// Paused, nothing goes; resumed, the rest; replayed, again from an id.
+	if _, err := s.PauseStream(ctx, admin, st.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the worker sees the pause
+	paused := record(t, s, 9)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rc.delivered()); n != len(want) {
+		t.Fatalf("a paused stream delivered %d activities", n-len(want))
+	}
+	if _, err := s.PauseStream(ctx, admin, st.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, paused...)
+	waitFor(t, rc, ids, 10*time.Second)
+	from := ids[10]
+	if _, err := s.ReplayStream(ctx, admin, st.ID, from); err != nil {
+		t.Fatal(err)
+	}
+	again := slices.Concat(ids, ids[10:])
+	waitFor(t, rc, again, 10*time.Second)
+}
+
+func TestAnotherPostgresNodeTakesOverAStreamWhoseNodeDied(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	open := func() auditlog.Store {
+		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Builtin: catalog.Builtin()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	ctx := context.Background()
+	secret := auditlog.NewWebhookSecret()
+	rc, hook := newReceiver(t, secret)
+	st, err := a.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: hook.URL, Filter: "operator=machine",
+		Start: "beginning", BatchSize: 10, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA := run(t, a, "node-a")
+	ids := record(t, a, 25)
+	waitFor(t, rc, ids, 10*time.Second)
+	run(t, b, "node-b") // B waits: A holds the lease
+
+	// A dies holding the lease: B delivers once the lease runs out (2 s).
+	stopA()
+	start := time.Now()
+	ids = append(ids, record(t, b, 24)...)
+	waitFor(t, rc, ids, 10*time.Second)
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("node B took %v to take over", took)
+	}
+	got, _ := b.FindStream(ctx, st.ID)
+	if want := ids; got.Cursor != want[len(want)-1] || got.Delivered != int64(len(want)) {
+		t.Fatalf("after the takeover: %+v", got)
+	}
+}
