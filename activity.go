@@ -258,6 +258,9 @@ type ActivityService interface {
 	// counts. bounds must strictly increase; fewer than two bounds count
 	// nothing.
 	CountActivitiesOverTime(ctx context.Context, f Filter, bounds []time.Time) ([]OperatorCounts, error)
+	// CountActivities counts the activities matching f after f.AfterID
+	// (its other paging fields are ignored).
+	CountActivities(ctx context.Context, f Filter) (int64, error)
 }
 
 // OperatorCounts counts activities by operator.

@@ -47,23 +47,9 @@ func timeOrNil(t time.Time) *string {
 func (s *Server) streamView(ctx context.Context, st *auditlog.Stream) (streamJSON, error) {
 	v := streamJSON{Stream: *st, State: st.State(), LastDeliveryAt: timeOrNil(st.LastDeliveryAt),
 		LastErrorAt: timeOrNil(st.LastErrorAt), CreatedAt: st.Created.UTC().Format(time.RFC3339Nano)}
-	lag, err := streamLag(ctx, s.store, st)
+	lag, err := stream.Lag(ctx, s.store, st)
 	v.Lag = lag
 	return v, err
-}
-
-// streamLag counts the activities a stream has yet to deliver.
-func streamLag(ctx context.Context, store auditlog.Store, st *auditlog.Stream) (int64, error) {
-	f, err := st.Selection()
-	if err != nil {
-		return 0, err
-	}
-	f.AfterID = st.Cursor
-	counts, err := store.CountActivitiesOverTime(ctx, f, []time.Time{time.Unix(0, 0), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		return 0, err
-	}
-	return counts[0].Human + counts[0].Machine, nil
 }
 
 func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request) {

@@ -60,7 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"every activity says who recorded it, and its leaf commits to that", testRecordedBy},
 		{"witnesses' cosignatures and states are kept", testWitnesses},
 		{"created never decreases even when the clock steps back", testMonotonicCreated},
-		{"filters select exactly what a brute-force scan selects", testFilters},
+		{"filters select and count exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
 		{"counts over time match a brute-force count per interval and operator", testCountsOverTime},
 		{"a missing activity is not found", testNotFound},
@@ -575,6 +575,10 @@ func testFilters(t *testing.T, open Opener) {
 				}
 				if !slices.Equal(idsOf(got), want) || more != wantMore {
 					t.Fatalf("got ids %v more=%v, want %v more=%v", idsOf(got), more, want, wantMore)
+				}
+				unpaged := fc.f
+				if n, err := s.CountActivities(context.Background(), f); err != nil || n != int64(len(expected(unpaged, stored))) {
+					t.Fatalf("CountActivities: %d (%v), want %d", n, err, len(expected(unpaged, stored)))
 				}
 			})
 		}

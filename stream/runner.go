@@ -283,3 +283,19 @@ func Check(ns auditlog.NewStream) error {
 	}
 	return nil
 }
+
+// Counter counts activities, as the store does.
+type Counter interface {
+	CountActivities(ctx context.Context, f auditlog.Filter) (int64, error)
+}
+
+// Lag counts the activities a stream has yet to deliver: those its filter
+// selects after its cursor.
+func Lag(ctx context.Context, store Counter, st *auditlog.Stream) (int64, error) {
+	f, err := st.Selection()
+	if err != nil {
+		return 0, err
+	}
+	f.AfterID = st.Cursor
+	return store.CountActivities(ctx, f)
+}

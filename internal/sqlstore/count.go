@@ -14,6 +14,22 @@ import (
 // (created never decreases with id), so that every count is one walk of an
 // index over an id range: the filter's narrowest index, or the operator's.
 func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time) ([]auditlog.OperatorCounts, error) {
+	return db.countOverTime(ctx, f, bounds, 0)
+}
+
+// CountActivities counts the matches of f, its AfterID honoured (its
+// other paging fields are not).
+func (db *Shared) CountActivities(ctx context.Context, f auditlog.Filter) (int64, error) {
+	counts, err := db.countOverTime(ctx, f, []time.Time{time.UnixMicro(0), time.UnixMicro(math.MaxInt64)}, f.AfterID)
+	if err != nil || len(counts) == 0 {
+		return 0, err
+	}
+	return counts[0].Human + counts[0].Machine, nil
+}
+
+// countOverTime counts the matches of f with ids above after in each
+// interval of bounds.
+func (db *Shared) countOverTime(ctx context.Context, f auditlog.Filter, bounds []time.Time, after int64) ([]auditlog.OperatorCounts, error) {
 	d := db.Dialect
 	if len(bounds) < 2 {
 		return nil, nil
@@ -32,7 +48,7 @@ func (db *Shared) CountActivitiesOverTime(ctx context.Context, f auditlog.Filter
 	if err != nil || !ok {
 		return counts, err
 	}
-	lo, hi := ids.Lo, int64(math.MaxInt64)
+	lo, hi := max(ids.Lo, after+1), int64(math.MaxInt64)
 	if ids.Hi > 0 {
 		hi = ids.Hi + 1
 	}
