@@ -142,7 +142,7 @@ func (ns *NewStream) checkURL() error {
 	}
 	u, err := url.Parse(ns.URL)
 	if err != nil || u.Host == "" || !strings.Contains(strings.Join(want, " "), u.Scheme) || u.Scheme == "" {
-		return FieldErrorf("url", "a %s stream's url is %s://host[:port]..., not %q", ns.Type, strings.Join(want, ":// or "), ns.URL)
+		return FieldErrorf("url", "a %s stream's url starts with %s://, not %q", ns.Type, strings.Join(want, ":// or "), ns.URL)
 	}
 	if u.User != nil {
 		return FieldErrorf("url", "url must not carry credentials: give them as the secret")

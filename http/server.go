@@ -115,7 +115,7 @@ func NewServer(cfg Config) *Server {
 	s.dummyHash = password.Hash(password.Generate(), s.passwordParams)
 	s.metrics = newMetrics()
 	if cfg.Store != nil {
-		s.metrics.registry.MustRegister(newWitnessCollector(cfg.Store))
+		s.metrics.registry.MustRegister(newWitnessCollector(cfg.Store), newStreamCollector(cfg.Store))
 	}
 	var err error
 	if s.pages, err = parsePages(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/stream"
 )
@@ -181,4 +183,53 @@ func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// streamCollector reports each stream's health to /metrics.
+type streamCollector struct {
+	store                        auditlog.Store
+	lag, failing, delivered, cur *prometheus.Desc
+}
+
+func newStreamCollector(store auditlog.Store) *streamCollector {
+	label := []string{"stream"}
+	return &streamCollector{store: store,
+		lag:       prometheus.NewDesc("auditlog_stream_lag", "Activities the stream matches and has not delivered yet.", label, nil),
+		failing:   prometheus.NewDesc("auditlog_stream_failing", "1 from a stream's failed delivery attempt to its next acknowledged delivery.", label, nil),
+		delivered: prometheus.NewDesc("auditlog_stream_delivered_total", "Activities the stream's destination acknowledged.", label, nil),
+		cur:       prometheus.NewDesc("auditlog_stream_cursor", "The id of the last activity the stream delivered.", label, nil),
+	}
+}
+
+func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lag
+	ch <- c.failing
+	ch <- c.delivered
+	ch <- c.cur
+}
+
+func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	streams, err := c.store.Streams(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lag, err)
+		return
+	}
+	for i := range streams {
+		st := &streams[i]
+		lag, err := stream.Lag(ctx, c.store, st)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.lag, err)
+			continue
+		}
+		failing := 0.0
+		if st.State() == auditlog.StreamFailing {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing, st.Name)
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(st.Delivered), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.cur, prometheus.GaugeValue, float64(st.Cursor), st.Name)
+	}
 }

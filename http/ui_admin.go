@@ -19,16 +19,20 @@ import (
 // notices are the confirmations a form's redirect may ask for (?done=),
 // fixed texts so that a link cannot put words on the page.
 var notices = map[string]string{
-	"user-created":   "The user was created.",
-	"user-changed":   "The user was changed.",
-	"user-deleted":   "The user was deleted: their sessions ended and their tokens stopped working.",
-	"user-restored":  "The user was restored.",
-	"group-created":  "The permission group was created.",
-	"type-created":   "The activity type was registered.",
-	"group-changed":  "The permission group's permissions were saved.",
-	"token-revoked":  "The token was revoked.",
-	"group-deleted":  "The permission group was deleted.",
-	"sessions-ended": "The sessions were ended.",
+	"user-created":    "The user was created.",
+	"user-changed":    "The user was changed.",
+	"user-deleted":    "The user was deleted: their sessions ended and their tokens stopped working.",
+	"user-restored":   "The user was restored.",
+	"group-created":   "The permission group was created.",
+	"type-created":    "The activity type was registered.",
+	"group-changed":   "The permission group's permissions were saved.",
+	"token-revoked":   "The token was revoked.",
+	"stream-paused":   "The stream was paused.",
+	"stream-resumed":  "The stream was resumed: it delivers on from its cursor.",
+	"stream-replayed": "The stream delivers again from the activity given.",
+	"stream-deleted":  "The stream was deleted.",
+	"group-deleted":   "The permission group was deleted.",
+	"sessions-ended":  "The sessions were ended.",
 }
 
 // done redirects to the page at path with the confirmation of code.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -98,6 +99,20 @@ func TestUIAuthorization(t *testing.T) {
 		}
 		return p.SessionID
 	}
+	// streamID creates a stream for viewer i to change.
+	streamID := func(i int, action string) int64 {
+		st, err := e.db.CreateStream(ctx, setup, auditlog.NewStream{Name: fmt.Sprintf("ui-%s-%d", action, i), Type: "webhook",
+			URL: "http://127.0.0.1:1/hook", Secret: auditlog.NewWebhookSecret()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if action == "resume" {
+			if _, err := e.db.PauseStream(ctx, setup, st.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st.ID
+	}
 	none := func(int) url.Values { return url.Values{} }
 	// Users for the System Admin viewer to delete and restore.
 	for _, u := range []string{"dora", "gone"} {
@@ -146,6 +161,14 @@ func TestUIAuthorization(t *testing.T) {
 		}},
 		{method: "POST", pattern: "/admin/tokens/{id}/revoke", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "POST", pattern: "/admin/tokens/{id}/reset", perm: admin, form: none},
+		{method: "GET", pattern: "/admin/streams", path: "/admin/streams", perm: admin},
+		{method: "POST", pattern: "/admin/streams", path: "/admin/streams", perm: admin, form: func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("made-%d", i)}, "type": {"webhook"}, "url": {"https://siem.example/hook"}, "filter": {"operator=human"}}
+		}},
+		{method: "POST", pattern: "/admin/streams/{id}/pause", perm: admin, success: http.StatusSeeOther, form: none},
+		{method: "POST", pattern: "/admin/streams/{id}/resume", perm: admin, success: http.StatusSeeOther, form: none},
+		{method: "POST", pattern: "/admin/streams/{id}/replay", perm: admin, success: http.StatusSeeOther, form: func(int) url.Values { return url.Values{"from_id": {"1"}} }},
+		{method: "POST", pattern: "/admin/streams/{id}/delete", perm: admin, success: http.StatusSeeOther, form: none},
 		{method: "GET", pattern: "/admin/sessions", path: "/admin/sessions", perm: admin},
 		{method: "GET", pattern: "/admin/activity-types", path: "/admin/activity-types?q=user", perm: admin},
 		{method: "POST", pattern: "/admin/activity-types", path: "/admin/activity-types", perm: admin, success: http.StatusSeeOther, form: func(i int) url.Values {
@@ -172,6 +195,9 @@ func TestUIAuthorization(t *testing.T) {
 			path := r.path
 			if id, ok := strings.CutPrefix(r.pattern, "/admin/tokens/{id}/"); ok {
 				path = fmt.Sprintf("/admin/tokens/%d/%s", tokenID(i), id)
+			}
+			if action, ok := strings.CutPrefix(r.pattern, "/admin/streams/{id}/"); ok {
+				path = fmt.Sprintf("/admin/streams/%d/%s", streamID(i, action), action)
 			}
 			if r.pattern == "/admin/sessions/{id}/end" {
 				path = fmt.Sprintf("/admin/sessions/%d/end", sessionID(i))
@@ -432,6 +458,9 @@ func TestUIAdministrationForms(t *testing.T) {
 			{"/admin/groups/" + url.PathEscape(auditlog.SystemAdminGroup), url.Values{"permissions": {"activities:read"}}, "keeps every permission"},
 			{"/admin/tokens", url.Values{"name": {"t"}, "scopes": {"activities:read"}, "expires_in": {"-5"}}, "expires_in must be between"},
 			{"/admin/tokens/999999/revoke", url.Values{}, "999999"},
+			{"/admin/streams", url.Values{"name": {"s"}, "type": {"webhook"}, "url": {"ftp://x"}}, "url starts with http:// or https://"},
+			{"/admin/streams", url.Values{"name": {"s"}, "type": {"webhook"}, "url": {"https://x.example/"}, "batch_size": {"many"}}, "batch_size must be a whole number"},
+			{"/admin/streams/999999/replay", url.Values{"from_id": {"1"}}, "999999"},
 		} {
 			status, body := post(c.path, c.form)
 			if status < 400 || !strings.Contains(body, c.want) {
@@ -440,6 +469,24 @@ func TestUIAdministrationForms(t *testing.T) {
 		}
 		if after := newest().ID; after != before {
 			t.Errorf("refused forms recorded activity %d", after)
+		}
+	})
+	t.Run("a stream's secret is shown once, and its health on the tab", func(t *testing.T) {
+		status, body := post("/admin/streams", url.Values{"name": {"siem"}, "type": {"webhook"}, "url": {"https://siem.example/hook"}, "filter": {"operator=human"}})
+		i := strings.Index(body, "whsec_")
+		if status != http.StatusOK || i < 0 || !strings.Contains(body, "shown only this once") {
+			t.Fatalf("answered %d without the secret: %s", status, body)
+		}
+		secret := html.UnescapeString(body[i : i+strings.IndexByte(body[i:], '"')])
+		if _, err := auditlog.WebhookSecretKey(secret); err != nil {
+			t.Fatalf("the secret shown %q: %v", secret, err)
+		}
+		_, _, page := e.page(t, "GET", "/admin/streams", cookie, nil)
+		if strings.Contains(page, secret) || !strings.Contains(page, "siem") || !strings.Contains(page, "operator=human") || !strings.Contains(page, "after activity") {
+			t.Fatalf("the Streams tab shows the secret again, or not the stream:\n%s", page)
+		}
+		if a := newest(); a.SystemName != "CREATE_STREAM" || a.Username != auditlog.AdminUsername {
+			t.Fatalf("the creation recorded %+v", a)
 		}
 	})
 	t.Run("a token's secret is shown once and works", func(t *testing.T) {
@@ -451,7 +498,7 @@ func TestUIAdministrationForms(t *testing.T) {
 		if i < 0 {
 			t.Fatal("no secret on the page")
 		}
-		secret := body[i : i+strings.IndexByte(body[i:], '"')]
+		secret := html.UnescapeString(body[i : i+strings.IndexByte(body[i:], '"')])
 		if _, err := e.db.Authenticate(ctx, secret); err != nil {
 			t.Fatalf("the shown secret does not authenticate: %v", err)
 		}

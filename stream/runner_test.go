@@ -2,18 +2,11 @@ package stream_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,106 +16,8 @@ import (
 	"github.com/auditlog/auditlog/postgres/pgtest"
 	"github.com/auditlog/auditlog/sqlite"
 	"github.com/auditlog/auditlog/stream"
+	"github.com/auditlog/auditlog/stream/streamtest"
 )
-
-// receiver is a webhook endpoint that verifies every delivery as the
-// Standard Webhooks specification says, written from the specification
-// (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md)
-// and not from the service's signer, and keeps what it accepted.
-type receiver struct {
-	t   *testing.T
-	key []byte
-	mu  sync.Mutex
-	// fail, while above 0, makes that many next requests answer 500;
-	// hang makes the next one wait past the attempt's deadline.
-	fail int
-	hang bool
-	// bodies holds each accepted delivery's activity ids by webhook-id.
-	byID     map[string][]int64
-	order    []string // webhook-ids in the order accepted
-	attempts map[string]int
-}
-
-func newReceiver(t *testing.T, secret string) (*receiver, *httptest.Server) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{t: t, key: key, byID: map[string][]int64{}, attempts: map[string]int{}}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return r, srv
-}
-
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	id, ts, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
-	mac := hmac.New(sha256.New, rc.key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	valid := false
-	for _, sig := range strings.Fields(sigs) { // space-separated, versioned
-		if v, ok := strings.CutPrefix(sig, "v1,"); ok && hmac.Equal([]byte(v), []byte(want)) {
-			valid = true
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if !valid || err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || r.Header.Get("Content-Type") != "application/json" {
-		rc.t.Errorf("a delivery that does not verify: id %q timestamp %q signature %q", id, ts, sigs)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var payload struct {
-		Type string `json:"type"`
-		Data struct {
-			Activities []auditlog.Activity `json:"activities"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &payload); err != nil || payload.Type != "auditlog.activities" {
-		rc.t.Errorf("delivery %s: %v %s", id, err, body)
-	}
-	var ids []int64
-	for _, a := range payload.Data.Activities {
-		ids = append(ids, a.ID)
-	}
-	rc.mu.Lock()
-	rc.attempts[id]++
-	if prev, seen := rc.byID[id]; seen && !slices.Equal(prev, ids) {
-		rc.t.Errorf("webhook-id %s carried %v, then %v", id, prev, ids)
-	}
-	switch {
-	case rc.hang:
-		rc.hang = false
-		rc.mu.Unlock()
-		time.Sleep(1500 * time.Millisecond)
-		http.Error(w, "too late", http.StatusServiceUnavailable)
-		return
-	case rc.fail > 0:
-		rc.fail--
-		rc.mu.Unlock()
-		http.Error(w, "down for maintenance", http.StatusInternalServerError)
-		return
-	}
-	if _, seen := rc.byID[id]; !seen {
-		rc.order = append(rc.order, id)
-	}
-	rc.byID[id] = ids
-	rc.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// delivered is every activity id accepted, in the order accepted, each
-// delivery once.
-func (rc *receiver) delivered() []int64 {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	var out []int64
-	for _, id := range rc.order {
-		out = append(out, rc.byID[id]...)
-	}
-	return out
-}
 
 func openSQLite(t *testing.T) auditlog.Store {
 	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: t.TempDir(), Builtin: catalog.Builtin()})
@@ -191,20 +86,9 @@ func settled(t *testing.T, s auditlog.Store, id, last int64) *auditlog.Stream {
 	}
 }
 
-// waitFor waits until the receiver holds want, in order.
-func waitFor(t *testing.T, rc *receiver, want []int64, within time.Duration) {
+func waitFor(t *testing.T, rc *streamtest.WebhookReceiver, want []int64, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got := rc.delivered()
-		if slices.Equal(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d activities (%.20v...), want %d (%.20v...)", len(got), got, len(want), want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.WaitFor(t, want, within)
 }
 
 func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
@@ -212,8 +96,8 @@ func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
 	ctx := context.Background()
 	before := record(t, s, 30)
 	secret := auditlog.NewWebhookSecret()
-	rc, hook := newReceiver(t, secret)
-	st, err := s.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: hook.URL + "/audit",
+	rc := streamtest.NewWebhookReceiver(t, secret)
+	st, err := s.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: rc.URL + "/audit",
 		Filter: "operator=machine", Start: "beginning", BatchSize: 7, Secret: secret})
 	if err != nil {
 		t.Fatal(err)
@@ -224,9 +108,8 @@ func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
 
 	// The receiver fails for a while, then hangs once: every retry of a
 	// delivery carries the same id and activities, and nothing is skipped.
-	rc.mu.Lock()
-	rc.fail, rc.hang = 5, true
-	rc.mu.Unlock()
+	rc.Fail(5)
+	rc.Hang()
 	more := record(t, s, 50)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		got, _ := s.FindStream(ctx, st.ID)
@@ -239,13 +122,7 @@ func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
 	}
 	ids = append(ids, more...)
 	waitFor(t, rc, ids, 20*time.Second)
-	rc.mu.Lock()
-	retried := 0
-	for _, n := range rc.attempts {
-		retried = max(retried, n)
-	}
-	rc.mu.Unlock()
-	if retried < 2 {
+	if retried := rc.MostAttempts(); retried < 2 {
 		t.Fatalf("no delivery was attempted twice (%d at most)", retried)
 	}
 	want := ids
@@ -261,7 +138,7 @@ func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the worker sees the pause
 	paused := record(t, s, 9)
 	time.Sleep(200 * time.Millisecond)
-	if n := len(rc.delivered()); n != len(want) {
+	if n := len(rc.Delivered()); n != len(want) {
 		t.Fatalf("a paused stream delivered %d activities", n-len(want))
 	}
 	if _, err := s.PauseStream(ctx, admin, st.ID, false); err != nil {
@@ -290,8 +167,8 @@ func TestAnotherPostgresNodeTakesOverAStreamWhoseNodeDied(t *testing.T) {
 	a, b := open(), open()
 	ctx := context.Background()
 	secret := auditlog.NewWebhookSecret()
-	rc, hook := newReceiver(t, secret)
-	st, err := a.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: hook.URL, Filter: "operator=machine",
+	rc := streamtest.NewWebhookReceiver(t, secret)
+	st, err := a.CreateStream(ctx, admin, auditlog.NewStream{Name: "siem", Type: "webhook", URL: rc.URL, Filter: "operator=machine",
 		Start: "beginning", BatchSize: 10, Secret: secret})
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +176,7 @@ func TestAnotherPostgresNodeTakesOverAStreamWhoseNodeDied(t *testing.T) {
 	stopA := run(t, a, "node-a")
 	ids := record(t, a, 25)
 	waitFor(t, rc, ids, 10*time.Second)
+	settled(t, a, st.ID, ids[len(ids)-1])
 	run(t, b, "node-b") // B waits: A holds the lease
 
 	// A dies holding the lease: B delivers once the lease runs out (2 s).

@@ -39,6 +39,9 @@ Usage:
   auditlog user delete --username U | restore --username U | list
   auditlog session list | revoke (--id N | --user U | --group G)
   auditlog activity-type create --display-name NAME [--description TEXT] [--subtypes "A,B"] | list
+  auditlog stream create --name NAME --type webhook|syslog|nats|splunk_hec --url URL [--filter QUERY] [--start now|beginning|ID]
+                  [--format json|ocsf] [--batch-size N] [--secret S] [--subject S] [--ca-file PEM]   prints the secret (or the id)
+  auditlog stream list | pause --id N | resume --id N | replay --id N --from-id M | delete --id N
   auditlog export [--format csv|jsonl|bundle] [--with-proofs] [--output FILE] [--activity A ...] [--operator O] [--username U ...]
                   [--id N ...] [--object-type T] [--object-id I] [--created-on D | --created-from T --created-to T] [--tz Z]
   auditlog verify [--verifier-key KEY] [--checkpoint FILE] [--policy FILE]  check the log against its signed checkpoints
@@ -117,6 +120,13 @@ var adminCommands = map[string]func(ctx context.Context, args []string, stdout, 
 
 	"activity-type create": runActivityTypeCreate,
 	"activity-type list":   runActivityTypeList,
+
+	"stream create": runStreamCreate,
+	"stream list":   runStreamList,
+	"stream pause":  runStreamPause,
+	"stream resume": runStreamResume,
+	"stream replay": runStreamReplay,
+	"stream delete": runStreamDelete,
 }
 
 // describe writes an error for a person at a terminal.
