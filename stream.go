@@ -221,10 +221,10 @@ type StreamService interface {
 	// no other node holds it; it reports whether node holds it.
 	LeaseStream(ctx context.Context, id int64, node string, until time.Time) (bool, error)
 	// StreamDelivered moves the cursor from one id to another after an
-	// acknowledged delivery of n activities, if node holds the lease and
-	// the cursor is still at from (a replay may have moved it); it
-	// reports whether it moved.
-	StreamDelivered(ctx context.Context, id int64, node string, from, to int64, n int) (bool, error)
+	// acknowledged delivery of n activities, and extends node's lease to
+	// until, if node holds the lease and the cursor is still at from (a
+	// replay may have moved it); it reports whether it moved.
+	StreamDelivered(ctx context.Context, id int64, node string, from, to int64, n int, until time.Time) (bool, error)
 	// StreamFailed records a failed delivery attempt.
 	StreamFailed(ctx context.Context, id int64, node string, reason string) error
 }

@@ -162,7 +162,7 @@ func testStreamLeases(t *testing.T, open Opener) {
 	}
 	moved := func(node string, from, to int64) bool {
 		t.Helper()
-		ok, err := s.StreamDelivered(ctx, st.ID, node, from, to, int(to-from))
+		ok, err := s.StreamDelivered(ctx, st.ID, node, from, to, int(to-from), clock.Now().Add(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

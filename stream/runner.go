@@ -125,8 +125,9 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 			dest.Close()
 		}
 	}()
+	lease := &lease{stream: id}
 	for ctx.Err() == nil {
-		s, d, err := r.next(ctx, id)
+		s, d, err := r.next(ctx, lease)
 		switch {
 		case auditlog.ErrorCode(err) == auditlog.ENOTFOUND, err == nil && s != nil && s.Paused:
 			return
@@ -149,7 +150,7 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 		// One delivery, the same activities and id at every attempt, until
 		// it is acknowledged or the stream moves away from it.
 		for attempt := 0; ctx.Err() == nil; attempt++ {
-			err := r.attempt(ctx, s, dest, d)
+			err := r.attempt(ctx, lease, s, dest, d)
 			if err == nil || errors.Is(err, errLeaseLost) {
 				break
 			}
@@ -158,14 +159,37 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 	}
 }
 
+// lease is a worker's view of its hold on a stream: held until until.
+type lease struct {
+	stream int64
+	until  time.Time
+}
+
+// hold reports whether this node holds the stream's lease, renewing it
+// once a third of it has passed: an attempt begun while it holds the
+// lease (which takes at most half of it) ends before the lease does.
+func (r *Runner) hold(ctx context.Context, l *lease) (bool, error) {
+	if time.Until(l.until) > r.LeaseFor*2/3 {
+		return true, nil
+	}
+	until := time.Now().Add(r.LeaseFor)
+	held, err := r.Store.LeaseStream(ctx, l.stream, r.Node, until)
+	if err != nil || !held {
+		l.until = time.Time{}
+		return false, err
+	}
+	l.until = until
+	return true, nil
+}
+
 // next returns the stream and its next delivery (nil when nothing is new
 // or another node holds the stream's lease).
-func (r *Runner) next(ctx context.Context, id int64) (*auditlog.Stream, *Delivery, error) {
-	held, err := r.Store.LeaseStream(ctx, id, r.Node, time.Now().Add(r.LeaseFor))
+func (r *Runner) next(ctx context.Context, l *lease) (*auditlog.Stream, *Delivery, error) {
+	held, err := r.hold(ctx, l)
 	if err != nil || !held {
 		return nil, nil, err
 	}
-	s, err := r.Store.FindStream(ctx, id)
+	s, err := r.Store.FindStream(ctx, l.stream)
 	if err != nil || s.Paused {
 		return s, nil, err
 	}
@@ -191,8 +215,8 @@ func (r *Runner) next(ctx context.Context, id int64) (*auditlog.Stream, *Deliver
 
 // attempt makes one attempt at a delivery, keeping the lease, and moves
 // the cursor past it once acknowledged.
-func (r *Runner) attempt(ctx context.Context, s *auditlog.Stream, dest Destination, d *Delivery) error {
-	held, err := r.Store.LeaseStream(ctx, s.ID, r.Node, time.Now().Add(r.LeaseFor))
+func (r *Runner) attempt(ctx context.Context, l *lease, s *auditlog.Stream, dest Destination, d *Delivery) error {
+	held, err := r.hold(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -206,9 +230,15 @@ func (r *Runner) attempt(ctx context.Context, s *auditlog.Stream, dest Destinati
 		return err
 	}
 	last := d.Activities[len(d.Activities)-1].ID
-	moved, err := r.Store.StreamDelivered(ctx, s.ID, r.Node, s.Cursor, last, len(d.Activities))
+	until := time.Now().Add(r.LeaseFor)
+	moved, err := r.Store.StreamDelivered(ctx, s.ID, r.Node, s.Cursor, last, len(d.Activities), until)
 	if err != nil {
 		return err
+	}
+	if moved {
+		l.until = until
+	} else {
+		l.until = time.Time{}
 	}
 	if r.Observe != nil {
 		r.Observe(s.Name, len(d.Activities), nil)
@@ -266,20 +296,20 @@ func encode(format string, a auditlog.Activity) (json.RawMessage, error) {
 	switch format {
 	case auditlog.StreamFormatJSON:
 		return json.Marshal(a)
+	case auditlog.StreamFormatOCSF:
+		return encodeOCSF(a)
 	}
 	return nil, fmt.Errorf("format %q is not available", format)
 }
 
-// Check refuses a stream this build cannot deliver: a destination type or
-// a format it does not implement.
+// Check refuses a stream this build cannot deliver: a destination type it
+// does not implement. (It implements every format; NewStream.Check
+// refuses an unknown one.)
 func Check(ns auditlog.NewStream) error {
 	if _, ok := openers[ns.Type]; !ok {
 		if _, known := map[string]bool{TypeWebhook: true, TypeSyslog: true, TypeNATS: true, TypeSplunkHEC: true}[ns.Type]; known {
 			return auditlog.FieldErrorf("type", "%s streams are not available in this version", ns.Type)
 		}
-	}
-	if ns.Format != "" && ns.Format != auditlog.StreamFormatJSON {
-		return auditlog.FieldErrorf("format", "format %q is not available in this version: json is", ns.Format)
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func (db *Shared) LeaseStream(ctx context.Context, id int64, node string, until 
 }
 
 // StreamDelivered implements auditlog.StreamService.
-func (db *Shared) StreamDelivered(ctx context.Context, id int64, node string, from, to int64, n int) (bool, error) {
+func (db *Shared) StreamDelivered(ctx context.Context, id int64, node string, from, to int64, n int, until time.Time) (bool, error) {
 	moved := false
 	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var holder string
@@ -199,7 +199,8 @@ func (db *Shared) StreamDelivered(ctx context.Context, id int64, node string, fr
 			return nil, nil
 		}
 		moved = true
-		return nil, tx.Exec(ctx, `UPDATE streams SET cursor = $1, delivered = delivered + $2, last_delivery_us = $3 WHERE id = $4`, to, n, now, id)
+		return nil, tx.Exec(ctx, `UPDATE streams SET cursor = $1, delivered = delivered + $2, last_delivery_us = $3, lease_until_us = $4 WHERE id = $5`,
+			to, n, now, until.UnixMicro(), id)
 	})
 	return moved, db.Wrap("move stream cursor", err)
 }
