@@ -463,6 +463,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	do("GET", "/api/v1/activities", "alt_"+strings.Repeat("A", 43), "")       // unknown
 	do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", made.Token.ID), e.full, "") // revoked
 	do("GET", "/api/v1/tokens", e.full, "")
+	// A stream's secret, given and generated, and a HEC token.
+	given := auditlog.NewWebhookSecret()
+	var hook, generated, hec struct{ Secret string }
+	json.Unmarshal(do("POST", "/api/v1/streams", e.full, `{"name":"given","type":"webhook","url":"http://127.0.0.1:1/","secret":"`+given+`"}`), &hook)
+	json.Unmarshal(do("POST", "/api/v1/streams", e.full, `{"name":"generated","type":"webhook","url":"http://127.0.0.1:1/"}`), &generated)
+	json.Unmarshal(do("POST", "/api/v1/streams", e.full, `{"name":"hec","type":"splunk_hec","url":"http://127.0.0.1:1/","secret":"hec-token-0f9e8d7c"}`), &hec)
+	if hook.Secret != given || !strings.HasPrefix(generated.Secret, "whsec_") {
+		t.Fatalf("stream secrets answered: %q %q", hook.Secret, generated.Secret)
+	}
+	streamSecrets := []string{given, strings.TrimPrefix(given, "whsec_"), generated.Secret, strings.TrimPrefix(generated.Secret, "whsec_"), "hec-token-0f9e8d7c"}
+	secrets = append(secrets, streamSecrets...)
+	do("GET", "/api/v1/streams", e.full, "")
+	do("POST", "/api/v1/streams/1/pause", e.full, "")
 	do("GET", "/api/v1/users", e.full, "")
 	do("GET", "/api/v1/sessions", e.full, "")
 	csvExport := do("GET", "/api/v1/activities/export.csv", e.full, "")
@@ -493,6 +506,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for _, s := range append([]string{testPassword, newPassword, r.session.Value}, hashes...) {
 		if strings.Contains(text, s) {
 			t.Errorf("an answer holds a password, session or hash (%.12s…)", s)
+		}
+	}
+	for _, secret := range []string{given, generated.Secret} {
+		if n := strings.Count(text, strings.TrimPrefix(secret, "whsec_")); n != 1 {
+			t.Errorf("a stream's secret appears %d times in answers, want once (its creation's)", n)
 		}
 	}
 	if strings.Count(text, made.Secret) != 1 || strings.Count(text, reset.Secret) != 1 {
