@@ -113,8 +113,8 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// errLeaseLost ends a worker's attempts at a delivery: another node holds
-// the stream now, or it was replayed, paused or deleted.
+// errLeaseLost ends a worker's run of deliveries: another node holds the
+// stream now, or it was replayed, paused or deleted.
 var errLeaseLost = errors.New("the stream's lease or cursor moved")
 
 // deliver runs one stream until ctx ends, the stream is deleted or paused.
@@ -125,19 +125,19 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 			dest.Close()
 		}
 	}()
-	lease := &lease{stream: id}
+	l := &lease{stream: id}
 	for ctx.Err() == nil {
-		s, d, err := r.next(ctx, lease)
+		s, err := r.current(ctx, l)
 		switch {
 		case auditlog.ErrorCode(err) == auditlog.ENOTFOUND, err == nil && s != nil && s.Paused:
 			return
 		case err != nil:
 			if ctx.Err() == nil {
-				r.Log.Warn("stream: reading the next delivery failed", "stream", id, "error", err)
+				r.Log.Warn("stream: reading the stream failed", "stream", id, "error", err)
 			}
 			sleep(ctx, r.Poll)
 			continue
-		case d == nil: // another node holds it, or nothing is new
+		case s == nil: // another node holds it
 			sleep(ctx, r.Poll)
 			continue
 		}
@@ -147,15 +147,10 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 				continue
 			}
 		}
-		// One delivery, the same activities and id at every attempt, until
-		// it is acknowledged or the stream moves away from it.
-		for attempt := 0; ctx.Err() == nil; attempt++ {
-			err := r.attempt(ctx, lease, s, dest, d)
-			if err == nil || errors.Is(err, errLeaseLost) {
-				break
-			}
-			r.failed(ctx, s, attempt, err)
+		if err := r.drain(ctx, l, s, dest); err != nil && !errors.Is(err, errLeaseLost) && ctx.Err() == nil {
+			r.Log.Warn("stream: delivery stopped", "stream", s.Name, "error", err)
 		}
+		sleep(ctx, r.Poll)
 	}
 }
 
@@ -182,71 +177,150 @@ func (r *Runner) hold(ctx context.Context, l *lease) (bool, error) {
 	return true, nil
 }
 
-// next returns the stream and its next delivery (nil when nothing is new
-// or another node holds the stream's lease).
-func (r *Runner) next(ctx context.Context, l *lease) (*auditlog.Stream, *Delivery, error) {
+// current returns the stream as stored, or nil when another node holds
+// its lease.
+func (r *Runner) current(ctx context.Context, l *lease) (*auditlog.Stream, error) {
 	held, err := r.hold(ctx, l)
 	if err != nil || !held {
-		return nil, nil, err
+		return nil, err
 	}
-	s, err := r.Store.FindStream(ctx, l.stream)
-	if err != nil || s.Paused {
-		return s, nil, err
-	}
+	return r.Store.FindStream(ctx, l.stream)
+}
+
+// drain delivers the stream's batches one after another from its cursor
+// until nothing is new. The cursor's move is written behind the
+// deliveries, one write in flight at a time (each extending the lease),
+// so that delivery does not wait for the store between batches; a write
+// that finds the cursor or the lease moved (a replay, a pause, another
+// node) ends the run, and a crash between a delivery and its write only
+// delivers that batch again.
+func (r *Runner) drain(ctx context.Context, l *lease, s *auditlog.Stream, dest Destination) error {
 	f, err := s.Selection()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	f.AfterID, f.OldestFirst, f.Limit = s.Cursor, true, s.BatchSize
+	f.OldestFirst, f.Limit = true, s.BatchSize
+	acked, committed, uncommitted := s.Cursor, s.Cursor, 0
+	var writing chan cursorWrite // the write in flight, if any
+	finish := func(w cursorWrite) error {
+		writing = nil
+		if w.err != nil {
+			return w.err
+		}
+		if !w.moved {
+			l.until = time.Time{}
+			return errLeaseLost
+		}
+		l.until, committed = w.until, w.to
+		return nil
+	}
+	wait := func() error { return finish(<-writing) }
+	defer func() {
+		if writing != nil {
+			wait()
+		}
+	}()
+	recheck := time.Now().Add(r.Poll)
+	for ctx.Err() == nil {
+		if writing != nil {
+			select {
+			case w := <-writing:
+				if err := finish(w); err != nil {
+					return err
+				}
+			default:
+			}
+		}
+		if writing == nil && acked != committed {
+			writing = r.writeCursor(ctx, s.ID, committed, acked, uncommitted)
+			uncommitted = 0
+		}
+		if time.Now().After(recheck) { // a pause shows here; a replay at the next write
+			if cur, err := r.Store.FindStream(ctx, s.ID); err != nil || cur.Paused {
+				return errors.Join(err, errLeaseLost)
+			}
+			recheck = time.Now().Add(r.Poll)
+		}
+		f.AfterID = acked
+		d, err := r.batch(ctx, s, f)
+		if err != nil || d == nil {
+			if writing != nil {
+				if werr := wait(); werr != nil {
+					return werr
+				}
+			}
+			if err == nil && acked != committed {
+				continue // write what is left before resting
+			}
+			return err
+		}
+		if err := r.attemptUntilDone(ctx, l, s, dest, d); err != nil {
+			return err
+		}
+		acked = d.Activities[len(d.Activities)-1].ID
+		uncommitted += len(d.Activities)
+		if r.Observe != nil {
+			r.Observe(s.Name, len(d.Activities), nil)
+		}
+	}
+	return ctx.Err()
+}
+
+// cursorWrite is the outcome of a write of the cursor.
+type cursorWrite struct {
+	to    int64
+	until time.Time
+	moved bool
+	err   error
+}
+
+// writeCursor moves the cursor from one id to another in the background.
+func (r *Runner) writeCursor(ctx context.Context, id, from, to int64, n int) chan cursorWrite {
+	done := make(chan cursorWrite, 1)
+	go func() {
+		until := time.Now().Add(r.LeaseFor)
+		moved, err := r.Store.StreamDelivered(ctx, id, r.Node, from, to, n, until)
+		done <- cursorWrite{to: to, until: until, moved: moved, err: err}
+	}()
+	return done
+}
+
+// batch reads the next delivery, nil when nothing is new.
+func (r *Runner) batch(ctx context.Context, s *auditlog.Stream, f auditlog.Filter) (*Delivery, error) {
 	acts, _, err := r.Store.FindActivities(ctx, f)
 	if err != nil || len(acts) == 0 {
-		return s, nil, err
+		return nil, err
 	}
 	d := &Delivery{ID: fmt.Sprintf("stream%d-%d-%d", s.ID, acts[0].ID, acts[len(acts)-1].ID), Activities: acts}
 	for _, a := range acts {
 		p, err := encode(s.Format, a)
 		if err != nil {
-			return nil, nil, fmt.Errorf("activity %d in %s: %w", a.ID, s.Format, err)
+			return nil, fmt.Errorf("activity %d in %s: %w", a.ID, s.Format, err)
 		}
 		d.Payloads = append(d.Payloads, p)
 	}
-	return s, d, nil
+	return d, nil
 }
 
-// attempt makes one attempt at a delivery, keeping the lease, and moves
-// the cursor past it once acknowledged.
-func (r *Runner) attempt(ctx context.Context, l *lease, s *auditlog.Stream, dest Destination, d *Delivery) error {
-	held, err := r.hold(ctx, l)
-	if err != nil {
-		return err
+// attemptUntilDone makes attempts at one delivery, the same activities
+// and id at each, until it is acknowledged or the lease is lost.
+func (r *Runner) attemptUntilDone(ctx context.Context, l *lease, s *auditlog.Stream, dest Destination, d *Delivery) error {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		held, err := r.hold(ctx, l)
+		if err == nil && !held {
+			return errLeaseLost
+		}
+		if err == nil {
+			actx, cancel := context.WithTimeout(ctx, r.LeaseFor/2)
+			err = dest.Deliver(actx, *d)
+			cancel()
+		}
+		if err == nil {
+			return nil
+		}
+		r.failed(ctx, s, attempt, err)
 	}
-	if !held {
-		return errLeaseLost
-	}
-	actx, cancel := context.WithTimeout(ctx, r.LeaseFor/2)
-	err = dest.Deliver(actx, *d)
-	cancel()
-	if err != nil {
-		return err
-	}
-	last := d.Activities[len(d.Activities)-1].ID
-	until := time.Now().Add(r.LeaseFor)
-	moved, err := r.Store.StreamDelivered(ctx, s.ID, r.Node, s.Cursor, last, len(d.Activities), until)
-	if err != nil {
-		return err
-	}
-	if moved {
-		l.until = until
-	} else {
-		l.until = time.Time{}
-	}
-	if r.Observe != nil {
-		r.Observe(s.Name, len(d.Activities), nil)
-	}
-	if !moved {
-		return errLeaseLost
-	}
-	return nil
+	return ctx.Err()
 }
 
 // failed records a failed attempt and waits out its back-off.
