@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"time"
 
@@ -31,6 +32,7 @@ type streamJSON struct {
 	auditlog.Stream
 	State          string  `json:"state"`
 	Lag            int64   `json:"lag"`
+	LagSeconds     float64 `json:"lag_seconds"`
 	LastDeliveryAt *string `json:"last_delivery_at"`
 	LastErrorAt    *string `json:"last_error_at"`
 	CreatedAt      string  `json:"created_at"`
@@ -50,7 +52,7 @@ func (s *Server) streamView(ctx context.Context, st *auditlog.Stream) (streamJSO
 	v := streamJSON{Stream: *st, State: st.State(), LastDeliveryAt: timeOrNil(st.LastDeliveryAt),
 		LastErrorAt: timeOrNil(st.LastErrorAt), CreatedAt: st.Created.UTC().Format(time.RFC3339Nano)}
 	lag, err := stream.Lag(ctx, s.store, st)
-	v.Lag = lag
+	v.Lag, v.LagSeconds = lag.Activities, math.Round(lag.Seconds(s.now())*1000)/1000
 	return v, err
 }
 
@@ -187,22 +189,24 @@ func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request) {
 
 // streamCollector reports each stream's health to /metrics.
 type streamCollector struct {
-	store                        auditlog.Store
-	lag, failing, delivered, cur *prometheus.Desc
+	store                                    auditlog.Store
+	lag, lagSeconds, failing, delivered, cur *prometheus.Desc
 }
 
 func newStreamCollector(store auditlog.Store) *streamCollector {
 	label := []string{"stream"}
 	return &streamCollector{store: store,
-		lag:       prometheus.NewDesc("auditlog_stream_lag", "Activities the stream matches and has not delivered yet.", label, nil),
-		failing:   prometheus.NewDesc("auditlog_stream_failing", "1 from a stream's failed delivery attempt to its next acknowledged delivery.", label, nil),
-		delivered: prometheus.NewDesc("auditlog_stream_delivered_total", "Activities the stream's destination acknowledged.", label, nil),
-		cur:       prometheus.NewDesc("auditlog_stream_cursor", "The id of the last activity the stream delivered.", label, nil),
+		lag:        prometheus.NewDesc("auditlog_stream_lag", "Activities the stream matches and has not delivered yet.", label, nil),
+		lagSeconds: prometheus.NewDesc("auditlog_stream_lag_seconds", "How long the oldest activity the stream has not delivered has waited.", label, nil),
+		failing:    prometheus.NewDesc("auditlog_stream_failing", "1 from a stream's failed delivery attempt to its next acknowledged delivery.", label, nil),
+		delivered:  prometheus.NewDesc("auditlog_stream_delivered_total", "Activities the stream's destination acknowledged.", label, nil),
+		cur:        prometheus.NewDesc("auditlog_stream_cursor", "The id of the last activity the stream delivered.", label, nil),
 	}
 }
 
 func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lag
+	ch <- c.lagSeconds
 	ch <- c.failing
 	ch <- c.delivered
 	ch <- c.cur
@@ -227,7 +231,8 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		if st.State() == auditlog.StreamFailing {
 			failing = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag.Activities), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, lag.Seconds(time.Now()), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing, st.Name)
 		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(st.Delivered), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.cur, prometheus.GaugeValue, float64(st.Cursor), st.Name)

@@ -388,18 +388,43 @@ func Check(ns auditlog.NewStream) error {
 	return nil
 }
 
-// Counter counts activities, as the store does.
+// Counter counts and finds activities, as the store does.
 type Counter interface {
 	CountActivities(ctx context.Context, f auditlog.Filter) (int64, error)
+	FindActivities(ctx context.Context, f auditlog.Filter) ([]auditlog.Activity, bool, error)
 }
 
-// Lag counts the activities a stream has yet to deliver: those its filter
-// selects after its cursor.
-func Lag(ctx context.Context, store Counter, st *auditlog.Stream) (int64, error) {
+// Backlog is what a stream has yet to deliver: the activities its filter
+// selects after its cursor, and when the oldest of them was recorded
+// (zero when there is none).
+type Backlog struct {
+	Activities int64
+	Oldest     time.Time
+}
+
+// Seconds is how long the oldest activity has waited, at now.
+func (b Backlog) Seconds(now time.Time) float64 {
+	if b.Oldest.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(b.Oldest).Seconds())
+}
+
+// Lag returns a stream's backlog.
+func Lag(ctx context.Context, store Counter, st *auditlog.Stream) (Backlog, error) {
 	f, err := st.Selection()
 	if err != nil {
-		return 0, err
+		return Backlog{}, err
 	}
 	f.AfterID = st.Cursor
-	return store.CountActivities(ctx, f)
+	n, err := store.CountActivities(ctx, f)
+	if err != nil || n == 0 {
+		return Backlog{}, err
+	}
+	f.OldestFirst, f.Limit = true, 1
+	oldest, _, err := store.FindActivities(ctx, f)
+	if err != nil || len(oldest) == 0 {
+		return Backlog{Activities: n}, err
+	}
+	return Backlog{Activities: n, Oldest: oldest[0].Created}, nil
 }

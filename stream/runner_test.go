@@ -141,6 +141,11 @@ func TestAWebhookStreamDeliversEveryMatchInOrderThroughFailures(t *testing.T) {
 	if n := len(rc.Delivered()); n != len(want) {
 		t.Fatalf("a paused stream delivered %d activities", n-len(want))
 	}
+	now, _ := s.FindStream(ctx, st.ID)
+	backlog, err := stream.Lag(ctx, s, now)
+	if err != nil || backlog.Activities != int64(len(paused)) || backlog.Seconds(time.Now()) < 0.2 || backlog.Seconds(time.Now()) > 10 {
+		t.Fatalf("a paused stream's backlog: %+v %v, want %d activities, the oldest 0.2 s old or more", backlog, err, len(paused))
+	}
 	if _, err := s.PauseStream(ctx, admin, st.ID, false); err != nil {
 		t.Fatal(err)
 	}

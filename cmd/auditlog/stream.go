@@ -61,8 +61,9 @@ func runStreamCreate(ctx context.Context, args []string, stdout, stderr io.Write
 // streamRow is a stream as `stream list` shows it.
 type streamRow struct {
 	auditlog.Stream
-	State string `json:"state"`
-	Lag   int64  `json:"lag"`
+	State      string  `json:"state"`
+	Lag        int64   `json:"lag"`
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 func runStreamList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,7 +81,7 @@ func runStreamList(ctx context.Context, args []string, stdout, stderr io.Writer)
 				if err != nil {
 					return err
 				}
-				rows[i] = streamRow{Stream: streams[i], State: streams[i].State(), Lag: lag}
+				rows[i] = streamRow{Stream: streams[i], State: streams[i].State(), Lag: lag.Activities, LagSeconds: lag.Seconds(time.Now())}
 			}
 			if asJSON {
 				enc := json.NewEncoder(stdout)
@@ -95,7 +96,7 @@ func runStreamList(ctx context.Context, args []string, stdout, stderr io.Writer)
 					last = r.LastDeliveryAt.Format(time.RFC3339)
 				}
 				fmt.Fprintln(tw, strings.Join([]string{strconv.FormatInt(r.ID, 10), r.Name, r.Type, r.URL, r.State,
-					strconv.FormatInt(r.Cursor, 10), strconv.FormatInt(r.Lag, 10), strconv.FormatInt(r.Delivered, 10), last, r.LastError}, "\t"))
+					strconv.FormatInt(r.Cursor, 10), fmt.Sprintf("%d (%.0fs)", r.Lag, r.LagSeconds), strconv.FormatInt(r.Delivered, 10), last, r.LastError}, "\t"))
 			}
 			return tw.Flush()
 		},
