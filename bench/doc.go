@@ -33,6 +33,9 @@
 // BenchmarkEmitterOutage keeps the server down for AUDITLOG_BENCH_OUTAGE
 // (default 60s) under load and watches the emitter's memory.
 //
+// BenchmarkStreamWebhook fills as target 1 does while a webhook stream
+// delivers every activity, against the same fill with no stream.
+//
 // BenchmarkIngestWitnessed runs a litewitness (witness/witnesstest), which
 // `make bench` installs into .tools as `make test` does.
 //
