@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/postgres/pgtest"
 	"github.com/auditlog/auditlog/stream/streamtest"
 )
 
@@ -113,4 +118,72 @@ func firstArrivals(ids []int64) []int64 {
 		}
 	}
 	return out
+}
+
+// TestAnotherNodeTakesOverTheStreamOfANodeKilledWithItsLease runs two
+// `auditlog serve` nodes on one PostgreSQL database, kills with SIGKILL
+// the one that holds the stream's lease, and expects the other to deliver
+// the rest once the lease has run out.
+func TestAnotherNodeTakesOverTheStreamOfANodeKilledWithItsLease(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	keyEnv, _ := sharedKey(t)
+	token := strings.TrimSpace(mustCLI(t, "token", "create", "--database-url", dbURL, "--name", "ops", "--scopes", "activities:read,activities:write,admin"))
+	nodes := []*server{
+		startServerWith(t, []string{"--database-url", dbURL, "--data", t.TempDir()}, keyEnv),
+		startServerWith(t, []string{"--database-url", dbURL, "--data", t.TempDir()}, keyEnv),
+	}
+	secret := auditlog.NewWebhookSecret()
+	rc := streamtest.NewWebhookReceiver(t, secret)
+	if code := call(t, "POST", nodes[0].url+"/api/v1/streams", token, map[string]any{"name": "siem", "type": "webhook", "url": rc.URL,
+		"filter": "activity=EDIT_USER&operator=machine", "start": "beginning", "batch_size": 20, "secret": secret}, nil); code != 201 {
+		t.Fatalf("create the stream: %d", code)
+	}
+	var ids []int64
+	record := func(node *server) {
+		acts := make([]map[string]any, 100)
+		for i := range acts {
+			acts[i] = map[string]any{"activity_system_name": "EDIT_USER", "operator": "machine", "object_name": fmt.Sprint("#", i)}
+		}
+		var out struct{ IDs []int64 }
+		if code := call(t, "POST", node.url+"/api/v1/activities", token, map[string]any{"activities": acts}, &out); code != 201 {
+			t.Fatalf("record: %d", code)
+		}
+		ids = append(ids, out.IDs...)
+	}
+	record(nodes[1])
+	rc.WaitFor(t, ids, 20*time.Second)
+
+	// The node named in the lease (host/pid/random) is killed.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var holder string
+	if err := conn.QueryRow(context.Background(), `SELECT lease_node FROM streams`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	alive := -1
+	for i, n := range nodes {
+		if strings.Contains(holder, fmt.Sprintf("/%d/", n.cmd.Process.Pid)) {
+			n.kill()
+			alive = 1 - i
+		}
+	}
+	if alive < 0 {
+		t.Fatalf("no node holds the lease %q", holder)
+	}
+	record(nodes[alive])
+	start := time.Now()
+	for deadline := start.Add(40 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got := firstArrivals(rc.Delivered()); slices.Equal(got, ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d activities arrived after the node holding the lease died\n%s", len(firstArrivals(rc.Delivered())), len(ids), nodes[alive].log())
+		}
+	}
+	if took := time.Since(start); took > 25*time.Second {
+		t.Fatalf("the other node took %v to take the stream over (the lease is 15 s)", took)
+	}
 }
