@@ -88,8 +88,7 @@ func (r *Runner) Run(ctx context.Context) {
 			default:
 			}
 			if !wanted[id] && err == nil {
-				w.stop()
-				delete(workers, id)
+				w.stop() // kept until it is done, so that no second worker starts beside it
 			}
 		}
 		for id := range wanted {
