@@ -18,12 +18,15 @@ TORCHWOOD_V := v0.6.1
 
 # The web UI's browser tests drive Debian's chromium, installed when missing.
 # The syslog stream's tests run private rsyslogd instances (never the
-# system's service), over TLS with the GnuTLS driver of rsyslog-gnutls.
+# system's service), over TLS with the GnuTLS driver of rsyslog-gnutls;
+# the NATS stream's tests use the machine's NATS server, or start
+# Debian's nats-server on a free port when there is none.
 test:
 	./.ci/postgres
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	command -v ssh-agent >/dev/null || (apt-get update && apt-get install -y openssh-client)
 	command -v rsyslogd >/dev/null && dpkg -s rsyslog-gnutls >/dev/null 2>&1 || (apt-get update && apt-get install -y rsyslog rsyslog-gnutls)
+	command -v nats-server >/dev/null || test -x /usr/sbin/nats-server || (apt-get update && apt-get install -y nats-server)
 	GOBIN=$(TOOLS) $(GO) install $(TORCHWOOD)/litewitness@$(TORCHWOOD_V) $(TORCHWOOD)/witnessctl@$(TORCHWOOD_V)
 	PATH="$(TOOLS):$$PATH" $(GO) tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m ./...
 

@@ -3,6 +3,9 @@ package stream
 import (
 	"context"
 	"crypto/rand"
+	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +15,82 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// testNATSURL is the NATS server with JetStream that the machine runs.
-const testNATSURL = "nats://127.0.0.1:4222"
+// testNATSURL is a NATS server with JetStream: the machine's (or the one
+// AUDITLOG_TEST_NATS_URL names), or else one that TestMain starts on a free
+// port, from Debian's nats-server, which make test installs when missing.
+var testNATSURL = "nats://127.0.0.1:4222"
+
+func TestMain(m *testing.M) {
+	if u := os.Getenv("AUDITLOG_TEST_NATS_URL"); u != "" {
+		testNATSURL = u
+	}
+	stop := ensureNATS()
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// ensureNATS starts a NATS server with JetStream when testNATSURL has
+// none, and returns what stops it. Without a nats-server binary it starts
+// nothing: the NATS tests then fail in CI and skip elsewhere.
+func ensureNATS() (stop func()) {
+	if hasJetStream(testNATSURL) {
+		return func() {}
+	}
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if bin = "/usr/sbin/nats-server"; !fileExists(bin) {
+			return func() {}
+		}
+	}
+	dir, err := os.MkdirTemp("", "auditlog-nats")
+	if err != nil {
+		return func() {}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return func() {}
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", dir)
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return func() {}
+	}
+	url := "nats://127.0.0.1:" + port
+	for deadline := time.Now().Add(10 * time.Second); !hasJetStream(url) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	testNATSURL = url
+	return func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+}
+
+// hasJetStream reports whether a NATS server with JetStream answers at url.
+func hasJetStream(url string) bool {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err == nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
 
 // natsStream creates a JetStream stream of its own for the test, capturing
 // the subjects under the prefix it returns; it is deleted when the test
