@@ -72,19 +72,7 @@ func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, secret, err := s.createStream(r, ns)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v, err := s.streamView(r.Context(), st)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, struct {
-		Stream streamJSON `json:"stream"`
-		Secret string     `json:"secret,omitempty"`
-	}{v, secret})
+	s.writeStream(w, r, http.StatusCreated, st, secret, err)
 }
 
 // createStream creates a stream and returns its secret (generated for a
@@ -115,8 +103,9 @@ func (s *Server) handleListStreams(w http.ResponseWriter, r *http.Request) {
 	}{out})
 }
 
-// writeStream answers with one stream.
-func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, st *auditlog.Stream, err error) {
+// writeStream answers with one stream (and its secret, when just created),
+// or with err.
+func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, status int, st *auditlog.Stream, secret string, err error) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -126,9 +115,10 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, st *auditlo
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	writeJSON(w, status, struct {
 		Stream streamJSON `json:"stream"`
-	}{v})
+		Secret string     `json:"secret,omitempty"`
+	}{v, secret})
 }
 
 func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +128,7 @@ func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.store.FindStream(r.Context(), id)
-	s.writeStream(w, r, st, err)
+	s.writeStream(w, r, http.StatusOK, st, "", err)
 }
 
 func (s *Server) handlePauseStream(paused bool) http.HandlerFunc {
@@ -149,7 +139,7 @@ func (s *Server) handlePauseStream(paused bool) http.HandlerFunc {
 			return
 		}
 		st, err := s.store.PauseStream(r.Context(), s.actor(r), id, paused)
-		s.writeStream(w, r, st, err)
+		s.writeStream(w, r, http.StatusOK, st, "", err)
 	}
 }
 
@@ -171,7 +161,7 @@ func (s *Server) handleReplayStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.store.ReplayStream(r.Context(), s.actor(r), id, *in.FromID)
-	s.writeStream(w, r, st, err)
+	s.writeStream(w, r, http.StatusOK, st, "", err)
 }
 
 func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request) {
