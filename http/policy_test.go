@@ -176,7 +176,9 @@ func TestAPIAuthorization(t *testing.T) {
 		return 999_999
 	}
 	streamPath := func(name, suffix string) func(int) string {
-		return func(i int) string { return fmt.Sprintf("/api/v1/streams/%d%s", streamID(fmt.Sprintf("%s-%d", name, i)), suffix) }
+		return func(i int) string {
+			return fmt.Sprintf("/api/v1/streams/%d%s", streamID(fmt.Sprintf("%s-%d", name, i)), suffix)
+		}
 	}
 	tokenID := func(name string) int64 {
 		tokens, err := e.db.Tokens(ctx)
