@@ -67,10 +67,6 @@ func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request) {
 	if len(in.Start) > 0 && json.Unmarshal(in.Start, &ns.Start) != nil {
 		ns.Start = string(in.Start) // an id, which Check reads
 	}
-	if err := stream.Check(ns); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	st, secret, err := s.createStream(r, ns)
 	s.writeStream(w, r, http.StatusCreated, st, secret, err)
 }

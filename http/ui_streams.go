@@ -59,12 +59,7 @@ func (s *Server) handleCreateStreamForm(w http.ResponseWriter, r *http.Request) 
 		}
 		ns.BatchSize = n
 	}
-	err := stream.Check(ns)
-	var st *auditlog.Stream
-	var secret string
-	if err == nil {
-		st, secret, err = s.createStream(r, ns)
-	}
+	st, secret, err := s.createStream(r, ns)
 	if err != nil {
 		s.renderStreams(w, r, streamsPage{}, err)
 		return

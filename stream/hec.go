@@ -45,14 +45,11 @@ func openHEC(cfg Config) (Destination, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, auditlog.FieldErrorf("url", "url must be the HEC base URL, http(s)://host[:port][/path]")
 	}
-	tlsCfg, err := tlsConfig(cfg.CAPEM, u.Hostname())
+	client, err := httpClient(cfg.CAPEM, u.Hostname())
 	if err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsCfg
-	return &hec{url: u.JoinPath(hecPath).Redacted(), token: cfg.Secret,
-		client: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+	return &hec{url: u.JoinPath(hecPath).Redacted(), token: cfg.Secret, client: client}, nil
 }
 
 // hecEvent is one event of a HEC request's body.

@@ -321,8 +321,8 @@ func ocsfCheckEvent(t *testing.T, a auditlog.Activity) int {
 
 func TestOCSFStreamFormat(t *testing.T) {
 	ns := auditlog.NewStream{Name: "siem", Type: TypeWebhook, URL: "https://siem.example/", Secret: auditlog.NewWebhookSecret(), Format: auditlog.StreamFormatOCSF}
-	if err := Check(ns); err != nil {
-		t.Errorf("Check refuses an ocsf stream: %v", err)
+	if _, err := ns.Check(0); err != nil {
+		t.Errorf("NewStream.Check refuses an ocsf stream: %v", err)
 	}
 	a := recorded(t, 1, auditlog.LoggedIn(ocsfJdoe, ocsfJdoeUser, ocsfSession))
 	got, err := encode(auditlog.StreamFormatOCSF, a)

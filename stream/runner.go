@@ -375,18 +375,6 @@ func encode(format string, a auditlog.Activity) (json.RawMessage, error) {
 	return nil, fmt.Errorf("format %q is not available", format)
 }
 
-// Check refuses a stream this build cannot deliver: a destination type it
-// does not implement. (It implements every format; NewStream.Check
-// refuses an unknown one.)
-func Check(ns auditlog.NewStream) error {
-	if _, ok := openers[ns.Type]; !ok {
-		if _, known := map[string]bool{TypeWebhook: true, TypeSyslog: true, TypeNATS: true, TypeSplunkHEC: true}[ns.Type]; known {
-			return auditlog.FieldErrorf("type", "%s streams are not available in this version", ns.Type)
-		}
-	}
-	return nil
-}
-
 // Counter counts and finds activities, as the store does.
 type Counter interface {
 	CountActivities(ctx context.Context, f auditlog.Filter) (int64, error)

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/auditlog/auditlog"
 )
@@ -79,6 +80,19 @@ func Open(cfg Config) (Destination, error) {
 		return nil, fmt.Errorf("%s destination: %w", cfg.Type, err)
 	}
 	return d, nil
+}
+
+// httpClient is the client of an http(s) destination at host: the TLS
+// configuration tlsConfig gives, and no redirect followed (a redirect is
+// a failed delivery, never a delivery somewhere else).
+func httpClient(caPEM, host string) (*http.Client, error) {
+	tlsCfg, err := tlsConfig(caPEM, host)
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsCfg
+	return &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
 // tlsConfig is the TLS configuration of a destination: the system roots,

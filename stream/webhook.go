@@ -38,14 +38,11 @@ func openWebhook(cfg Config) (Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := tlsConfig(cfg.CAPEM, u.Hostname())
+	client, err := httpClient(cfg.CAPEM, u.Hostname())
 	if err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsCfg
-	return &webhook{url: cfg.URL, key: key, now: time.Now,
-		client: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+	return &webhook{url: cfg.URL, key: key, now: time.Now, client: client}, nil
 }
 
 // Deliver implements Destination: any 2xx acknowledges the delivery.

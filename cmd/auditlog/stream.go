@@ -40,7 +40,7 @@ func runStreamCreate(ctx context.Context, args []string, stdout, stderr io.Write
 				}
 				ns.CAPEM = string(pem)
 			}
-			return stream.Check(ns)
+			return nil
 		},
 		run: func(ctx context.Context, store auditlog.Store, by auditlog.Actor, stdout io.Writer) error {
 			ns.GenerateSecret()
