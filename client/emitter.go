@@ -358,18 +358,20 @@ func (e *Emitter) recover() {
 func (e *Emitter) dispatch() {
 	defer e.workers.Done()
 	var deadline <-chan time.Time
+	due := false // the oldest queued activity has waited FlushInterval
 	for {
 		e.mu.Lock()
-		n, flush := len(e.queue), e.closed
+		n := len(e.queue)
+		due = due && n > 0
 		var batch []*record
-		if n >= e.cfg.BatchSize || (n > 0 && flush) {
+		if n >= e.cfg.BatchSize || (n > 0 && (e.closed || due)) {
 			take := min(n, e.cfg.BatchSize)
 			batch = append(batch, e.queue[:take]...)
 			e.queue = e.queue[take:]
 		}
 		e.mu.Unlock()
 		if batch != nil {
-			deadline = nil
+			deadline, due = nil, false
 			select {
 			case e.batches <- batch:
 			case <-e.sending.Done():
@@ -383,19 +385,7 @@ func (e *Emitter) dispatch() {
 		select {
 		case <-e.wake:
 		case <-deadline:
-			e.mu.Lock()
-			take := min(len(e.queue), e.cfg.BatchSize)
-			batch = append(batch, e.queue[:take]...)
-			e.queue = e.queue[take:]
-			e.mu.Unlock()
-			deadline = nil
-			if len(batch) > 0 {
-				select {
-				case e.batches <- batch:
-				case <-e.sending.Done():
-					return
-				}
-			}
+			deadline, due = nil, true
 		case <-e.sending.Done():
 			return
 		}
