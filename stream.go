@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func (ns *NewStream) checkURL() error {
 		return FieldErrorf("type", "type must be webhook, syslog, nats or splunk_hec, not %q", ns.Type)
 	}
 	u, err := url.Parse(ns.URL)
-	if err != nil || u.Host == "" || !strings.Contains(strings.Join(want, " "), u.Scheme) || u.Scheme == "" {
+	if err != nil || u.Host == "" || !slices.Contains(want, u.Scheme) {
 		return FieldErrorf("url", "a %s stream's url starts with %s://, not %q", ns.Type, strings.Join(want, ":// or "), ns.URL)
 	}
 	if u.User != nil {

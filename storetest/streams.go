@@ -113,6 +113,7 @@ func testStreamValidation(t *testing.T, open Opener) {
 		{auditlog.NewStream{Type: "webhook", URL: "https://x.example/", Secret: secret}, "name"},
 		{auditlog.NewStream{Name: "a", Type: "kafka", URL: "https://x.example/"}, "type"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "ftp://x.example/", Secret: secret}, "url"},
+		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "ttp://x.example/", Secret: secret}, "url"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "https://user:pw@x.example/", Secret: secret}, "url"},
 		{auditlog.NewStream{Name: "a", Type: "syslog", URL: "https://x.example/"}, "url"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "https://x.example/"}, "secret"},
