@@ -168,6 +168,21 @@ func (ns *NewStream) checkURL() error {
 	if ns.Type == "nats" && ns.Subject == "" {
 		ns.Subject = "auditlog"
 	}
+	if ns.Type == "nats" {
+		return CheckSubjectPrefix(ns.Subject)
+	}
+	return nil
+}
+
+// CheckSubjectPrefix refuses a NATS subject prefix that more tokens cannot
+// follow: it must be non-empty tokens joined by dots, with no wildcard or
+// space.
+func CheckSubjectPrefix(p string) error {
+	for _, token := range strings.Split(p, ".") {
+		if token == "" || strings.ContainsAny(token, " \t\r\n*>") {
+			return FieldErrorf("subject", "subject must be a NATS subject without wildcards or spaces, not %q", p)
+		}
+	}
 	return nil
 }
 

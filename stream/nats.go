@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -47,21 +46,10 @@ func openNATS(cfg Config) (Destination, error) {
 	if prefix == "" {
 		prefix = defaultNATSSubject
 	}
-	if !validSubjectPrefix(prefix) {
-		return nil, auditlog.FieldErrorf("subject", "subject must be a NATS subject without wildcards or spaces, not %q", prefix)
+	if err := auditlog.CheckSubjectPrefix(prefix); err != nil {
+		return nil, err
 	}
 	return &natsDestination{url: u.Redacted(), dialURL: cfg.URL, prefix: prefix, origin: cfg.Origin}, nil
-}
-
-// validSubjectPrefix reports whether p is a NATS subject that more tokens
-// can follow: non-empty tokens joined by dots, with no wildcard or space.
-func validSubjectPrefix(p string) bool {
-	for _, token := range strings.Split(p, ".") {
-		if token == "" || strings.ContainsAny(token, " \t\r\n*>") {
-			return false
-		}
-	}
-	return true
 }
 
 // Deliver publishes every activity of d without waiting, then waits for
