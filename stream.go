@@ -3,6 +3,7 @@ package auditlog
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"net/url"
 	"slices"
@@ -161,6 +162,9 @@ func (ns *NewStream) checkURL() error {
 		if ns.Secret != "" {
 			return FieldErrorf("secret", "a %s stream takes no secret", ns.Type)
 		}
+	}
+	if ns.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(ns.CAPEM)) {
+		return FieldErrorf("ca_pem", "ca_pem holds no PEM certificate")
 	}
 	if ns.Subject != "" && ns.Type != "nats" {
 		return FieldErrorf("subject", "subject is for nats streams")

@@ -122,6 +122,7 @@ func testStreamValidation(t *testing.T, open Opener) {
 		{auditlog.NewStream{Name: "a", Type: "nats", URL: "nats://x:4222", Secret: "x"}, "secret"},
 		{auditlog.NewStream{Name: "a", Type: "syslog", URL: "tcp://x:514", Subject: "s"}, "subject"},
 		{auditlog.NewStream{Name: "a", Type: "nats", URL: "nats://x:4222", Subject: "audit.*"}, "subject"},
+		{auditlog.NewStream{Name: "a", Type: "syslog", URL: "tls://x:6514", CAPEM: "not a certificate"}, "ca_pem"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "https://x.example/", Secret: secret, Format: "xml"}, "format"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "https://x.example/", Secret: secret, BatchSize: 1001}, "batch_size"},
 		{auditlog.NewStream{Name: "a", Type: "webhook", URL: "https://x.example/", Secret: secret, Start: "yesterday"}, "start"},
