@@ -153,23 +153,32 @@ func (r *Runner) deliver(ctx context.Context, id int64) {
 	}
 }
 
-// lease is a worker's view of its hold on a stream: held until until.
+// lease is a worker's view of its hold on a stream: held until until;
+// when another node held it, not asked for again before retry.
 type lease struct {
-	stream int64
-	until  time.Time
+	stream       int64
+	until, retry time.Time
 }
 
 // hold reports whether this node holds the stream's lease, renewing it
 // once a third of it has passed: an attempt begun while it holds the
-// lease (which takes at most half of it) ends before the lease does.
+// lease (which takes at most half of it) ends before the lease does. A
+// node that found the lease held by another asks again a third of a lease
+// later, so that waiting nodes do not write to the store every poll.
 func (r *Runner) hold(ctx context.Context, l *lease) (bool, error) {
 	if time.Until(l.until) > r.LeaseFor*2/3 {
 		return true, nil
+	}
+	if time.Now().Before(l.retry) {
+		return false, nil
 	}
 	until := time.Now().Add(r.LeaseFor)
 	held, err := r.Store.LeaseStream(ctx, l.stream, r.Node, until)
 	if err != nil || !held {
 		l.until = time.Time{}
+		if err == nil {
+			l.retry = time.Now().Add(r.LeaseFor / 3)
+		}
 		return false, err
 	}
 	l.until = until
