@@ -41,6 +41,8 @@ type Filter struct {
 	// Zone is the time zone the dates were read in, and in which exports
 	// show times; nil means UTC.
 	Zone *time.Location
+	// Search is the search expression q, nil when there is none.
+	Search *Search
 }
 
 // Location returns f.Zone, or UTC when it is unset.
@@ -55,12 +57,12 @@ func (f Filter) Location() *time.Location {
 func (f Filter) IsZero() bool {
 	return len(f.Activities) == 0 && len(f.Operators) == 0 && len(f.Usernames) == 0 &&
 		len(f.IDs) == 0 && len(f.ObjectTypes) == 0 && len(f.ObjectIDs) == 0 &&
-		f.CreatedFrom.IsZero() && f.CreatedTo.IsZero()
+		f.CreatedFrom.IsZero() && f.CreatedTo.IsZero() && f.Search == nil
 }
 
 // FilterParams are the query parameters that select activities, shared by
 // the list endpoint, the exports and the web UI.
-var FilterParams = []string{"activity", "operator", "username", "id", "object_type", "object_id", "created_on", "created_from", "created_to", "tz"}
+var FilterParams = []string{"activity", "operator", "username", "id", "object_type", "object_id", "created_on", "created_from", "created_to", "tz", "q"}
 
 // PagingParams are the query parameters of the list endpoint beyond the filters.
 var PagingParams = []string{"limit", "cursor"}
@@ -102,6 +104,14 @@ func ParseFilter(q url.Values, allowed ...string) (Filter, error) {
 		}
 		loc = l
 		f.Zone = l
+	}
+
+	if v, err := single(q, "q"); err != nil {
+		return f, err
+	} else if strings.TrimSpace(v) != "" {
+		if f.Search, err = ParseSearch(v, loc); err != nil {
+			return f, err
+		}
 	}
 
 	texts := []struct {
@@ -226,6 +236,13 @@ func (f Filter) Query() url.Values {
 	}
 	if !f.CreatedTo.IsZero() {
 		q.Set("created_to", f.CreatedTo.UTC().Format(CreatedLayout))
+	}
+	if f.Search != nil {
+		// The expression's dates are read in the filter's zone.
+		q.Set("q", f.Search.Expr)
+		if f.Zone != nil {
+			q.Set("tz", f.Zone.String())
+		}
 	}
 	for k, v := range q {
 		if len(v) == 0 {

@@ -42,6 +42,7 @@ var dialect = sqlstore.Dialect{
 	BootstrapLock:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", bootstrapLock),
 	Wrap:              storeError,
 	IsUniqueViolation: isUniqueViolation,
+	Search:            searchDialect,
 }
 
 // snapshot runs fn in a read-only REPEATABLE READ transaction: one

@@ -170,6 +170,13 @@ func (db *DB) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
+		if name == "migration/0013_search.sql" {
+			q := pgQuerier{tx}
+			insert := func(ctx context.Context, table string, docs sqlstore.Documents) error { return insertDocuments(ctx, q, table, docs) }
+			if err := sqlstore.IndexRecorded(ctx, q, searchDialect, insert); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES ($1, $2)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}

@@ -37,6 +37,7 @@ var dialect = sqlstore.Dialect{
 	TextListArg:       func(values []string) (any, error) { return jsonArray(values) },
 	Wrap:              storeError,
 	IsUniqueViolation: isUniqueViolation,
+	Search:            searchDialect,
 }
 
 // snapshot runs fn in a read transaction: SQLite reads from one snapshot

@@ -72,7 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"proofs from stored nodes verify against the tree", testProofs},
 		{"checkpoints are kept, one per tree size", testCheckpoints},
 	}
-	for _, tt := range append(append(tests, accessTests...), streamTests...) {
+	for _, tt := range slices.Concat(tests, accessTests, streamTests, searchTests) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
 }

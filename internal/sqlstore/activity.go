@@ -99,6 +99,10 @@ func (db *Shared) FindActivities(ctx context.Context, f auditlog.Filter) ([]audi
 // as the listing; any other is one statement, which reads from one
 // snapshot by itself.
 func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
+	f, err := db.resolveSearch(ctx, f)
+	if err != nil {
+		return err
+	}
 	after := func(ids IDRange) IDRange {
 		if f.AfterID > 0 {
 			ids.Lo = max(ids.Lo, f.AfterID+1)
@@ -126,7 +130,7 @@ const narrowMost = 15000
 // (ListQuery), "" for none: of two or more text columns, the one with the
 // fewest matches in the page's id range.
 func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRange) (string, error) {
-	if db.IntersectsIndexes || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
+	if db.IntersectsIndexes || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 || searchDrive(f, db.Dialect) >= 0 {
 		return "", nil
 	}
 	lo, hi := max(ids.Lo, 1), int64(math.MaxInt64)

@@ -41,6 +41,9 @@ func (db *Shared) countOverTime(ctx context.Context, f auditlog.Filter, bounds [
 	}
 	counts := make([]auditlog.OperatorCounts, len(bounds)-1)
 	f.BeforeID, f.AfterID, f.Limit, f.OldestFirst = 0, 0, 0, false
+	if f.Search != nil {
+		return db.countSearch(ctx, f, bounds, after, counts)
+	}
 	// The date range becomes an id range [lo, hi) that narrows each
 	// interval's, and only that: without a condition on created_us the
 	// operator's index covers the count.

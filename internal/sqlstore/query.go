@@ -64,7 +64,19 @@ func Placeholders(first, n int) string {
 //     for the activities that match both: walking one index and reading
 //     each row to test the other column reads thousands of rows when each
 //     column has thousands of matches and the two have few in common.
+//
+// A search (f.Search) whose first text query is positive walks the
+// full-text index where the store says so (SearchDialect.Drives); its
+// other terms are tested on each row.
 func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
+	return listQuery(f, ids, narrow, d, ActivityColumns)
+}
+
+// listQuery is ListQuery reading columns (which include id).
+func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns string) Query {
+	if searchDrive(f, d) == 0 {
+		return searchQuery(f, ids, d, columns)
+	}
 	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
 	if d.IntersectsIndexes {
@@ -110,6 +122,7 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 			}
 			add(column + " = " + b.arg(string(f.Operators[0])))
 		}
+		where = append(where, searchConditions(b, f.Search, d, -1)...)
 		if len(f.IDs) > 0 {
 			add("id IN (" + list(b, f.IDs) + ")")
 		}
@@ -150,13 +163,13 @@ func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
 		if f.OldestFirst {
 			order = " ORDER BY id"
 		}
-		s := `SELECT ` + ActivityColumns + ` FROM activities` + whereClause(conditions()) + order
+		s := `SELECT ` + columns + ` FROM activities` + whereClause(conditions()) + order
 		return Query{SQL: s + limit(), Args: b.args}
 	}
 	var branches []string
 	branch := func(from string, where []string, order string) {
 		where = append(where, conditions()...)
-		branches = append(branches, `SELECT * FROM (SELECT `+ActivityColumns+` FROM `+from+whereClause(where)+
+		branches = append(branches, `SELECT * FROM (SELECT `+columns+` FROM `+from+whereClause(where)+
 			` ORDER BY `+order+` DESC`+limit()+`) AS branch`)
 	}
 	for _, v := range splitValues {

@@ -83,6 +83,8 @@ type Dialect struct {
 	Wrap func(op string, err error) error
 	// IsUniqueViolation reports whether err is a unique index refusing a row.
 	IsUniqueViolation func(err error) bool
+	// Search is how the store keeps and asks its full-text index.
+	Search SearchDialect
 }
 
 // Shared is what both SQL stores implement alike, over their Querier: the

@@ -1,0 +1,157 @@
+package auditlog
+
+import (
+	"slices"
+)
+
+// SearchTable is the part of the full-text index a text query asks.
+type SearchTable int
+
+const (
+	// SearchActivities holds each activity's SearchDocument.Words.
+	SearchActivities SearchTable = iota
+	// SearchRows holds each row of each activity's column changes.
+	SearchRows
+)
+
+// A TextQuery is what a search asks of one table of the full-text index:
+// a document that holds, for each group, one of its phrases (a phrase is
+// words that follow each other); with Negated, the activity has no such
+// document.
+type TextQuery struct {
+	Table   SearchTable
+	Negated bool
+	Groups  [][][]string
+}
+
+// TextQueries are the questions s puts to the full-text index, positive
+// ones first: the positive word terms in one query of the activities, the
+// positive row terms in one query of the rows, and each negated term in a
+// query of its own. A store answers the other terms from the activities
+// table.
+func (s *Search) TextQueries() []TextQuery {
+	var out []TextQuery
+	positive := TextQuery{Table: SearchActivities}
+	for i := range s.Terms {
+		t := &s.Terms[i]
+		switch {
+		case t.IsRow():
+			out = append(out, TextQuery{Table: SearchRows, Negated: true, Groups: [][][]string{t.indexPhrases()}})
+		case !t.IsWords():
+		case t.Negated:
+			out = append(out, TextQuery{Table: SearchActivities, Negated: true, Groups: [][][]string{t.indexPhrases()}})
+		default:
+			positive.Groups = append(positive.Groups, t.indexPhrases())
+		}
+	}
+	var first []TextQuery
+	if len(positive.Groups) > 0 {
+		first = append(first, positive)
+	}
+	if len(s.Row) > 0 {
+		row := TextQuery{Table: SearchRows}
+		for i := range s.Row {
+			row.Groups = append(row.Groups, s.Row[i].indexPhrases())
+		}
+		first = append(first, row)
+	}
+	return append(first, out...)
+}
+
+// indexPhrases are t's alternatives as the index's words.
+func (t *SearchTerm) indexPhrases() [][]string {
+	if t.Field == SearchColumn {
+		out := make([][]string, len(t.Values))
+		for i, v := range t.Values {
+			out[i] = []string{nameWord(columnWordPrefix, v)}
+		}
+		return out
+	}
+	prefix := ""
+	switch t.Field {
+	case SearchObject:
+		prefix = objectWordPrefix
+	case SearchOld:
+		prefix = oldWordPrefix
+	case SearchNew:
+		prefix = newWordPrefix
+	case SearchExtra:
+		prefix = nameWord(extraWordPrefix, t.Path) + "_"
+	}
+	out := make([][]string, len(t.Phrases))
+	for i, p := range t.Phrases {
+		out[i] = prefixed(prefix, p)
+	}
+	return out
+}
+
+// Matches reports whether a matches s, by reading a itself rather than
+// an index: the brute-force matcher that the stores' answers are checked
+// against. Activity terms must have been resolved.
+func (s *Search) Matches(a *Activity) bool {
+	doc := NewSearchDocument(a)
+	for i := range s.Terms {
+		t := &s.Terms[i]
+		if t.matchesFields(a, &doc) == t.Negated {
+			return false
+		}
+	}
+	if len(s.Row) == 0 {
+		return true
+	}
+	for _, row := range doc.Rows {
+		all := true
+		for i := range s.Row {
+			if !matchesGroup(row, s.Row[i].indexPhrases()) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesFields reports whether a matches t, negation aside.
+func (t *SearchTerm) matchesFields(a *Activity, doc *SearchDocument) bool {
+	switch t.Field {
+	case SearchActivity:
+		return slices.Contains(t.Names, a.SystemName)
+	case SearchOperator:
+		return slices.Contains(t.Values, string(a.Operator))
+	case SearchUsername:
+		return slices.Contains(t.Values, a.Username)
+	case SearchObjectType:
+		return slices.Contains(t.Values, a.ObjectType)
+	case SearchObjectID:
+		return slices.Contains(t.Values, a.ObjectID)
+	case SearchRecordedBy:
+		return slices.Contains(t.Values, string(a.RecordedBy))
+	case SearchID:
+		return inSpans(t.Spans, a.ID)
+	case SearchCreated:
+		return inSpans(t.Spans, a.Created.UnixMicro())
+	case SearchColumn, SearchOld, SearchNew:
+		phrases := t.indexPhrases()
+		return slices.ContainsFunc(doc.Rows, func(row []string) bool { return matchesGroup(row, phrases) })
+	}
+	return matchesGroup(doc.Words, t.indexPhrases())
+}
+
+func inSpans(spans []Span, v int64) bool {
+	return slices.ContainsFunc(spans, func(s Span) bool { return s.Lo <= v && v <= s.Hi })
+}
+
+// matchesGroup reports whether words hold one of the phrases.
+func matchesGroup(words []string, phrases [][]string) bool {
+	for _, p := range phrases {
+		for i := 0; i+len(p) <= len(words); i++ {
+			if slices.Equal(words[i:i+len(p)], p) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,208 @@
+package auditlog
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// The words of search: one tokenizer for what the index holds and for
+// what a search asks, so that both stores and the brute-force matcher
+// agree on what a word is.
+//
+// A word is a maximal run of letters and digits, after compatibility
+// decomposition (NFKD: "ﬁ" is "fi", full-width letters are ASCII), with
+// diacritics dropped ("é" is "e") and lower-cased. Words longer than
+// MaxWordBytes are cut there.
+
+// MaxWordBytes bounds one word of the index.
+const MaxWordBytes = 100
+
+// searchGap separates the fields of a document in the index, so that a
+// phrase never runs from one field into the next. No word is ever "_".
+const searchGap = "_"
+
+// Prefixes of the index's qualified words: each begins with "_", which no
+// word holds, so a word never matches one.
+const (
+	objectWordPrefix = "_o_"
+	extraWordPrefix  = "_e"
+	columnWordPrefix = "_c"
+	oldWordPrefix    = "_old_"
+	newWordPrefix    = "_new_"
+)
+
+var folders = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)))
+}}
+
+// Words returns the words of s, as the index holds them.
+func Words(s string) []string {
+	return appendWords(nil, s)
+}
+
+func appendWords(out []string, s string) []string {
+	if !isASCII(s) {
+		t := folders.Get().(transform.Transformer)
+		if folded, _, err := transform.String(t, s); err == nil {
+			s = folded
+		}
+		t.Reset()
+		folders.Put(t)
+	}
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			w := strings.ToLower(s[start:end])
+			if len(w) > MaxWordBytes {
+				cut := MaxWordBytes
+				for cut > 0 && !utf8.RuneStart(w[cut]) {
+					cut--
+				}
+				w = w[:cut]
+			}
+			out = append(out, w)
+			start = -1
+		}
+	}
+	for i, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		flush(i)
+	}
+	flush(len(s))
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// nameWord is the one word of the index that stands for an exact name (a
+// column name, an extra key's path), under prefix.
+func nameWord(prefix, name string) string {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return prefix + strconv.FormatUint(h.Sum64(), 36)
+}
+
+func prefixed(prefix string, words []string) []string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = prefix + w
+	}
+	return out
+}
+
+// A SearchDocument is what the full-text index holds of one activity: the
+// words of the activity, and those of each row of its column changes
+// apart, so that a search can ask for one row.
+type SearchDocument struct {
+	// Words are, field by field with a gap between fields: the free
+	// text's words (display names, username, object name, extra values,
+	// the changes' values), then the object name's words and each extra
+	// value's words, qualified.
+	Words []string
+	// Rows are the words of each row of object_column_changes: its column
+	// name, its old value's words and its new value's, each qualified.
+	Rows [][]string
+}
+
+// NewSearchDocument returns the index's document of a.
+func NewSearchDocument(a *Activity) SearchDocument {
+	var d SearchDocument
+	field := func(words []string) {
+		if len(words) > 0 {
+			d.Words = append(append(d.Words, words...), searchGap)
+		}
+	}
+	for _, s := range []string{a.DisplayName, a.SubtypeDisplayName, a.Username, a.ObjectName} {
+		field(Words(s))
+	}
+	values := extraValues(a.Extra)
+	for _, v := range values {
+		field(Words(v.text))
+	}
+	for _, c := range a.Changes {
+		field(Words(c.OldValue))
+		field(Words(c.NewValue))
+	}
+	field(prefixed(objectWordPrefix, Words(a.ObjectName)))
+	for _, v := range values {
+		field(prefixed(nameWord(extraWordPrefix, v.path)+"_", Words(v.text)))
+	}
+	for _, c := range a.Changes {
+		row := []string{nameWord(columnWordPrefix, c.ColumnName), searchGap}
+		row = append(append(row, prefixed(oldWordPrefix, Words(c.OldValue))...), searchGap)
+		row = append(row, prefixed(newWordPrefix, Words(c.NewValue))...)
+		d.Rows = append(d.Rows, row)
+	}
+	return d
+}
+
+// extraValue is one value of extra that is not an object or an array: its
+// text, and the dotted path of keys that leads to it (an array's elements
+// share the array's path).
+type extraValue struct{ path, text string }
+
+// extraValues lists the values of extra, by path in key order.
+func extraValues(extra json.RawMessage) []extraValue {
+	if len(extra) == 0 {
+		return nil
+	}
+	var v any
+	d := json.NewDecoder(strings.NewReader(string(extra)))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return nil
+	}
+	var out []extraValue
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, v[k])
+			}
+		case []any:
+			for _, e := range v {
+				walk(path, e)
+			}
+		case string:
+			out = append(out, extraValue{path, v})
+		case json.Number:
+			out = append(out, extraValue{path, v.String()})
+		case bool:
+			out = append(out, extraValue{path, strconv.FormatBool(v)})
+		}
+	}
+	walk("", v)
+	return out
+}
