@@ -172,7 +172,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		if name == "migration/0013_search.sql" {
 			q := pgQuerier{tx}
-			insert := func(ctx context.Context, table string, docs sqlstore.Documents) error { return insertDocuments(ctx, q, table, docs) }
+			insert := func(ctx context.Context, table string, docs sqlstore.Documents) error {
+				return insertDocuments(ctx, q, table, docs)
+			}
 			if err := sqlstore.IndexRecorded(ctx, q, searchDialect, insert); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
