@@ -3,7 +3,7 @@
 // binary in its own process and talk to it over HTTP, and measure the raw
 // SQLite engine in the same run for comparison:
 //
-//	go test ./bench/ -run '^$' -bench . -benchtime 1x -timeout 60m
+//	go test -tags sqlite_fts5 ./bench/ -run '^$' -bench . -benchtime 1x -timeout 60m
 //
 // Each benchmark prints a markdown section with its figures and logs its
 // verdict; set AUDITLOG_BENCH_OUT=FILE to also append the sections to FILE.

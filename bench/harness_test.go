@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 // binary in its own process, as a user would run it.
 var binary = sync.OnceValues(func() (string, error) {
 	path := filepath.Join(workDir, "auditlog")
-	out, err := exec.Command("go", "build", "-o", path, "github.com/auditlog/auditlog/cmd/auditlog").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", path, "github.com/auditlog/auditlog/cmd/auditlog").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -112,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxLifetime(0)
 	db.write.SetConnMaxIdleTime(0)
+	if err := requireFTS5(ctx, db.write); err != nil {
+		db.write.Close()
+		return nil, err
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.write.Close()
 		return nil, err
@@ -186,6 +190,10 @@ func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 	}
 	db := newDB(cfg)
 	db.read = openReaders(path, url.Values{"_busy_timeout": {"10000"}})
+	if err := requireFTS5(ctx, db.read); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := sqlstore.CheckMigrated(ctx, sqlQuerier{db.read}, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)

@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/auditlog/auditlog"
@@ -63,4 +66,17 @@ func (t *writeTx) InsertDocuments(ctx context.Context, table string, docs sqlsto
 	}
 	_, err = t.tx.ExecContext(ctx, `INSERT INTO `+table+` (rowid, words) SELECT value->>0, value->>1 FROM json_each(?)`, arg)
 	return err
+}
+
+// requireFTS5 refuses a build of the driver without FTS5, which the
+// search index needs: go-sqlite3 compiles it in with the sqlite_fts5 tag.
+func requireFTS5(ctx context.Context, db *sql.DB) error {
+	var used bool
+	if err := db.QueryRowContext(ctx, "SELECT sqlite_compileoption_used('ENABLE_FTS5')").Scan(&used); err != nil {
+		return fmt.Errorf("sqlite: read compile options: %w", err)
+	}
+	if !used {
+		return errors.New("sqlite: this binary's SQLite has no FTS5, which the search index needs: build it with -tags sqlite_fts5 (the Makefile does)")
+	}
+	return nil
 }

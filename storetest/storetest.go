@@ -1066,4 +1066,43 @@ func CheckMigratedStore(t *testing.T, s auditlog.Store, size uint64, root string
 	if len(want) < 2 || !slices.Equal(idsOf(got), want) {
 		t.Fatalf("object 5 after the migration: ids %v, want %v", idsOf(got), want)
 	}
+	checkMigratedSearch(t, s)
+}
+
+// checkMigratedSearch checks that the migration indexed what was recorded
+// before it: a word of the first activity, and its negation, select what
+// the brute-force matcher selects.
+func checkMigratedSearch(t *testing.T, s auditlog.Store) {
+	t.Helper()
+	ctx := context.Background()
+	var all []auditlog.Activity
+	if err := s.StreamActivities(ctx, auditlog.Filter{OldestFirst: true}, func(a *auditlog.Activity) error {
+		all = append(all, *a)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	word := auditlog.Words(all[0].Username)[0]
+	for _, expr := range []string{word, "-" + word, "user:" + all[0].Username + " " + word} {
+		search, err := auditlog.ParseSearch(expr, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int64
+		for i := len(all) - 1; i >= 0; i-- {
+			if search.Matches(&all[i]) {
+				want = append(want, all[i].ID)
+			}
+		}
+		got, _, err := s.FindActivities(ctx, auditlog.Filter{Search: search, Limit: 1000})
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if expr == word && (len(want) == 0 || len(want) == len(all)) {
+			t.Fatalf("%q matches %d of %d activities: the check proves nothing", expr, len(want), len(all))
+		}
+		if !slices.Equal(idsOf(got), want) {
+			t.Fatalf("search %q after the migration: ids %v, want %v", expr, idsOf(got), want)
+		}
+	}
 }

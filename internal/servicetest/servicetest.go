@@ -36,7 +36,7 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "auditlog")
-	build := exec.Command("go", "build", "-o", binary, "github.com/auditlog/auditlog/cmd/auditlog")
+	build := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", binary, "github.com/auditlog/auditlog/cmd/auditlog")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building auditlog:", err)
