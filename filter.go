@@ -3,6 +3,7 @@ package auditlog
 import (
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -213,6 +214,22 @@ func ParsePaging(q url.Values, f *Filter) error {
 			return err
 		}
 		f.BeforeID = id
+	}
+	return nil
+}
+
+// CheckNames refuses a filter that names an activity type not among
+// types, in activity (field activity) or in an activity: term of its
+// search (field q), which it resolves: reading checks names as recording
+// does, rather than answering that nothing matches a typo.
+func (f Filter) CheckNames(types []ActivityType) error {
+	for _, name := range f.Activities {
+		if !slices.ContainsFunc(types, func(t ActivityType) bool { return t.SystemName == name }) {
+			return FieldErrorf("activity", "there is no activity type %q: GET /api/v1/activity-types lists them", Clip(name, 80))
+		}
+	}
+	if f.Search != nil {
+		return f.Search.Resolve(types)
 	}
 	return nil
 }

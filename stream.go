@@ -97,9 +97,10 @@ const (
 	StreamFormatOCSF = "ocsf"
 )
 
-// Check validates ns, fills its defaults, and returns the cursor its start
-// means, given the id of the newest activity.
-func (ns *NewStream) Check(newest int64) (cursor int64, err error) {
+// Check validates ns against the activity types of the catalogue, fills
+// its defaults, and returns the cursor its start means, given the id of
+// the newest activity.
+func (ns *NewStream) Check(newest int64, types []ActivityType) (cursor int64, err error) {
 	if ns.Name, err = CheckName("name", ns.Name, MaxDisplayNameLen); err != nil {
 		return 0, err
 	}
@@ -119,8 +120,12 @@ func (ns *NewStream) Check(newest int64) (cursor int64, err error) {
 		return 0, err
 	}
 	s := Stream{Filter: ns.Filter}
-	if _, err := s.Selection(); err != nil {
+	f, err := s.Selection()
+	if err != nil {
 		return 0, err
+	}
+	if err := f.CheckNames(types); err != nil {
+		return 0, FieldErrorf("filter", "filter: %s", ErrorMessage(err))
 	}
 	switch ns.Start {
 	case "", "now":

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,9 +27,15 @@ type activityOption struct {
 }
 
 type auditLogPage struct {
-	Filtered   bool
-	Activities []auditlog.Activity
-	Options    []activityOption
+	// Filtered says the page is filtered (by the panel or the search box);
+	// PanelFiltered that the filter panel's filters are in use, which
+	// opens it.
+	Filtered, PanelFiltered bool
+	// Search is the search box's expression; SearchError says why it was
+	// refused, next to the box.
+	Search, SearchError string
+	Activities          []auditlog.Activity
+	Options             []activityOption
 	// Chosen are the display names of the chosen activity names.
 	Chosen []string
 	// Usernames suggests usernames: the service's users and the page's.
@@ -93,10 +100,17 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 		err = s.checkActivityNames(ctx, f)
 	}
 	if err != nil {
-		// The panel stays open with what was typed, and the page says the
-		// filter was refused rather than that nothing matches it.
-		v.Error = auditlog.ErrorMessage(err)
+		// The panel stays open with what was typed (or the search box
+		// explains its expression), and the page says the filter was
+		// refused rather than that nothing matches it.
 		page.Filtered, page.Refused = true, true
+		var e *auditlog.Error
+		if errors.As(err, &e) && e.Field == "q" {
+			page.SearchError = e.Message
+		} else {
+			v.Error = auditlog.ErrorMessage(err)
+			page.PanelFiltered = true
+		}
 		s.render(w, r, http.StatusBadRequest, "audit_log", v)
 		return
 	}
@@ -106,6 +120,9 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	page.Limit = f.Limit
 	page.Filtered = !f.IsZero()
+	panel := f
+	panel.Search = nil
+	page.PanelFiltered = !panel.IsZero()
 	acts, more, err := s.store.FindActivities(ctx, f)
 	if err != nil {
 		s.failPage(w, r, err)
@@ -186,6 +203,7 @@ func parseAuditLogQuery(q url.Values, position *int64) (auditlog.Filter, error) 
 
 // fillForm copies the URL's filters into the form's fields.
 func (p *auditLogPage) fillForm(q url.Values) {
+	p.Search = q.Get("q")
 	p.Operator = q.Get("operator")
 	p.UsernameValues = atLeastOne(nonEmpty(q["username"]))
 	p.IDValues = atLeastOne(nonEmpty(q["id"]))

@@ -476,6 +476,66 @@ func TestBrowserAuditLog(t *testing.T) {
 		})
 	})
 
+	t.Run("the search box keeps its expression in the URL and combines with the filters", func(t *testing.T) {
+		b := b.with(t)
+		b.open("/admin/audit-log?username=alice")
+		if open := eval[bool](b, `document.querySelector("details.filters").open`); !open {
+			t.Error("the filter panel is closed though a username filters the page")
+		}
+		expr := `"user 3" -activity:USER_LOGIN`
+		b.do(chromedp.SendKeys(chromedp.ID("q"), expr))
+		b.follow(chromedp.Click(chromedp.CSS(`.search-line button[type=submit]`)))
+		u := b.location()
+		if got := u.Query().Get("q"); got != expr {
+			t.Fatalf("q=%q in %s, want %q", got, u, expr)
+		}
+		if got := u.Query().Get("username"); got != "alice" {
+			t.Errorf("the search dropped the username filter: %s", u)
+		}
+		search, err := auditlog.ParseSearch(expr, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int64
+		for _, id := range all {
+			a, err := e.db.FindActivityByID(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Username == "alice" && a.SystemName != "USER_LOGIN" && search.Matches(a) {
+				want = append(want, id)
+			}
+		}
+		if len(want) == 0 {
+			t.Fatal("the search selects nothing: a useless test")
+		}
+		if got := b.tableIDs(); !slices.Equal(got, want) {
+			t.Fatalf("searched table %v, want %v", got, want)
+		}
+		if got := b.text("a.download"); got != "Download filtered activities" {
+			t.Errorf("download link %q", got)
+		}
+		if href := eval[string](b, `document.querySelector("a.download").href`); !strings.Contains(href, "q="+url.QueryEscape(expr)) {
+			t.Errorf("the download %s does not carry the search", href)
+		}
+
+		b.open("/admin/audit-log?q=firefox")
+		if open := eval[bool](b, `document.querySelector("details.filters").open`); open {
+			t.Error("the filter panel opened for a search alone")
+		}
+		b.do(chromedp.SetValue(chromedp.ID("q"), "firefox colour:red"))
+		b.follow(chromedp.Click(chromedp.CSS(`.search-line button[type=submit]`)))
+		if got := b.text("#q-error"); !strings.Contains(got, `"colour:red"`) {
+			t.Errorf("the error next to the box says %q", got)
+		}
+		if got := b.text(".position"); got != "Correct the search above: nothing was looked up" {
+			t.Errorf("position %q", got)
+		}
+		if got := eval[string](b, `document.getElementById("q").value`); got != "firefox colour:red" {
+			t.Errorf("the box lost the expression: %q", got)
+		}
+	})
+
 	t.Run("pick a date", func(t *testing.T) {
 		b := b.with(t)
 		b.open("/admin/audit-log")
@@ -562,7 +622,7 @@ func TestBrowserAuditLog(t *testing.T) {
 		}
 	})
 
-	t.Run("the keyboard reaches the filters, a bar and an activity", func(t *testing.T) {
+	t.Run("the keyboard reaches the search box, the filters, a bar and an activity", func(t *testing.T) {
 		b := b.with(t)
 		b.open("/admin/audit-log")
 		b.do(chromedp.KeyEvent("\t"))
@@ -572,7 +632,7 @@ func TestBrowserAuditLog(t *testing.T) {
 		// Tab on through the page, noting what takes the focus, and check
 		// that each has a visible outline.
 		var reached []string
-		for range 14 {
+		for range 18 {
 			b.do(chromedp.KeyEvent("\t"))
 			reached = append(reached, eval[string](b, `(e => e.tagName + (e.closest("svg") ? " in svg" : "") + ":" + (e.textContent || e.value || "").trim().slice(0, 30))(document.activeElement)`))
 			if outline := eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`); outline == "none" && !strings.Contains(reached[len(reached)-1], "svg") {
@@ -580,7 +640,7 @@ func TestBrowserAuditLog(t *testing.T) {
 			}
 		}
 		joined := strings.Join(reached, " | ")
-		for _, want := range []string{"SUMMARY:Filters", "A:Download all activities"} {
+		for _, want := range []string{"INPUT:", "BUTTON:Search", "SUMMARY:Filters", "A:Download all activities"} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("Tab does not reach %q: %s", want, joined)
 			}

@@ -751,6 +751,24 @@ func TestUIARefusedFilterKeepsThePanelOpen(t *testing.T) {
 	}
 }
 
+// A refused search is explained next to the search box, which keeps it,
+// and leaves the filter panel as the other filters leave it.
+func TestUIARefusedSearchIsExplainedNextToTheBox(t *testing.T) {
+	e, _ := newUIEnv(t)
+	cookie := e.session(t, auditlog.AdminUsername)
+	status, _, body := e.page(t, "GET", "/admin/audit-log?q="+url.QueryEscape(`firefox activity:NOPE`), cookie, nil)
+	if status != http.StatusBadRequest || !strings.Contains(body, `<p id="q-error" class="field-error" role="alert">`) ||
+		!strings.Contains(body, `&#34;activity:NOPE&#34;`) || strings.Contains(body, `<details class="filters" open>`) ||
+		!strings.Contains(body, `value="firefox activity:NOPE"`) || !strings.Contains(body, `aria-invalid="true"`) {
+		t.Fatalf("a refused search: %d %s", status, body)
+	}
+	status, _, body = e.page(t, "GET", "/admin/audit-log?q=firefox", cookie, nil)
+	if status != http.StatusOK || strings.Contains(body, `q-error`) || strings.Contains(body, `<details class="filters" open>`) ||
+		!strings.Contains(body, "Clear filters and search") {
+		t.Fatalf("a search: %d %s", status, body)
+	}
+}
+
 // The activity page leads to the next newer and older activity among
 // those the audit log's filters selected.
 func TestUIActivityPageLeadsToItsNeighbours(t *testing.T) {

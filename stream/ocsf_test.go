@@ -321,7 +321,7 @@ func ocsfCheckEvent(t *testing.T, a auditlog.Activity) int {
 
 func TestOCSFStreamFormat(t *testing.T) {
 	ns := auditlog.NewStream{Name: "siem", Type: TypeWebhook, URL: "https://siem.example/", Secret: auditlog.NewWebhookSecret(), Format: auditlog.StreamFormatOCSF}
-	if _, err := ns.Check(0); err != nil {
+	if _, err := ns.Check(0, nil); err != nil {
 		t.Errorf("NewStream.Check refuses an ocsf stream: %v", err)
 	}
 	a := recorded(t, 1, auditlog.LoggedIn(ocsfJdoe, ocsfJdoeUser, ocsfSession))
@@ -332,7 +332,7 @@ func TestOCSFStreamFormat(t *testing.T) {
 	}
 	ns.Format = "cef" // refused when the stream is created, by NewStream.Check
 	var e *auditlog.Error
-	if _, err := ns.Check(0); !errors.As(err, &e) || e.Field != "format" {
+	if _, err := ns.Check(0, nil); !errors.As(err, &e) || e.Field != "format" {
 		t.Errorf("NewStream.Check of format cef: %v, want an error naming format", err)
 	}
 	if _, err := encode("cef", a); err == nil {

@@ -2,8 +2,10 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,4 +198,48 @@ func TestAnotherPostgresNodeTakesOverAStreamWhoseNodeDied(t *testing.T) {
 	if want := ids; got.Cursor != want[len(want)-1] || got.Delivered != int64(len(want)) {
 		t.Fatalf("after the takeover: %+v", got)
 	}
+}
+
+// A stream's filter may be a search: it delivers what the search selects,
+// and its lag counts the same; a search naming no activity type is
+// refused when the stream is created.
+func TestAStreamFilteredByASearchDeliversWhatItSelects(t *testing.T) {
+	s := openSQLite(t)
+	ctx := context.Background()
+	var acts []auditlog.NewActivity
+	var want []int64
+	for i := range 30 {
+		a := auditlog.NewActivity{SystemName: "EDIT_PERMISSION_GROUP", Operator: auditlog.OperatorMachine, ObjectType: "PermissionGroup",
+			ObjectID: strconv.Itoa(i), ObjectName: []string{"Keyers", "Medical Records", "Émilie's team"}[i%3],
+			Changes: []auditlog.Change{{ColumnName: "permissions", OldValue: "read", NewValue: []string{"read,write", "none"}[i%2]}}}
+		acts = append(acts, a)
+	}
+	ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if i%3 != 1 && i%2 == 0 { // not Medical Records, and made writable
+			want = append(want, id)
+		}
+	}
+	secret := auditlog.NewWebhookSecret()
+	_, err = s.CreateStream(ctx, admin, auditlog.NewStream{Name: "typo", Type: "webhook", URL: "https://siem.example/hook",
+		Filter: "q=activity:EDIT_PERMISSION_GRUOP", Secret: secret})
+	var e *auditlog.Error
+	if !errors.As(err, &e) || e.Field != "filter" || !strings.Contains(e.Message, "activity:EDIT_PERMISSION_GRUOP") {
+		t.Fatalf("a stream whose search names no activity type: %v", err)
+	}
+	rc := streamtest.NewWebhookReceiver(t, secret)
+	st, err := s.CreateStream(ctx, admin, auditlog.NewStream{Name: "writable", Type: "webhook", URL: rc.URL + "/audit",
+		Filter: url.Values{"q": {`activity:EDIT_PERM* column:permissions new:"read,write" -object:medical`}}.Encode(), Start: "beginning", Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag, err := stream.Lag(ctx, s, st)
+	if err != nil || lag.Activities != int64(len(want)) {
+		t.Fatalf("the stream's lag before delivery: %+v %v, want %d", lag, err, len(want))
+	}
+	run(t, s, "node-a")
+	waitFor(t, rc, want, 10*time.Second)
 }

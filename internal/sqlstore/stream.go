@@ -43,12 +43,16 @@ func findStream(ctx context.Context, q Querier, id int64, forUpdate string) (*au
 // CreateStream implements auditlog.StreamService.
 func (db *Shared) CreateStream(ctx context.Context, by auditlog.Actor, ns auditlog.NewStream) (*auditlog.Stream, error) {
 	var s *auditlog.Stream
-	err := db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
+	types, err := db.ActivityTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = db.Change(ctx, func(ctx context.Context, tx Querier) ([]auditlog.NewActivity, error) {
 		var newest int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM activities`).Scan(&newest); err != nil {
 			return nil, err
 		}
-		cursor, err := ns.Check(newest)
+		cursor, err := ns.Check(newest, types)
 		if err != nil {
 			return nil, err
 		}
