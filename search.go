@@ -317,20 +317,47 @@ func (t *SearchTerm) add(v string, loc *time.Location) error {
 	return nil
 }
 
+// parseIDSpan reads id's value: an id, a comparison with one, or a range
+// of two.
 func parseIDSpan(v string) (Span, error) {
-	id := func(s string) (int64, error) {
+	return parseSpan(v, 1, func(s string) (int64, int64, error) {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%q is not an id (a positive whole number)", Clip(s, 40))
+			return 0, 0, fmt.Errorf("%q is not an id (a positive whole number)", Clip(s, 40))
 		}
-		return n, nil
-	}
+		return n, n, nil
+	})
+}
+
+// parseTimeSpan reads created's value: a date or time (all of the day,
+// minute or second it names), a comparison with one, or a range of two;
+// the span is in microseconds since the Unix epoch.
+func parseTimeSpan(v string, loc *time.Location) (Span, error) {
+	return parseSpan(v, -maxSpan, func(s string) (int64, int64, error) {
+		start, err := parseInstant(s, loc, false)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%q is not a date (2026-11-26), a time (2026-11-26T09:14) or an RFC 3339 time", Clip(s, 40))
+		}
+		end, err := parseInstant(s, loc, true)
+		if err != nil {
+			return 0, 0, err
+		}
+		return start.UnixMicro(), end.UnixMicro(), nil
+	})
+}
+
+const maxSpan = int64(1<<63 - 1)
+
+// parseSpan reads a value that names a point (whose first and last
+// values point returns), a comparison (>, >=, <, <=) with one, or an
+// inclusive range of two (a..b); least is the least value there is.
+func parseSpan(v string, least int64, point func(string) (first, last int64, err error)) (Span, error) {
 	if lo, hi, ok := strings.Cut(v, ".."); ok {
-		a, err := id(lo)
+		a, _, err := point(lo)
 		if err != nil {
 			return Span{}, err
 		}
-		b, err := id(hi)
+		_, b, err := point(hi)
 		if err != nil {
 			return Span{}, err
 		}
@@ -340,24 +367,22 @@ func parseIDSpan(v string) (Span, error) {
 		return Span{a, b}, nil
 	}
 	op, rest := comparison(v)
-	n, err := id(rest)
+	first, last, err := point(rest)
 	if err != nil {
 		return Span{}, err
 	}
 	switch op {
 	case ">":
-		return Span{n + 1, maxSpan}, nil
+		return Span{last + 1, maxSpan}, nil
 	case ">=":
-		return Span{n, maxSpan}, nil
+		return Span{first, maxSpan}, nil
 	case "<":
-		return Span{1, n - 1}, nil
+		return Span{least, first - 1}, nil
 	case "<=":
-		return Span{1, n}, nil
+		return Span{least, last}, nil
 	}
-	return Span{n, n}, nil
+	return Span{first, last}, nil
 }
-
-const maxSpan = int64(1<<63 - 1)
 
 // comparison splits a leading >, >=, < or <= off v.
 func comparison(v string) (op, rest string) {
@@ -367,50 +392,6 @@ func comparison(v string) (op, rest string) {
 		}
 	}
 	return "", v
-}
-
-// parseTimeSpan reads created's value: a date or time (all of the day,
-// minute or second it names), a comparison with one, or a range of two;
-// the span is in microseconds since the Unix epoch.
-func parseTimeSpan(v string, loc *time.Location) (Span, error) {
-	at := func(s string, isEnd bool) (int64, error) {
-		t, err := parseInstant(s, loc, isEnd)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a date (2026-11-26), a time (2026-11-26T09:14) or an RFC 3339 time", Clip(s, 40))
-		}
-		return t.UnixMicro(), nil
-	}
-	if lo, hi, ok := strings.Cut(v, ".."); ok {
-		a, err := at(lo, false)
-		if err != nil {
-			return Span{}, err
-		}
-		b, err := at(hi, true)
-		if err != nil {
-			return Span{}, err
-		}
-		if b < a {
-			return Span{}, fmt.Errorf("the range ends before it starts")
-		}
-		return Span{a, b}, nil
-	}
-	op, rest := comparison(v)
-	start, err := at(rest, false)
-	if err != nil {
-		return Span{}, err
-	}
-	end, _ := at(rest, true)
-	switch op {
-	case ">":
-		return Span{end + 1, maxSpan}, nil
-	case ">=":
-		return Span{start, maxSpan}, nil
-	case "<":
-		return Span{-maxSpan, start - 1}, nil
-	case "<=":
-		return Span{-maxSpan, end}, nil
-	}
-	return Span{start, end}, nil
 }
 
 // Resolve fills in the system names each activity term stands for among

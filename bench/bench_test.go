@@ -239,7 +239,7 @@ func BenchmarkListFirstPage(b *testing.B) {
 	rep := newReport(b, fmt.Sprintf("Target 2: first page of every filter, %d activities", smp.count))
 	onDisk := sqliteBytes(filepath.Join(dir, "auditlog.db"))
 	s := startServer(b, dir)
-	results := measureList(b, s, smp, perFilter)
+	results := measureList(b, s, smp, perFilter, listFilters())
 	s.stop()
 	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s; the demo ANALYZEs at the end and the server was started afterwards), spread over %s to %s, %.0f bytes on disk per activity (database file and WAL before the server started); %d timed requests per filter, one sequential client, `limit=50`.\n\n",
 		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), float64(onDisk)/float64(smp.count), perFilter)
@@ -259,14 +259,13 @@ type listResult struct {
 	example   string
 }
 
-// measureList times perFilter first-page requests for every filter, from
+// measureList times perFilter first-page requests for each of filters, from
 // one sequential client. One untimed round first warms the server's
 // connection pools and caches; the timed rounds then interleave the
 // filters, so that a burst of load from elsewhere on the machine spreads
 // over all of them.
-func measureList(b *testing.B, s *server, smp *sample, perFilter int) []listResult {
+func measureList(b *testing.B, s *server, smp *sample, perFilter int, filters []listFilter) []listResult {
 	rng := rand.New(rand.NewPCG(2, 2))
-	filters := listFilters()
 	results := make([]listResult, len(filters))
 	for round := -1; round < perFilter; round++ {
 		for i, f := range filters {
@@ -452,7 +451,7 @@ func BenchmarkIngestMemory(b *testing.B) {
 		if smp, err = sampleDataset(dir); err != nil {
 			b.Fatal(err)
 		}
-		listResults = measureList(b, s, smp, perFilter)
+		listResults = measureList(b, s, smp, perFilter, listFilters())
 	}
 	stats := statCount(dir)
 	s.stop()

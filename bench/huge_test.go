@@ -88,7 +88,7 @@ func BenchmarkHugeFill(b *testing.B) {
 		b.Fatal(err)
 	}
 	s = startServer(b, dir)
-	results := measureList(b, s, smp, perFilter)
+	results := measureList(b, s, smp, perFilter, listFilters())
 	s.stop()
 	listRep := newReport(b, fmt.Sprintf("SQLite: first page of every filter, %d activities filled through HTTP", smp.count))
 	listRep.printf("The store of the fill above, the server started again on it (`sqlite_stat1` rows for the activities table when it started: %d). All activities were recorded within the fill, so date filters select (almost) everything. %d timed requests per filter, one sequential client, `limit=50`.\n\n",

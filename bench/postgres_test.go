@@ -87,7 +87,7 @@ func BenchmarkPostgresListFirstPage(b *testing.B) {
 	}
 	rep := newReport(b, fmt.Sprintf("PostgreSQL: first page of every filter, %d activities", smp.count))
 	nodes := startPostgresNodes(b, url, "list", signingKeyEnv(b), "activities:read")
-	results := measureList(b, nodes[0], smp, perFilter)
+	results := measureList(b, nodes[0], smp, perFilter, listFilters())
 	nodes[0].stop()
 	onDisk := postgresBytes(b, url)
 	rep.printf("Dataset: %d activities from `auditlog demo --count %d --database-url ...` (%s; the demo ANALYZEs at the end), spread over %s to %s, %.0f bytes on disk per activity (tables, indexes and TOAST); PostgreSQL %s; %d timed requests per filter, one sequential client, `limit=50`.\n\n",
