@@ -22,6 +22,8 @@ type TextQuery struct {
 	Table   SearchTable
 	Negated bool
 	Groups  [][][]string
+	// Excluded are groups none of whose phrases the document may hold.
+	Excluded [][][]string
 }
 
 // TextQueries are the questions s puts to the full-text index, positive
@@ -56,6 +58,64 @@ func (s *Search) TextQueries() []TextQuery {
 		first = append(first, row)
 	}
 	return append(first, out...)
+}
+
+// IndexQuery is the one query of the activities' documents, facet words
+// included, that answers every term of f's search that is not about the
+// column changes or the id or time, and f's filters of exact values: a
+// store that keeps facet words walks its index by it, and intersects
+// there what its B-trees would intersect row by row. ok is false when it
+// would ask nothing.
+func (f Filter) IndexQuery() (q TextQuery, ok bool) {
+	q.Table = SearchActivities
+	facets := func(field SearchField, values []string) [][]string {
+		out := make([][]string, len(values))
+		for i, v := range values {
+			out[i] = []string{FacetWord(field, v)}
+		}
+		return out
+	}
+	if s := f.Search; s != nil {
+		for i := range s.Terms {
+			t := &s.Terms[i]
+			var phrases [][]string
+			switch {
+			case t.IsRow(), t.Field == SearchID, t.Field == SearchCreated:
+				continue
+			case t.IsWords():
+				phrases = t.indexPhrases()
+			case t.Field == SearchActivity && len(t.Names) == 0:
+				phrases = facets(t.Field, []string{""}) // no type: no document
+			case t.Field == SearchActivity:
+				phrases = facets(t.Field, t.Names)
+			default:
+				phrases = facets(t.Field, t.Values)
+			}
+			if t.Negated {
+				q.Excluded = append(q.Excluded, phrases)
+			} else {
+				q.Groups = append(q.Groups, phrases)
+			}
+		}
+	}
+	operators := make([]string, len(f.Operators))
+	for i, o := range f.Operators {
+		operators[i] = string(o)
+	}
+	for _, filter := range []struct {
+		field  SearchField
+		values []string
+	}{{SearchActivity, f.Activities}, {SearchOperator, operators}, {SearchUsername, f.Usernames},
+		{SearchObjectType, f.ObjectTypes}, {SearchObjectID, f.ObjectIDs}} {
+		if len(filter.values) > 0 {
+			q.Groups = append(q.Groups, facets(filter.field, filter.values))
+		}
+	}
+	if len(q.Groups) == 0 && len(q.Excluded) > 0 {
+		// Every activity has an operator.
+		q.Groups = append(q.Groups, facets(SearchOperator, []string{string(OperatorHuman), string(OperatorMachine)}))
+	}
+	return q, len(q.Groups) > 0
 }
 
 // indexPhrases are t's alternatives as the index's words.

@@ -96,6 +96,21 @@ func isASCII(s string) bool {
 	return true
 }
 
+// FacetWord is the index's word for an exact value of a field that the
+// activities table also holds: the activity's system name, the operator,
+// the username, the object's type and id, the recorder. A store that
+// intersects its index rather than its B-trees asks for these words (its
+// conditions on the columns still decide: a word stands for its value's
+// hash).
+func FacetWord(field SearchField, value string) string {
+	return nameWord(facetPrefixes[field], value)
+}
+
+var facetPrefixes = map[SearchField]string{
+	SearchActivity: "_a", SearchOperator: "_p", SearchUsername: "_u",
+	SearchObjectType: "_t", SearchObjectID: "_i", SearchRecordedBy: "_r",
+}
+
 // nameWord is the one word of the index that stands for an exact name (a
 // column name, an extra key's path), under prefix.
 func nameWord(prefix, name string) string {
@@ -124,6 +139,8 @@ type SearchDocument struct {
 	// Rows are the words of each row of object_column_changes: its column
 	// name, its old value's words and its new value's, each qualified.
 	Rows [][]string
+	// Facets are the activity's FacetWords, for a store that keeps them.
+	Facets []string
 }
 
 // NewSearchDocument returns the index's document of a.
@@ -154,6 +171,15 @@ func NewSearchDocument(a *Activity) SearchDocument {
 		row = append(append(row, prefixed(oldWordPrefix, Words(c.OldValue))...), searchGap)
 		row = append(row, prefixed(newWordPrefix, Words(c.NewValue))...)
 		d.Rows = append(d.Rows, row)
+	}
+	d.Facets = append(d.Facets, FacetWord(SearchActivity, a.SystemName), FacetWord(SearchOperator, string(a.Operator)))
+	for _, f := range []struct {
+		field SearchField
+		value string
+	}{{SearchUsername, a.Username}, {SearchObjectType, a.ObjectType}, {SearchObjectID, a.ObjectID}, {SearchRecordedBy, string(a.RecordedBy)}} {
+		if f.value != "" {
+			d.Facets = append(d.Facets, FacetWord(f.field, f.value))
+		}
 	}
 	return d
 }

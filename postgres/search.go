@@ -48,9 +48,8 @@ var searchDialect = sqlstore.SearchDialect{
 		}
 		return b.String()
 	},
-	Query: func(groups [][][]string) string {
-		ands := make([]string, len(groups))
-		for i, g := range groups {
+	Query: func(q auditlog.TextQuery) string {
+		group := func(g [][]string) string {
 			ors := make([]string, len(g))
 			for j, phrase := range g {
 				ls := make([]string, len(phrase))
@@ -59,7 +58,14 @@ var searchDialect = sqlstore.SearchDialect{
 				}
 				ors[j] = "(" + strings.Join(ls, " <-> ") + ")"
 			}
-			ands[i] = "(" + strings.Join(ors, " | ") + ")"
+			return "(" + strings.Join(ors, " | ") + ")"
+		}
+		var ands []string
+		for _, g := range q.Groups {
+			ands = append(ands, group(g))
+		}
+		for _, g := range q.Excluded {
+			ands = append(ands, "!"+group(g))
 		}
 		return strings.Join(ands, " & ")
 	},

@@ -17,21 +17,31 @@ import (
 // reads back one for one. A query is an FTS5 expression of quoted
 // phrases, which the same tokenizer reads.
 //
-// A page walks the index newest first (FTS5 reads its documents in key
-// order, and stops after the page): the planner has no statistics of an
-// FTS5 table to choose otherwise.
+// A search walks the index newest first (FTS5 reads its documents in key
+// order, and stops after the page), and the activities' documents hold
+// their facet words: SQLite's planner has no statistics of an FTS5 table
+// to choose between the index and the activities' B-trees, and FTS5
+// intersects and subtracts its own lists of documents far faster than a
+// probe per activity could.
 var searchDialect = sqlstore.SearchDialect{
 	Document: func(words []string) string { return strings.Join(words, " ") },
-	Query: func(groups [][][]string) string {
-		ands := make([]string, len(groups))
-		for i, g := range groups {
+	Query: func(q auditlog.TextQuery) string {
+		group := func(g [][]string) string {
 			ors := make([]string, len(g))
 			for j, phrase := range g {
 				ors[j] = `"` + strings.Join(phrase, " ") + `"`
 			}
-			ands[i] = "(" + strings.Join(ors, " OR ") + ")"
+			return "(" + strings.Join(ors, " OR ") + ")"
 		}
-		return strings.Join(ands, " AND ")
+		ands := make([]string, len(q.Groups))
+		for i, g := range q.Groups {
+			ands[i] = group(g)
+		}
+		expr := "(" + strings.Join(ands, " AND ") + ")"
+		for _, g := range q.Excluded {
+			expr = "(" + expr + " NOT " + group(g) + ")"
+		}
+		return expr
 	},
 	Exists: func(table auditlog.SearchTable, param, id string) string {
 		if table == auditlog.SearchRows {
@@ -40,16 +50,11 @@ var searchDialect = sqlstore.SearchDialect{
 		}
 		return "EXISTS (SELECT 1 FROM search_activities AS s WHERE s.search_activities MATCH " + param + " AND s.rowid = " + id + ")"
 	},
-	Drives: func(table auditlog.SearchTable, param string) (string, []string, string, string) {
+	Walk: func(table auditlog.SearchTable, param string) (from, match, key, id string) {
 		if table == auditlog.SearchRows {
-			// Each activity once: at the last of its rows that matches.
-			return "search_rows AS r", []string{
-				"r.search_rows MATCH " + param,
-				"NOT EXISTS (SELECT 1 FROM search_rows AS later WHERE later.search_rows MATCH " + param +
-					" AND later.rowid > r.rowid AND later.rowid <= (r.rowid | 255))",
-			}, "r.rowid", "(r.rowid >> 8)"
+			return "search_rows AS r", "r.search_rows MATCH " + param, "r.rowid", "(r.rowid >> 8)"
 		}
-		return "search_activities AS s", []string{"s.search_activities MATCH " + param}, "s.rowid", "s.rowid"
+		return "search_activities AS s", "s.search_activities MATCH " + param, "s.rowid", "s.rowid"
 	},
 }
 

@@ -129,8 +129,8 @@ const narrowMost = 15000
 // narrowColumn chooses the column a page of f tests as a set of ids
 // (ListQuery), "" for none: of two or more text columns, the one with the
 // fewest matches in the page's id range.
-func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRange) (string, error) {
-	if db.IntersectsIndexes || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 || searchDrive(f, db.Dialect) >= 0 {
+func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRange, plan searchPlan) (string, error) {
+	if db.IntersectsIndexes || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 || plan.drive != nil {
 		return "", nil
 	}
 	lo, hi := max(ids.Lo, 1), int64(math.MaxInt64)
@@ -146,11 +146,15 @@ func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRan
 // streamActivities runs the list query of f over the given id range and
 // calls fn for each row as it is read.
 func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange, fn func(*auditlog.Activity) error) error {
-	narrow, err := db.narrowColumn(ctx, f, ids)
+	plan, err := db.planSearch(ctx, q, f, ids)
+	if err != nil {
+		return db.Wrap("plan search", err)
+	}
+	narrow, err := db.narrowColumn(ctx, f, ids, plan)
 	if err != nil {
 		return err
 	}
-	list := ListQuery(f, ids, narrow, db.Dialect)
+	list := ListQuery(f, ids, narrow, db.Dialect, plan)
 	rows, err := q.Query(ctx, list.SQL, list.Args...)
 	if err != nil {
 		return db.Wrap("find activities", err)

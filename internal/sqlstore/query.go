@@ -65,17 +65,17 @@ func Placeholders(first, n int) string {
 //     each row to test the other column reads thousands of rows when each
 //     column has thousands of matches and the two have few in common.
 //
-// A search (f.Search) whose first text query is positive walks the
-// full-text index where the store says so (SearchDialect.Drives); its
-// other terms are tested on each row.
-func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect) Query {
-	return listQuery(f, ids, narrow, d, ActivityColumns)
+// A search (f.Search) is read as its plan says (planSearch): walking the
+// full-text index where the store's index keeps facets, its other terms
+// tested on each row.
+func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, plan searchPlan) Query {
+	return listQuery(f, ids, narrow, d, ActivityColumns, plan)
 }
 
 // listQuery is ListQuery reading columns (which include id).
-func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns string) Query {
-	if searchDrive(f, d) == 0 {
-		return searchQuery(f, ids, d, columns)
+func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns string, plan searchPlan) Query {
+	if plan.drive != nil {
+		return searchQuery(f, ids, d, columns, plan)
 	}
 	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
@@ -122,7 +122,7 @@ func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns
 			}
 			add(column + " = " + b.arg(string(f.Operators[0])))
 		}
-		where = append(where, searchConditions(b, f.Search, d, -1)...)
+		where = append(where, searchConditions(b, f.Search, d, plan, ids, f.BeforeID)...)
 		if len(f.IDs) > 0 {
 			add("id IN (" + list(b, f.IDs) + ")")
 		}

@@ -34,28 +34,35 @@ func RowKey(id int64, row int) int64 { return id<<rowKeyBits | int64(row) }
 type SearchDialect struct {
 	// Document renders words (with their gaps) as the store's document.
 	Document func(words []string) string
-	// Query renders a text query's groups as the store's query text.
-	Query func(groups [][][]string) string
+	// Query renders a text query's groups (and excluded groups) as the
+	// store's query text.
+	Query func(q auditlog.TextQuery) string
 	// Exists is the condition that the activity whose id is the SQL
 	// expression id has a document of table matching the query bound at
 	// param (for search_rows, one of its rows' documents).
 	Exists func(table auditlog.SearchTable, param, id string) string
-	// Drives, when set, is the FROM and the conditions of a walk of the
-	// index over the activities that match the query bound at param, in
-	// the order of key (the index's own key) and each activity once, and
-	// the SQL expression of the activity's id at each step. A store whose
-	// planner chooses between walking the index and walking the activities
-	// itself (from statistics) leaves it nil, and Exists is then a
-	// condition like any other.
-	Drives func(table auditlog.SearchTable, param string) (from string, where []string, key, id string)
+	// Walk, when set, says that the store's index keeps the activities'
+	// facet words and that a search walks it rather than the activities:
+	// Walk is the FROM and the condition of a walk of the documents of
+	// table that match the query bound at param, in the order of key (the
+	// index's own key), and the SQL expression of the activity's id at
+	// each step. A store whose planner chooses between walking the index
+	// and walking the activities (from statistics it keeps of both)
+	// leaves it nil, and Exists is then a condition like any other.
+	Walk func(table auditlog.SearchTable, param string) (from, match, key, id string)
 }
 
 // SearchDocuments are the documents of the activities with these ids, as
-// the store's index keeps them: the activities' and the rows'.
+// the store's index keeps them: the activities' (with their facet words,
+// where the index walks them) and the rows'.
 func (d SearchDialect) SearchDocuments(ids []int64, docs []*auditlog.SearchDocument) (activities, rows Documents) {
 	for i, doc := range docs {
+		words := doc.Words
+		if d.Walk != nil {
+			words = append(slices.Clip(words), doc.Facets...)
+		}
 		activities.Keys = append(activities.Keys, ids[i])
-		activities.Texts = append(activities.Texts, d.Document(doc.Words))
+		activities.Texts = append(activities.Texts, d.Document(words))
 		for r, words := range doc.Rows {
 			rows.Keys = append(rows.Keys, RowKey(ids[i], r))
 			rows.Texts = append(rows.Texts, d.Document(words))
@@ -98,23 +105,116 @@ func (db *Shared) resolveSearch(ctx context.Context, f auditlog.Filter) (auditlo
 	return f, nil
 }
 
-// searchDrive is how a query is driven by the index: the text query that
-// walks it (its index in TextQueries), or -1 when the query walks the
-// activities.
-func searchDrive(f auditlog.Filter, d Dialect) int {
-	if f.Search == nil || d.Search.Drives == nil {
-		return -1
+// A searchPlan is how a page of a search is read: walking the documents
+// of the index that match one text query (drive), or else the
+// activities, and testing each activity for the other text queries
+// (checks) besides the conditions on its columns.
+type searchPlan struct {
+	drive  *auditlog.TextQuery
+	checks []searchCheck
+}
+
+// A searchCheck is a text query tested on each activity: by Exists, one
+// probe of the index per activity, or, with members, as membership of the
+// ids the query matches, read from the index once.
+type searchCheck struct {
+	q       auditlog.TextQuery
+	members bool
+}
+
+// memberMost bounds the matches of a text query tested by membership
+// (and the counts that choose between two walks): reading that many from
+// the index costs about what a few dozen probes do.
+const memberMost = 5000
+
+// planSearch chooses how to read f's search in the id range. A store
+// whose planner chooses (no SearchDialect.Walk) tests every text query
+// with Exists. Otherwise the index answers all it can in one query of
+// the activities' documents (Filter.IndexQuery) and the positive terms
+// on column changes in one query of the rows; the search walks whichever
+// of the two matches fewer documents and tests the other on each
+// activity it finds; a negated term on the changes is tested on each.
+func (db *Shared) planSearch(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange) (searchPlan, error) {
+	var plan searchPlan
+	if f.Search == nil {
+		return plan, nil
 	}
-	if qs := f.Search.TextQueries(); len(qs) > 0 && !qs[0].Negated {
-		return 0
+	d := db.Dialect.Search
+	if d.Walk == nil {
+		for _, tq := range f.Search.TextQueries() {
+			plan.checks = append(plan.checks, searchCheck{q: tq})
+		}
+		return plan, nil
 	}
-	return -1
+	var walks []auditlog.TextQuery
+	if aq, ok := f.IndexQuery(); ok {
+		walks = append(walks, aq)
+	}
+	for _, tq := range f.Search.TextQueries() {
+		switch {
+		case tq.Table == auditlog.SearchRows && !tq.Negated:
+			walks = append(walks, tq)
+		case tq.Table == auditlog.SearchRows:
+			plan.checks = append(plan.checks, searchCheck{q: tq})
+		}
+	}
+	switch len(walks) {
+	case 0:
+		return plan, nil
+	case 1:
+		plan.drive = &walks[0]
+		return plan, nil
+	}
+	var counts [2]int64
+	for i, w := range walks {
+		n, err := db.countMatches(ctx, q, f, w, ids, memberMost)
+		if err != nil {
+			return plan, err
+		}
+		counts[i] = n
+	}
+	drive, other := 0, 1
+	if counts[1] < counts[0] {
+		drive, other = 1, 0
+	}
+	plan.drive = &walks[drive]
+	plan.checks = append(plan.checks, searchCheck{q: walks[other], members: counts[other] < memberMost})
+	return plan, nil
+}
+
+// countMatches counts, up to most, the documents that match tq in the id
+// range of f.
+func (db *Shared) countMatches(ctx context.Context, q Querier, f auditlog.Filter, tq auditlog.TextQuery, ids IDRange, most int64) (int64, error) {
+	b := &builder{}
+	sub := matchingIDs(b, db.Dialect.Search, tq, ids, f.BeforeID)
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM (`+sub+` LIMIT `+b.arg(most)+`) AS matches`, b.args...).Scan(&n)
+	return n, err
+}
+
+// matchingIDs is the SELECT of the activity ids (repeated for rows) whose
+// documents match tq in the id range, newest first.
+func matchingIDs(b *builder, d SearchDialect, tq auditlog.TextQuery, ids IDRange, before int64) string {
+	from, match, key, id := d.Walk(tq.Table, b.arg(d.Query(tq)))
+	where := append([]string{match}, keyBounds(b, tq.Table, key, ids, before)...)
+	return `SELECT ` + id + ` FROM ` + from + whereClause(where) + ` ORDER BY ` + key + ` DESC`
+}
+
+// keyBounds bounds the key of a walk of table to the id range.
+func keyBounds(b *builder, table auditlog.SearchTable, key string, ids IDRange, before int64) []string {
+	lo, hi := ids.Lo, ids.Hi
+	if table == auditlog.SearchRows {
+		lo, hi, before = RowKey(lo, 0), RowKey(hi, 1<<rowKeyBits-1), RowKey(before, 0)
+		if ids.Hi == 0 {
+			hi = 0
+		}
+	}
+	return idBounds(b, key, lo, hi, before)
 }
 
 // searchConditions are the conditions of f's search on a row of
-// activities, but for the text query skip (-1 for none), which drives the
-// query.
-func searchConditions(b *builder, s *auditlog.Search, d Dialect, skip int) []string {
+// activities: its terms on the columns, and the plan's checks.
+func searchConditions(b *builder, s *auditlog.Search, d Dialect, plan searchPlan, ids IDRange, before int64) []string {
 	if s == nil {
 		return nil
 	}
@@ -130,12 +230,14 @@ func searchConditions(b *builder, s *auditlog.Search, d Dialect, skip int) []str
 		}
 		where = append(where, cond)
 	}
-	for i, q := range s.TextQueries() {
-		if i == skip {
-			continue
+	for _, c := range plan.checks {
+		var cond string
+		if c.members {
+			cond = "activities.id IN (" + matchingIDs(b, d.Search, c.q, ids, before) + ")"
+		} else {
+			cond = d.Search.Exists(c.q.Table, b.arg(d.Search.Query(c.q)), "activities.id")
 		}
-		cond := d.Search.Exists(q.Table, b.arg(d.Search.Query(q.Groups)), "activities.id")
-		if q.Negated {
+		if c.q.Negated {
 			cond = "NOT " + cond
 		}
 		where = append(where, cond)
@@ -180,29 +282,28 @@ func termCondition(b *builder, t *auditlog.SearchTerm) string {
 	return ""
 }
 
-// searchQuery is the list query of f driven by its search's first text
-// query (searchDrive): one walk of the index in id order, each activity it
-// finds tested for the rest of f.
-func searchQuery(f auditlog.Filter, ids IDRange, d Dialect, columns string) Query {
+// searchQuery is the list query of f that walks the documents matching
+// the plan's drive: one walk of the index in id order, each activity it
+// finds (once, though several of its rows match) tested for the rest of f.
+func searchQuery(f auditlog.Filter, ids IDRange, d Dialect, columns string, plan searchPlan) Query {
 	b := &builder{}
-	q := f.Search.TextQueries()[0]
-	from, where, key, id := d.Search.Drives(q.Table, b.arg(d.Search.Query(q.Groups)))
-	lo, hi, before := ids.Lo, ids.Hi, f.BeforeID
-	if q.Table == auditlog.SearchRows {
-		lo, hi, before = RowKey(lo, 0), RowKey(hi, 1<<rowKeyBits-1), RowKey(before, 0)
-		if ids.Hi == 0 {
-			hi = 0
-		}
-	}
-	where = append(where, idBounds(b, key, lo, hi, before)...)
+	q := *plan.drive
+	from, match, key, id := d.Search.Walk(q.Table, b.arg(d.Search.Query(q)))
+	where := append([]string{match}, keyBounds(b, q.Table, key, ids, f.BeforeID)...)
 	where = append(where, id+" = activities.id")
 	where = append(where, filterConditions(b, withImpliedOperator(f), ids)...)
-	where = append(where, searchConditions(b, f.Search, d, 0)...)
+	where = append(where, searchConditions(b, f.Search, d, plan, ids, f.BeforeID)...)
 	order := " DESC"
 	if f.OldestFirst {
 		order = ""
 	}
-	s := `SELECT ` + columns + ` FROM ` + from + ` CROSS JOIN activities` + whereClause(where) + ` ORDER BY ` + key + order
+	selection := `SELECT `
+	if q.Table == auditlog.SearchRows {
+		// A walk of the rows finds an activity at each of its matching
+		// rows, one after the other.
+		selection = `SELECT DISTINCT `
+	}
+	s := selection + columns + ` FROM ` + from + ` CROSS JOIN activities` + whereClause(where) + ` ORDER BY ` + key + order
 	if f.Limit > 0 {
 		s += " LIMIT " + b.arg(f.Limit)
 	}
@@ -251,7 +352,11 @@ func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []t
 			return err
 		}
 		ids.Lo = max(ids.Lo, after+1)
-		list := listQuery(f, ids, "", db.Dialect, "activities.id, created_us, operator")
+		plan, err := db.planSearch(ctx, q, f, ids)
+		if err != nil {
+			return err
+		}
+		list := listQuery(f, ids, "", db.Dialect, "activities.id, created_us, operator", plan)
 		rows, err := q.Query(ctx, list.SQL, list.Args...)
 		if err != nil {
 			return err
