@@ -1,8 +1,8 @@
 package auditlog
 
 import (
+	"bytes"
 	"encoding/json"
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,9 +114,14 @@ var facetPrefixes = map[SearchField]string{
 // nameWord is the one word of the index that stands for an exact name (a
 // column name, an extra key's path), under prefix.
 func nameWord(prefix, name string) string {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return prefix + strconv.FormatUint(h.Sum64(), 36)
+	// FNV-1a, 64 bits, without hash/fnv's allocations.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	var buf [32]byte
+	return string(strconv.AppendUint(append(buf[:0], prefix...), h, 36))
 }
 
 func prefixed(prefix string, words []string) []string {
@@ -143,36 +148,60 @@ type SearchDocument struct {
 	Facets []string
 }
 
-// NewSearchDocument returns the index's document of a.
+// NewSearchDocument returns the index's document of a. Each field's
+// words are read once, into the one slice that holds them all.
 func NewSearchDocument(a *Activity) SearchDocument {
-	var d SearchDocument
-	field := func(words []string) {
+	size := len(a.DisplayName) + len(a.SubtypeDisplayName) + len(a.Username) + 2*len(a.ObjectName) + 2*len(a.Extra)
+	for _, c := range a.Changes {
+		size += len(c.OldValue) + len(c.NewValue)
+	}
+	d := SearchDocument{Words: make([]string, 0, 8+size/4)}
+	// text appends the words of s as a field and returns them.
+	text := func(s string) []string {
+		n := len(d.Words)
+		if d.Words = appendWords(d.Words, s); len(d.Words) == n {
+			return nil
+		}
+		words := d.Words[n:len(d.Words):len(d.Words)]
+		d.Words = append(d.Words, searchGap)
+		return words
+	}
+	qualified := func(out []string, prefix string, words []string) []string {
+		for _, w := range words {
+			out = append(out, prefix+w)
+		}
+		return out
+	}
+	field := func(prefix string, words []string) {
 		if len(words) > 0 {
-			d.Words = append(append(d.Words, words...), searchGap)
+			d.Words = append(qualified(d.Words, prefix, words), searchGap)
 		}
 	}
-	for _, s := range []string{a.DisplayName, a.SubtypeDisplayName, a.Username, a.ObjectName} {
-		field(Words(s))
-	}
+	text(a.DisplayName)
+	text(a.SubtypeDisplayName)
+	text(a.Username)
+	object := text(a.ObjectName)
 	values := extraValues(a.Extra)
-	for _, v := range values {
-		field(Words(v.text))
+	valueWords := make([][]string, len(values))
+	for i, v := range values {
+		valueWords[i] = text(v.text)
 	}
-	for _, c := range a.Changes {
-		field(Words(c.OldValue))
-		field(Words(c.NewValue))
+	changeWords := make([][2][]string, len(a.Changes))
+	for i, c := range a.Changes {
+		changeWords[i] = [2][]string{text(c.OldValue), text(c.NewValue)}
 	}
-	field(prefixed(objectWordPrefix, Words(a.ObjectName)))
-	for _, v := range values {
-		field(prefixed(nameWord(extraWordPrefix, v.path)+"_", Words(v.text)))
+	field(objectWordPrefix, object)
+	for i, v := range values {
+		field(nameWord(extraWordPrefix, v.path)+"_", valueWords[i])
 	}
-	for _, c := range a.Changes {
-		row := []string{nameWord(columnWordPrefix, c.ColumnName), searchGap}
-		row = append(append(row, prefixed(oldWordPrefix, Words(c.OldValue))...), searchGap)
-		row = append(row, prefixed(newWordPrefix, Words(c.NewValue))...)
-		d.Rows = append(d.Rows, row)
+	d.Rows = make([][]string, len(a.Changes))
+	for i, c := range a.Changes {
+		old, new := changeWords[i][0], changeWords[i][1]
+		row := append(make([]string, 0, 3+len(old)+len(new)), nameWord(columnWordPrefix, c.ColumnName), searchGap)
+		row = append(qualified(row, oldWordPrefix, old), searchGap)
+		d.Rows[i] = qualified(row, newWordPrefix, new)
 	}
-	d.Facets = append(d.Facets, FacetWord(SearchActivity, a.SystemName), FacetWord(SearchOperator, string(a.Operator)))
+	d.Facets = append(make([]string, 0, 6), FacetWord(SearchActivity, a.SystemName), FacetWord(SearchOperator, string(a.Operator)))
 	for _, f := range []struct {
 		field SearchField
 		value string
@@ -195,7 +224,7 @@ func extraValues(extra json.RawMessage) []extraValue {
 		return nil
 	}
 	var v any
-	d := json.NewDecoder(strings.NewReader(string(extra)))
+	d := json.NewDecoder(bytes.NewReader(extra))
 	d.UseNumber()
 	if d.Decode(&v) != nil {
 		return nil
