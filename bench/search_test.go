@@ -23,7 +23,8 @@ const targetSearchP95 = 25 * time.Millisecond
 // BenchmarkSearchFirstPage: the first page (50) of searches through the
 // HTTP API on the store of 1,000,000 demo activities: a free word, a
 // qualifier with a word, a negation and a column change (the issue's
-// four), and a phrase and an extra key besides. Every value is drawn
+// four), and others besides: a negation alone, a word with a filter of
+// the panel, a phrase, an extra key. Every value is drawn
 // afresh for each request from a random stored activity, so that rare and
 // frequent words are asked for as often as the data holds them.
 func BenchmarkSearchFirstPage(b *testing.B) {
@@ -144,6 +145,15 @@ func (st *searchTexts) filters() []listFilter {
 		}},
 		{"q: a word and a negated word", func(rng *rand.Rand, _ *sample) url.Values {
 			return q(pick(rng, pick(rng, st.rows).words) + " -" + pick(rng, pick(rng, st.rows).words))
+		}},
+		{"q: a negated word alone", func(rng *rand.Rand, _ *sample) url.Values {
+			return q("-" + pick(rng, pick(rng, st.rows).words))
+		}},
+		{"q: a word, and the filter panel's activity", func(rng *rand.Rand, _ *sample) url.Values {
+			r := st.pickWhere(rng, every)
+			v := q(pick(rng, r.words))
+			v.Set("activity", r.activity)
+			return v
 		}},
 		{"q: a negated qualifier and a word", func(rng *rand.Rand, _ *sample) url.Values {
 			r := st.pickWhere(rng, every)
