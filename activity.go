@@ -261,7 +261,21 @@ type ActivityService interface {
 	// CountActivities counts the activities matching f after f.AfterID
 	// (its other paging fields are ignored).
 	CountActivities(ctx context.Context, f Filter) (int64, error)
+	// SearchIndexed says how far the full-text index is: a search finds
+	// the activities up to its Through.
+	SearchIndexed(ctx context.Context) (SearchIndexState, error)
 }
+
+// SearchIndexState is how far the full-text index is behind the log.
+type SearchIndexState struct {
+	// Through is the id up to which the index holds every activity.
+	Through int64 `json:"through"`
+	// Newest is the id of the newest activity.
+	Newest int64 `json:"newest"`
+}
+
+// Complete reports whether the index holds every activity.
+func (s SearchIndexState) Complete() bool { return s.Through >= s.Newest }
 
 // OperatorCounts counts activities by operator.
 type OperatorCounts struct {

@@ -227,10 +227,21 @@ func (s *Server) handleListActivities(w http.ResponseWriter, r *http.Request) {
 		c := auditlog.EncodeCursor(activities[len(activities)-1].ID)
 		next = &c
 	}
+	// A search says up to which activity its index was complete.
+	var indexed *int64
+	if f.Search != nil {
+		st, err := s.store.SearchIndexed(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		indexed = &st.Through
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Activities []auditlog.Activity `json:"activities"`
-		NextCursor *string             `json:"next_cursor"`
-	}{activities, next})
+		Activities           []auditlog.Activity `json:"activities"`
+		NextCursor           *string             `json:"next_cursor"`
+		SearchIndexedThrough *int64              `json:"search_indexed_through,omitempty"`
+	}{activities, next, indexed})
 }
 
 func (s *Server) handleGetActivity(w http.ResponseWriter, r *http.Request) {

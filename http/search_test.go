@@ -113,6 +113,28 @@ func TestAPISearchListsAndExportsWhatTheExpressionSelects(t *testing.T) {
 	}
 }
 
+// A search's page says up to which activity the index held everything;
+// a page without a search says nothing of the index.
+func TestAPISearchSaysHowFarTheIndexIs(t *testing.T) {
+	e := newAPIEnv(t)
+	all := searchAPIFixture(t, e)
+	for _, c := range []struct {
+		query string
+		want  *int64
+	}{{"q=medical", &all[0].ID}, {"username=alice", nil}} {
+		status, _, body := e.do(t, "GET", "/api/v1/activities?"+c.query, e.full, "")
+		var page struct {
+			SearchIndexedThrough *int64 `json:"search_indexed_through"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil {
+			t.Fatalf("?%s: %d %s %v", c.query, status, body, err)
+		}
+		if (page.SearchIndexedThrough == nil) != (c.want == nil) || c.want != nil && *page.SearchIndexedThrough != *c.want {
+			t.Errorf("?%s: search_indexed_through %v, want %v", c.query, page.SearchIndexedThrough, c.want)
+		}
+	}
+}
+
 // exportedIDs gets an export and returns the ids of its rows, newest first.
 func exportedIDs(t *testing.T, e *apiEnv, path string) []int64 {
 	t.Helper()

@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -32,10 +33,10 @@ type auditLogPage struct {
 	// opens it.
 	Filtered, PanelFiltered bool
 	// Search is the search box's expression; SearchError says why it was
-	// refused, next to the box.
-	Search, SearchError string
-	Activities          []auditlog.Activity
-	Options             []activityOption
+	// refused, next to the box; SearchLag that the index is behind.
+	Search, SearchError, SearchLag string
+	Activities                     []auditlog.Activity
+	Options                        []activityOption
 	// Chosen are the display names of the chosen activity names.
 	Chosen []string
 	// Usernames suggests usernames: the service's users and the page's.
@@ -129,6 +130,17 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page.Activities = acts
+	if f.Search != nil {
+		st, err := s.store.SearchIndexed(ctx)
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		if !st.Complete() {
+			page.SearchLag = fmt.Sprintf("The search index holds the activities up to %d; the %s after it are still being indexed, and this search does not see them yet.",
+				st.Through, auditlog.CountOf(st.Newest-st.Through, "newest activity", "newest activities"))
+		}
+	}
 	page.LastPosition = page.Position + int64(len(acts)) - 1
 
 	filterNames := slices.Concat(auditlog.FilterParams, []string{"limit"})

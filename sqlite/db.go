@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -57,6 +58,9 @@ type DB struct {
 	// inserts are the prepared INSERTs of the sequencer's bulk inserts, by
 	// number of rows (write.go).
 	inserts map[int]*sql.Stmt
+	// index keeps the full-text index behind the writer.
+	index *indexer
+
 	// optimizedAt is the number of activities when the planner statistics
 	// were last refreshed: they are refreshed whenever the log doubles, so
 	// that a server started on an empty store plans well at any size.
@@ -120,8 +124,19 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.write.Close()
 		return nil, err
 	}
+	var size int64
+	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM activities`).Scan(&size); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("count activities: %w", err)
+	}
+	index, err := openIndexer(ctx, db, cfg.Dir, size, slog.Default())
+	if err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	db.index = index
 
-	db.read = openReaders(path, params)
+	db.read = openReaders(path, params, attachIndex(filepath.Join(filepath.Dir(path), IndexFileName)))
 
 	// ANALYZE reads a sample of each index, not all of it: milliseconds on
 	// any size of table.
@@ -132,11 +147,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := db.optimize(ctx); err != nil {
 		db.Close()
 		return nil, err
-	}
-	var size int64
-	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM activities`).Scan(&size); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("count activities: %w", err)
 	}
 	db.optimizedAt = uint64(size)
 	if err := db.prepareInserts(ctx); err != nil {
@@ -151,9 +161,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		},
 		Now:          db.now,
 		MaxGroupRows: cfg.MaxGroupRows,
-		AfterCommit:  db.optimizeAsTheLogGrows,
+		AfterCommit: func(size uint64) {
+			index.committed()
+			db.optimizeAsTheLogGrows(size)
+		},
 	})
 	db.Shared = db.shared()
+	db.Shared.Index = index
+	index.start()
 	return db, nil
 }
 
@@ -167,15 +182,16 @@ func newDB(cfg Config) *DB {
 }
 
 // openReaders opens the pool of read-only connections with the connection
-// parameters given, made read-only.
-func openReaders(path string, params url.Values) *sql.DB {
+// parameters given, made read-only, each running the statements given
+// (attaching the search index) when it opens.
+func openReaders(path string, params url.Values, pragmas ...string) *sql.DB {
 	params.Set("mode", "ro")
 	params.Del("_txlock")
 	// database/sql lends a connection to one goroutine at a time, so
 	// SQLite's own per-call locking of it is pure cost (about a tenth of
 	// the CPU of a large export).
 	params.Set("_mutex", "no")
-	read := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode()})
+	read := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: pragmas})
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 	// A connection plans with the statistics it loaded when it opened.
@@ -189,7 +205,13 @@ func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("no store to read in %s: %w", cfg.Dir, err)
 	}
 	db := newDB(cfg)
-	db.read = openReaders(path, url.Values{"_busy_timeout": {"10000"}})
+	// A store never served has no index to search.
+	var attach []string
+	indexPath := filepath.Join(cfg.Dir, IndexFileName)
+	if _, err := os.Stat(indexPath); err == nil {
+		attach = append(attach, attachIndex(indexPath))
+	}
+	db.read = openReaders(path, url.Values{"_busy_timeout": {"10000"}}, attach...)
 	if err := requireFTS5(ctx, db.read); err != nil {
 		db.Close()
 		return nil, err
@@ -199,6 +221,9 @@ func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)
 	}
 	db.Shared = db.shared()
+	if attach != nil {
+		db.Shared.Index = readOnlyIndex{db.read}
+	}
 	db.Shared.MakeReadOnly()
 	return db, nil
 }
@@ -271,11 +296,7 @@ func (db *DB) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
-		if name == "migration/0012_search.sql" {
-			if err := sqlstore.IndexRecorded(ctx, sqlQuerier{tx}, searchDialect, (&writeTx{tx: tx}).InsertDocuments); err != nil {
-				return fmt.Errorf("migration %s: %w", name, err)
-			}
-		}
+
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES (?, ?)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}
@@ -343,10 +364,13 @@ func (db *DB) Close() error {
 	if db.seq != nil {
 		db.seq.Close()
 	}
+	var errs []error
+	if db.index != nil {
+		errs = append(errs, db.index.close())
+	}
 	for _, stmt := range db.inserts {
 		stmt.Close()
 	}
-	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}

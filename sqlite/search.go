@@ -11,10 +11,10 @@ import (
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
-// searchDialect keeps the full-text index in FTS5 tables (migration
-// 0012_search.sql): contentless, each document its words separated by
-// spaces, which FTS5's unicode61 tokenizer (with "_" a word character)
-// reads back one for one. A query is an FTS5 expression of quoted
+// searchDialect keeps the full-text index in FTS5 tables, in a database
+// file of their own that an indexer keeps behind the writer (index.go):
+// contentless, each document its words separated by spaces, which FTS5's
+// unicode61 tokenizer (with "_" a word character) reads back one for one. A query is an FTS5 expression of quoted
 // phrases, which the same tokenizer reads.
 //
 // A search walks the index newest first (FTS5 reads its documents in key
@@ -24,7 +24,8 @@ import (
 // intersects and subtracts its own lists of documents far faster than a
 // probe per activity could.
 var searchDialect = sqlstore.SearchDialect{
-	Document: func(words []string) string { return strings.Join(words, " ") },
+	KeptBehind: true,
+	Document:   func(words []string) string { return strings.Join(words, " ") },
 	Query: func(q auditlog.TextQuery) string {
 		group := func(g [][]string) string {
 			ors := make([]string, len(g))

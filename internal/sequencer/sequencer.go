@@ -494,12 +494,18 @@ func eventConflict(j *job, recorded map[string]recordedEvent) error {
 	return nil
 }
 
-// index adds the rows' documents to the full-text index.
+// index adds the rows' documents to the full-text index, unless the
+// store keeps it behind the writer.
 func (s *Sequencer) index(ctx context.Context, tx Tx, rows []Row) error {
+	if s.cfg.Dialect.Search.KeptBehind {
+		return nil
+	}
 	ids := make([]int64, len(rows))
 	docs := make([]*auditlog.SearchDocument, len(rows))
 	for i := range rows {
-		ids[i], docs[i] = rows[i].ID, &rows[i].Search
+		a := rows[i].Activity()
+		doc := auditlog.NewSearchDocument(&a)
+		ids[i], docs[i] = rows[i].ID, &doc
 	}
 	activities, changes := s.cfg.Dialect.Search.SearchDocuments(ids, docs)
 	for table, d := range []sqlstore.Documents{auditlog.SearchActivities: activities, auditlog.SearchRows: changes} {

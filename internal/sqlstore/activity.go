@@ -103,6 +103,9 @@ func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn fu
 	if err != nil {
 		return err
 	}
+	if err := db.awaitIndex(ctx, f); err != nil {
+		return err
+	}
 	after := func(ids IDRange) IDRange {
 		if f.AfterID > 0 {
 			ids.Lo = max(ids.Lo, f.AfterID+1)

@@ -27,9 +27,6 @@ type Pending struct {
 	// Leaf is the activity's leaf, canonicalised before it reaches the
 	// store's writer; the writer fills in the id and the time.
 	Leaf *tlog.LeafTemplate
-	// Search is the activity's document in the full-text index, its words
-	// found before it reaches the writer too.
-	Search auditlog.SearchDocument
 }
 
 // TypeLookup returns the built-in or custom activity type of a system name,
@@ -90,7 +87,6 @@ func Prepare(ctx context.Context, by auditlog.Recorder, activities []auditlog.Ne
 			return nil, &auditlog.Error{Code: auditlog.ETOOLARGE, Field: "activity", Index: i,
 				Message: fmt.Sprintf("the activity's leaf would be %d bytes; the limit is %d bytes (the largest entry of a tlog-tiles entry bundle)", n, tlog.MaxLeafBytes)}
 		}
-		p.Search = auditlog.NewSearchDocument(&act)
 		pending[i] = p
 	}
 	return pending, nil

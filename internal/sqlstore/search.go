@@ -41,6 +41,10 @@ type SearchDialect struct {
 	// expression id has a document of table matching the query bound at
 	// param (for search_rows, one of its rows' documents).
 	Exists func(table auditlog.SearchTable, param, id string) string
+	// KeptBehind says that the store keeps its index just behind the
+	// writer, in transactions of its own, rather than in the writer's:
+	// a search then answers from the activities indexed so far.
+	KeptBehind bool
 	// Walk, when set, says that the store's index keeps the activities'
 	// facet words and that a search walks it rather than the activities:
 	// Walk is the FROM and the condition of a walk of the documents of
@@ -75,6 +79,32 @@ func (d SearchDialect) SearchDocuments(ids []int64, docs []*auditlog.SearchDocum
 type Documents struct {
 	Keys  []int64
 	Texts []string
+}
+
+// SearchIndexed implements auditlog.ActivityService.
+func (db *Shared) SearchIndexed(ctx context.Context) (auditlog.SearchIndexState, error) {
+	var st auditlog.SearchIndexState
+	if err := db.Read.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM activities`).Scan(&st.Newest); err != nil {
+		return st, db.Wrap("read the newest activity", err)
+	}
+	st.Through = st.Newest
+	if db.Index != nil {
+		st.Through = min(db.Index.Through(), st.Newest)
+	}
+	return st, nil
+}
+
+// awaitIndex waits, before a search of f, until the index holds every
+// activity recorded before (for at most IndexWait).
+func (db *Shared) awaitIndex(ctx context.Context, f auditlog.Filter) error {
+	if f.Search == nil || db.Index == nil {
+		return nil
+	}
+	st, err := db.SearchIndexed(ctx)
+	if err != nil || st.Complete() {
+		return err
+	}
+	return db.Index.Await(ctx, st.Newest)
 }
 
 // resolveSearch returns f with its search's activity terms resolved
@@ -342,6 +372,9 @@ func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []t
 	if err != nil {
 		return nil, err
 	}
+	if err := db.awaitIndex(ctx, f); err != nil {
+		return nil, err
+	}
 	edges := make([]int64, len(bounds))
 	for i, b := range bounds {
 		edges[i] = b.UnixMicro()
@@ -391,31 +424,12 @@ const indexBatch = 2000
 func IndexRecorded(ctx context.Context, q Querier, d SearchDialect, insert func(ctx context.Context, table string, docs Documents) error) error {
 	var after int64
 	for {
-		var ids []int64
-		var docs []*auditlog.SearchDocument
-		rows, err := q.Query(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id > $1 ORDER BY id LIMIT `+strconv.Itoa(indexBatch), after)
-		if err != nil {
+		last, docs, err := ReadDocuments(ctx, q, d, after, indexBatch)
+		if err != nil || last == after {
 			return err
 		}
-		var s activityScan
-		for rows.Next() {
-			if err := s.scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-			doc := auditlog.NewSearchDocument(&s.a)
-			ids, docs = append(ids, s.a.ID), append(docs, &doc)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		after = ids[len(ids)-1]
-		activities, changes := d.SearchDocuments(ids, docs)
-		for table, docs := range []Documents{auditlog.SearchActivities: activities, auditlog.SearchRows: changes} {
+		after = last
+		for table, docs := range docs {
 			if len(docs.Keys) > 0 {
 				if err := insert(ctx, SearchTables[table], docs); err != nil {
 					return err
@@ -423,4 +437,30 @@ func IndexRecorded(ctx context.Context, q Querier, d SearchDialect, insert func(
 			}
 		}
 	}
+}
+
+// ReadDocuments reads the activities recorded in q after the id after, at
+// most limit, and returns their documents, by auditlog.SearchTable, and
+// the id of the last (after when there is none).
+func ReadDocuments(ctx context.Context, q Querier, d SearchDialect, after int64, limit int) (last int64, docs [2]Documents, err error) {
+	rows, err := q.Query(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id > $1 ORDER BY id LIMIT `+strconv.Itoa(limit), after)
+	if err != nil {
+		return after, docs, err
+	}
+	defer rows.Close()
+	var ids []int64
+	var read []*auditlog.SearchDocument
+	var s activityScan
+	for rows.Next() {
+		if err := s.scan(rows); err != nil {
+			return after, docs, err
+		}
+		doc := auditlog.NewSearchDocument(&s.a)
+		ids, read = append(ids, s.a.ID), append(read, &doc)
+	}
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return after, docs, err
+	}
+	docs[auditlog.SearchActivities], docs[auditlog.SearchRows] = d.SearchDocuments(ids, read)
+	return ids[len(ids)-1], docs, nil
 }

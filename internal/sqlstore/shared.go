@@ -109,10 +109,26 @@ type Shared struct {
 	Refuse func(reason error)
 	// Now is the store's clock.
 	Now func() time.Time
+	// Index keeps the full-text index where the store keeps it behind the
+	// writer (SearchDialect.KeptBehind); nil where the writer keeps it.
+	Index IndexKeeper
 
 	// created remembers creation times read while mapping dates to ids.
 	created createdIndex
 }
+
+// IndexKeeper keeps a full-text index behind the writer.
+type IndexKeeper interface {
+	// Through is the id up to which the index holds every activity.
+	Through() int64
+	// Await waits until Through is id or more, ctx ends, or a moment
+	// (IndexWait) has passed: then a search answers from what is indexed.
+	Await(ctx context.Context, id int64) error
+}
+
+// IndexWait bounds how long a search waits for the index to hold the
+// activities recorded before it.
+const IndexWait = 2 * time.Second
 
 // RefuseWrites implements auditlog.TreeService.
 func (db *Shared) RefuseWrites(reason error) { db.Refuse(reason) }

@@ -1,0 +1,258 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auditlog/auditlog/internal/sqlstore"
+)
+
+// IndexFileName is the full-text index's database file in the data
+// directory, beside FileName. The index is derived from the activities
+// alone: a missing file, or one that holds activities the store does not,
+// is built again from the activities.
+const IndexFileName = "search.db"
+
+// indexSchema is the index's database: the two FTS5 tables of
+// internal/sqlstore/search.go, contentless (the words are kept only in
+// the index), and the id up to which they hold every activity.
+const indexSchema = `
+CREATE VIRTUAL TABLE IF NOT EXISTS search_activities USING fts5(
+  words, content = '', columnsize = 0, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_rows USING fts5(
+  words, content = '', columnsize = 0, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+);
+CREATE TABLE IF NOT EXISTS indexed (through INTEGER NOT NULL);
+INSERT INTO indexed (through) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM indexed);
+`
+
+const (
+	// indexBatch is how many activities one transaction of the index adds.
+	indexBatch = 2000
+	// indexShare is the share of the time the indexer takes while the
+	// writer commits: behind a burst of recording it falls behind and
+	// catches up once the burst is over, rather than slowing it down.
+	indexShare = 0.25
+	// writerBusy is how long after a commit the writer counts as busy.
+	writerBusy = 100 * time.Millisecond
+)
+
+// indexer keeps the full-text index in its own database file, just behind
+// the writer: each of its transactions indexes the activities committed
+// after the last it indexed, in id order, and records how far it got, so
+// that after a crash it resumes there. Searches read the file attached to
+// every read connection as "search".
+type indexer struct {
+	store *DB
+	write *sql.DB
+	log   *slog.Logger
+
+	through    atomic.Int64
+	lastCommit atomic.Int64 // UnixNano of the writer's last commit
+	wake       chan struct{}
+
+	mu      sync.Mutex
+	indexed chan struct{} // closed, and replaced, whenever through moves
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// openIndexer opens (creating or rebuilding when needed) the index of the
+// store whose newest activity is newest, in dir.
+func openIndexer(ctx context.Context, store *DB, dir string, newest int64, log *slog.Logger) (*indexer, error) {
+	path := filepath.Join(dir, IndexFileName)
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
+	params := url.Values{}
+	params.Set("_journal_mode", "WAL")
+	// The index is rebuilt from the activities, and its position is in
+	// the transactions it writes: a commit lost to a power cut is done
+	// again, so it need not wait for the disk.
+	params.Set("_synchronous", "NORMAL")
+	params.Set("_busy_timeout", "10000")
+	params.Set("_txlock", "immediate")
+	write := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: []string{"PRAGMA cache_size = -16384"}})
+	write.SetMaxOpenConns(1)
+	x := &indexer{store: store, write: write, log: log, wake: make(chan struct{}, 1), indexed: make(chan struct{})}
+	if err := x.open(ctx, newest); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open the search index %s: %w", path, err)
+	}
+	return x, nil
+}
+
+// open creates the index's tables, and empties them when they hold
+// activities beyond the store's newest (the store was restored from an
+// older copy than the index).
+func (x *indexer) open(ctx context.Context, newest int64) error {
+	if _, err := x.write.ExecContext(ctx, indexSchema); err != nil {
+		return err
+	}
+	var through int64
+	if err := x.write.QueryRowContext(ctx, `SELECT through FROM indexed`).Scan(&through); err != nil {
+		return err
+	}
+	if through > newest {
+		x.log.Warn("the search index holds activities the store does not: building it again", "indexed_through", through, "newest", newest)
+		for _, stmt := range []string{`INSERT INTO search_activities (search_activities) VALUES ('delete-all')`,
+			`INSERT INTO search_rows (search_rows) VALUES ('delete-all')`, `UPDATE indexed SET through = 0`} {
+			if _, err := x.write.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		through = 0
+	}
+	x.through.Store(through)
+	return nil
+}
+
+// attach is the statement that attaches the index at path to a read
+// connection.
+func attachIndex(path string) string {
+	uri := "file:" + path + "?mode=ro"
+	return "ATTACH DATABASE '" + strings.ReplaceAll(uri, "'", "''") + "' AS search"
+}
+
+// start runs the indexer until Close.
+func (x *indexer) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	x.stop, x.done = cancel, make(chan struct{})
+	go x.run(ctx)
+}
+
+// committed tells the indexer the writer committed.
+func (x *indexer) committed() {
+	x.lastCommit.Store(time.Now().UnixNano())
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (x *indexer) run(ctx context.Context) {
+	defer close(x.done)
+	for {
+		start := time.Now()
+		n, err := x.indexNext(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var pause time.Duration
+		switch {
+		case err != nil:
+			x.log.Error("search index", "err", err, "indexed_through", x.through.Load())
+			pause = time.Second
+		case n == 0:
+			select {
+			case <-x.wake:
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		case time.Since(time.Unix(0, x.lastCommit.Load())) < writerBusy:
+			pause = time.Duration(float64(time.Since(start)) * (1 - indexShare) / indexShare)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// indexNext indexes the next activities after through, in one
+// transaction, and returns how many.
+func (x *indexer) indexNext(ctx context.Context) (int, error) {
+	after := x.through.Load()
+	last, docs, err := sqlstore.ReadDocuments(ctx, sqlQuerier{x.store.read}, searchDialect, after, indexBatch)
+	if err != nil || last == after {
+		return 0, err
+	}
+	tx, err := x.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	w := &writeTx{tx: tx}
+	for table, d := range docs {
+		if len(d.Keys) > 0 {
+			if err := w.InsertDocuments(ctx, sqlstore.SearchTables[table], d); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE indexed SET through = ?`, last); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	x.through.Store(last)
+	x.mu.Lock()
+	close(x.indexed)
+	x.indexed = make(chan struct{})
+	x.mu.Unlock()
+	return int(last - after), nil
+}
+
+// Through implements sqlstore.IndexKeeper.
+func (x *indexer) Through() int64 { return x.through.Load() }
+
+// Await implements sqlstore.IndexKeeper.
+func (x *indexer) Await(ctx context.Context, id int64) error {
+	timeout := time.NewTimer(sqlstore.IndexWait)
+	defer timeout.Stop()
+	for x.through.Load() < id {
+		x.mu.Lock()
+		moved := x.indexed
+		x.mu.Unlock()
+		if x.through.Load() >= id {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-timeout.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// close stops the indexer and closes its database.
+func (x *indexer) close() error {
+	if x.stop != nil {
+		x.stop()
+		<-x.done
+	}
+	return x.write.Close()
+}
+
+var _ sqlstore.IndexKeeper = (*indexer)(nil)
+
+// readOnlyIndex is the index of a store opened read-only, as far as its
+// indexer got: nothing indexes it meanwhile.
+type readOnlyIndex struct{ read *sql.DB }
+
+// Through implements sqlstore.IndexKeeper.
+func (r readOnlyIndex) Through() int64 {
+	var through int64
+	_ = r.read.QueryRow(`SELECT through FROM search.indexed`).Scan(&through)
+	return through
+}
+
+// Await implements sqlstore.IndexKeeper: there is nothing to wait for.
+func (readOnlyIndex) Await(context.Context, int64) error { return nil }

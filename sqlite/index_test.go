@@ -1,0 +1,135 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/auditlog/auditlog"
+	"github.com/auditlog/auditlog/catalog"
+	"github.com/auditlog/auditlog/sqlite"
+)
+
+// recordNamed records n activities whose objects are named name and
+// returns their ids.
+func recordNamed(t *testing.T, db *sqlite.DB, name string, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for len(ids) < n {
+		acts := make([]auditlog.NewActivity, min(n-len(ids), auditlog.MaxBatch))
+		for i := range acts {
+			acts[i] = auditlog.NewActivity{SystemName: "EDIT_USER", Operator: auditlog.OperatorMachine, ObjectType: "User",
+				ObjectID: strconv.Itoa(i), ObjectName: name + " " + strconv.Itoa(i%7)}
+		}
+		got, err := db.RecordActivities(context.Background(), auditlog.TokenRecorder(1), acts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids
+}
+
+// searchIDs is what the search expr finds, newest first.
+func searchIDs(t *testing.T, db *sqlite.DB, expr string) []int64 {
+	t.Helper()
+	s, err := auditlog.ParseSearch(expr, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	if err := db.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(a *auditlog.Activity) error {
+		ids = append(ids, a.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func openAt(t *testing.T, dir string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// The index is derived from the activities: its file lost, it is built
+// again from them, and a search finds what it found before.
+func TestALostSearchIndexIsBuiltAgainFromTheActivities(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openAt(t, dir)
+	recordNamed(t, db, "haystack", 3000)
+	needles := recordNamed(t, db, "needle", 40)
+	recordNamed(t, db, "haystack", 3000)
+	if got := searchIDs(t, db, "needle"); len(got) != len(needles) {
+		t.Fatalf("before: %d needles found, want %d", len(got), len(needles))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(dir, sqlite.IndexFileName+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	db = openAt(t, dir)
+	defer db.Close()
+	if got := searchIDs(t, db, "needle"); len(got) != len(needles) || got[0] != needles[len(needles)-1] {
+		t.Fatalf("after the index was lost: found %v, want %v", got, needles)
+	}
+	st, err := db.SearchIndexed(context.Background())
+	if err != nil || !st.Complete() || st.Newest != needles[0]+3000+39 {
+		t.Fatalf("the index's state: %+v %v", st, err)
+	}
+	info, err := os.Stat(filepath.Join(dir, sqlite.IndexFileName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the index's file: %v %v, want mode 0600", info, err)
+	}
+}
+
+// An index that holds activities the store does not (the database was
+// restored from a copy older than the index) is built again, rather than
+// answering with the words of activities that are gone.
+func TestASearchIndexAheadOfTheStoreIsBuiltAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openAt(t, dir)
+	recordNamed(t, db, "kept", 5)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backup, err := os.ReadFile(filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = openAt(t, dir)
+	recordNamed(t, db, "stale", 5)
+	if got := searchIDs(t, db, "stale"); len(got) != 5 {
+		t.Fatalf("stale activities found: %v", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sqlite.FileName), backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = openAt(t, dir)
+	defer db.Close()
+	fresh := recordNamed(t, db, "fresh", 5)
+	if got := searchIDs(t, db, "stale"); len(got) != 0 {
+		t.Fatalf("the restored store's search finds activities it does not hold: %v", got)
+	}
+	if got := searchIDs(t, db, "fresh"); len(got) != 5 || got[0] != fresh[4] {
+		t.Fatalf("fresh activities found: %v, want %v", got, fresh)
+	}
+	if got := searchIDs(t, db, "kept"); len(got) != 5 {
+		t.Fatalf("kept activities found: %v", got)
+	}
+}
