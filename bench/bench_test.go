@@ -54,9 +54,36 @@ func BenchmarkIngestVsRawSQLite(b *testing.B) {
 	compareIngest(b, rep, n, rounds, ingestTargets{ratio: targetIngestRatio, lastTenth: targetTenthRatio}, ingestSides{
 		raw: "raw SQLite", viaHTTP: "HTTP",
 		runRaw:  rawFill(b, n, rows),
-		runHTTP: httpFill(b, n, bodies, startServer, nil),
+		runHTTP: httpFill(b, n, bodies, startServer, func(s *server) { indexCatchUp(b, rep, s) }),
 	})
 	b.ReportMetric(size, "activity_bytes")
+}
+
+// indexCatchUp reports how far the search index was behind when the fill
+// ended, and how long it took to hold every activity.
+func indexCatchUp(b *testing.B, rep *report, s *server) {
+	start := time.Now()
+	var first int64 = -1
+	for {
+		body, err := s.do("GET", "/api/v1/activities?q=id:1&limit=1", nil, http.StatusOK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page struct {
+			Through int64 `json:"search_indexed_through"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			b.Fatal(err)
+		}
+		if first < 0 {
+			first = page.Through
+		}
+		if page.Through >= int64(ownActivities) && page.Through == s.newest(b) {
+			rep.printf("The search index, kept behind the writer, held the activities up to %d when the last batch was acknowledged, and all of them %.1f s later.\n\n", first, time.Since(start).Seconds())
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // BenchmarkIngestWitnessed is target 1's fill with a witness (torchwood's
@@ -135,7 +162,7 @@ func httpFill(b *testing.B, n int, bodies [][]byte, start func(b *testing.B, dat
 		if got, err := countActivities(data); err != nil || got != int64(n)+ownActivities {
 			b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, n, ownActivities)
 		}
-		return ingestRun{fill: fill, bytes: sqliteBytes(filepath.Join(data, "auditlog.db"))}
+		return ingestRun{fill: fill, bytes: storeBytes(data)}
 	}
 }
 
@@ -237,7 +264,7 @@ func BenchmarkListFirstPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	rep := newReport(b, fmt.Sprintf("Target 2: first page of every filter, %d activities", smp.count))
-	onDisk := sqliteBytes(filepath.Join(dir, "auditlog.db"))
+	onDisk := storeBytes(dir)
 	s := startServer(b, dir)
 	results := measureList(b, s, smp, perFilter, listFilters())
 	s.stop()
@@ -458,7 +485,7 @@ func BenchmarkIngestMemory(b *testing.B) {
 	if got, err := countActivities(dir); err != nil || got != int64(n)+ownActivities {
 		b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, n, ownActivities)
 	}
-	onDisk := sqliteBytes(filepath.Join(dir, "auditlog.db"))
+	onDisk := storeBytes(dir)
 
 	rep.printf("%d activities (mean %.0f bytes) in batches of %d from %d clients in %.1f s (%.0f activities/s); database file and WAL %.0f MiB once the server had stopped, %.0f bytes on disk per activity.\n\n",
 		n, size, batchSize, ingestClients, dur.Seconds(), float64(n)/dur.Seconds(), float64(onDisk)/(1<<20), float64(onDisk)/float64(n))
@@ -506,6 +533,12 @@ func statCount(dir string) int {
 
 // sqliteBytes is what a SQLite database takes on disk: its file and its WAL.
 func sqliteBytes(path string) int64 { return fileSize(path) + fileSize(path+"-wal") }
+
+// storeBytes is what the embedded store in data holds on disk: its
+// database and its search index.
+func storeBytes(data string) int64 {
+	return sqliteBytes(filepath.Join(data, "auditlog.db")) + sqliteBytes(filepath.Join(data, "search.db"))
+}
 
 func fileSize(path string) int64 {
 	fi, err := os.Stat(path)
@@ -757,4 +790,21 @@ func listFilters() []listFilter {
 			return withRange(v("object_type", pick(rng, s.rows).objectType), rng, s)
 		}},
 	}
+}
+
+// newest is the id of the newest activity the server holds.
+func (s *server) newest(b *testing.B) int64 {
+	body, err := s.do("GET", "/api/v1/activities?limit=1", nil, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var page struct {
+		Activities []struct {
+			ID int64 `json:"id"`
+		} `json:"activities"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Activities) == 0 {
+		b.Fatalf("the newest activity: %s %v", body, err)
+	}
+	return page.Activities[0].ID
 }

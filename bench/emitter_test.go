@@ -92,7 +92,7 @@ func emitterFill(b *testing.B, acts []client.Activity, spool bool) func(round in
 		if got, err := countActivities(data); err != nil || got != int64(len(acts))+ownActivities {
 			b.Fatalf("the store holds %d activities (%v), want %d and the store's own %d", got, err, len(acts), ownActivities)
 		}
-		return ingestRun{fill: fill, bytes: sqliteBytes(filepath.Join(data, "auditlog.db"))}
+		return ingestRun{fill: fill, bytes: storeBytes(data)}
 	}
 }
 

@@ -94,7 +94,7 @@ func streamFill(b *testing.B, rep *report, n int, bodies [][]byte) func(round in
 		rep.printf("Round %d: the stream's lag (activities acknowledged to the clients and not yet delivered), sampled every 100 ms: at most %d; %d when the last batch was acknowledged, delivered %v later. The receiver got %d activities.\n\n",
 			round, worstLag, lagAtEnd, time.Since(drainStart).Round(time.Millisecond), rc.received.Load())
 		s.stop()
-		return ingestRun{fill: fill, bytes: sqliteBytes(filepath.Join(data, "auditlog.db"))}
+		return ingestRun{fill: fill, bytes: storeBytes(data)}
 	}
 }
 
