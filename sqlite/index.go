@@ -40,8 +40,9 @@ const (
 	indexBatch = 2000
 	// indexShare is the share of the time the indexer takes while the
 	// writer commits: behind a burst of recording it falls behind and
-	// catches up once the burst is over, rather than slowing it down.
-	indexShare = 0.25
+	// catches up once the burst is over, rather than slowing it down
+	// (docs/performance.md has what it costs recording, and the lag).
+	indexShare = 0.15
 	// writerBusy is how long after a commit the writer counts as busy.
 	writerBusy = 100 * time.Millisecond
 )
