@@ -63,7 +63,14 @@ func BenchmarkIngestVsRawSQLite(b *testing.B) {
 // ended, and how long it took to hold every activity.
 func indexCatchUp(b *testing.B, rep *report, s *server) {
 	start := time.Now()
-	var first int64 = -1
+	first := s.awaitIndex(b)
+	rep.printf("The search index, kept behind the writer, held the activities up to %d when the last batch was acknowledged, and all of them %.1f s later.\n\n", first, time.Since(start).Seconds())
+}
+
+// awaitIndex waits until the server's search index holds every activity,
+// and returns how far it was when the wait began.
+func (s *server) awaitIndex(b *testing.B) (first int64) {
+	first = -1
 	for {
 		body, err := s.do("GET", "/api/v1/activities?q=id:1&limit=1", nil, http.StatusOK)
 		if err != nil {
@@ -79,8 +86,7 @@ func indexCatchUp(b *testing.B, rep *report, s *server) {
 			first = page.Through
 		}
 		if page.Through == s.newest(b) {
-			rep.printf("The search index, kept behind the writer, held the activities up to %d when the last batch was acknowledged, and all of them %.1f s later.\n\n", first, time.Since(start).Seconds())
-			return
+			return first
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
