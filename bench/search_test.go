@@ -46,7 +46,7 @@ func BenchmarkSearchFirstPage(b *testing.B) {
 	rep.printf("The search index held every activity %.1f s after the server started.\n\n", time.Since(waited).Seconds())
 	results := measureList(b, s, smp, perFilter, texts.filters())
 	s.stop()
-	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s), the search index built as they were recorded; %d timed requests per search, one sequential client, `limit=50`; each value drawn from one of %d stored activities picked at random.\n\n",
+	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s), the search index complete before the first timed request; %d timed requests per search, one sequential client, `limit=50`; each value drawn from one of %d stored activities picked at random.\n\n",
 		smp.count, smp.count, fill, perFilter, len(texts.rows))
 	worst, failed := writeListResults(rep, results, targetSearchP95)
 	rep.flush()

@@ -10,8 +10,10 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
-// The full-text index (migration *_search.sql) is two tables, written by
-// the sequencer in the transaction that records the activities:
+// The full-text index is two tables, written by the sequencer in the
+// transaction that records the activities (PostgreSQL, migration
+// 0013_search.sql) or by the store's indexer just behind it
+// (SearchDialect.KeptBehind: SQLite's search.db):
 //   - search_activities, one document per activity, keyed by its id;
 //   - search_rows, one document per row of the column changes, keyed by
 //     RowKey(id, row).
