@@ -20,24 +20,37 @@ import (
 // 16,383: a phrase is found in the first 16,383 words of an activity.
 var searchDialect = sqlstore.SearchDialect{
 	Document: func(words []string) string {
-		positions := map[string][]int{}
-		var order []string
+		// Each lexeme once, in the order of its first position, with all
+		// its positions; a gap takes a position and holds no lexeme.
+		type lexemePositions struct {
+			word      string
+			positions []int
+		}
+		entries := make([]lexemePositions, 0, len(words))
+		index := make(map[string]int, len(words))
+		size := 0
 		for i, w := range words {
 			if w == "_" {
 				continue
 			}
-			if _, seen := positions[w]; !seen {
-				order = append(order, w)
+			k, seen := index[w]
+			if !seen {
+				k = len(entries)
+				index[w] = k
+				entries = append(entries, lexemePositions{word: w})
+				size += len(w) + 4
 			}
-			positions[w] = append(positions[w], min(i+1, 16383))
+			entries[k].positions = append(entries[k].positions, min(i+1, 16383))
+			size += 6
 		}
 		var b strings.Builder
-		for _, w := range order {
+		b.Grow(size)
+		for _, e := range entries {
 			if b.Len() > 0 {
 				b.WriteByte(' ')
 			}
-			b.WriteString(lexeme(w))
-			for j, p := range positions[w] {
+			writeLexeme(&b, e.word)
+			for j, p := range e.positions {
 				if j == 0 {
 					b.WriteByte(':')
 				} else {
@@ -79,7 +92,21 @@ var searchDialect = sqlstore.SearchDialect{
 
 // lexeme quotes a word as a tsvector or tsquery lexeme.
 func lexeme(w string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(w) + "'"
+	var b strings.Builder
+	writeLexeme(&b, w)
+	return b.String()
+}
+
+var lexemeEscapes = strings.NewReplacer(`\`, `\\`, `'`, `''`)
+
+func writeLexeme(b *strings.Builder, w string) {
+	b.WriteByte('\'')
+	if strings.ContainsAny(w, `\'`) {
+		lexemeEscapes.WriteString(b, w)
+	} else {
+		b.WriteString(w)
+	}
+	b.WriteByte('\'')
 }
 
 // InsertDocuments inserts the documents, read as tsvector text.
