@@ -63,6 +63,8 @@ type DB struct {
 	catalog *sqlstore.Catalog
 
 	seq *sequencer.Sequencer
+	// index keeps the full-text index behind the writer.
+	index *sqlstore.Indexer
 
 	// Shared implements reading activities and the tree, checkpoints,
 	// custom activity types and the auth service (users, groups, tokens,
@@ -109,6 +111,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, err
 		}
 		db.Shared = db.shared()
+		db.Shared.Index = &sqlstore.Indexer{Indexed: db.indexedThrough}
 		db.Shared.MakeReadOnly()
 		return db, nil
 	}
@@ -116,6 +119,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	db.index = db.newIndexer()
 	db.seq = sequencer.New(sequencer.Config{
 		Begin:   db.beginWrite,
 		Dialect: dialect,
@@ -124,8 +128,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		},
 		Now:          db.now,
 		MaxGroupRows: cfg.MaxGroupRows,
+		AfterCommit:  func(uint64) { db.index.Committed() },
 	})
 	db.Shared = db.shared()
+	db.Shared.Index = db.index
+	db.index.Start()
 	return db, nil
 }
 
@@ -170,15 +177,7 @@ func (db *DB) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
-		if name == "migration/0013_search.sql" {
-			q := pgQuerier{tx}
-			insert := func(ctx context.Context, table string, docs sqlstore.Documents) error {
-				return insertDocuments(ctx, q, table, docs)
-			}
-			if err := sqlstore.IndexRecorded(ctx, q, searchDialect, insert); err != nil {
-				return fmt.Errorf("migration %s: %w", name, err)
-			}
-		}
+
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES ($1, $2)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}
@@ -208,6 +207,9 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	if db.seq != nil {
 		db.seq.Close()
+	}
+	if db.index != nil {
+		db.index.Close()
 	}
 	db.pool.Close()
 	return nil

@@ -19,6 +19,7 @@ import (
 // PostgreSQL keeps at most 256 positions of one lexeme, and none past
 // 16,383: a phrase is found in the first 16,383 words of an activity.
 var searchDialect = sqlstore.SearchDialect{
+	KeptBehind: true,
 	Document: func(words []string) string {
 		// Each lexeme once, in the order of its first position, with all
 		// its positions; a gap takes a position and holds no lexeme.

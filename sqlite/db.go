@@ -162,13 +162,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		Now:          db.now,
 		MaxGroupRows: cfg.MaxGroupRows,
 		AfterCommit: func(size uint64) {
-			index.committed()
+			index.Committed()
 			db.optimizeAsTheLogGrows(size)
 		},
 	})
 	db.Shared = db.shared()
 	db.Shared.Index = index
-	index.start()
+	index.Start()
 	return db, nil
 }
 

@@ -8,9 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
@@ -35,37 +33,15 @@ CREATE TABLE IF NOT EXISTS indexed (through INTEGER NOT NULL);
 INSERT INTO indexed (through) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM indexed);
 `
 
-const (
-	// indexBatch is how many activities one transaction of the index adds.
-	indexBatch = 2000
-	// indexShare is the share of the time the indexer takes while the
-	// writer commits: behind a burst of recording it falls behind and
-	// catches up once the burst is over, rather than slowing it down
-	// (docs/performance.md has what it costs recording, and the lag).
-	indexShare = 0.15
-	// writerBusy is how long after a commit the writer counts as busy.
-	writerBusy = 100 * time.Millisecond
-)
-
 // indexer keeps the full-text index in its own database file, just behind
-// the writer: each of its transactions indexes the activities committed
-// after the last it indexed, in id order, and records how far it got, so
-// that after a crash it resumes there. Searches read the file attached to
-// every read connection as "search".
+// the writer (sqlstore.Indexer): searches read the file attached to every
+// read connection as "search".
 type indexer struct {
-	store *DB
-	write *sql.DB
-	log   *slog.Logger
-
-	through    atomic.Int64
-	lastCommit atomic.Int64 // UnixNano of the writer's last commit
-	wake       chan struct{}
-
-	mu      sync.Mutex
-	indexed chan struct{} // closed, and replaced, whenever through moves
-
-	stop context.CancelFunc
-	done chan struct{}
+	store   *DB
+	write   *sql.DB
+	log     *slog.Logger
+	through atomic.Int64
+	*sqlstore.Indexer
 }
 
 // openIndexer opens (creating or rebuilding when needed) the index of the
@@ -85,7 +61,9 @@ func openIndexer(ctx context.Context, store *DB, dir string, newest int64, log *
 	params.Set("_txlock", "immediate")
 	write := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: []string{"PRAGMA cache_size = -16384"}})
 	write.SetMaxOpenConns(1)
-	x := &indexer{store: store, write: write, log: log, wake: make(chan struct{}, 1), indexed: make(chan struct{})}
+	x := &indexer{store: store, write: write, log: log}
+	x.Indexer = &sqlstore.Indexer{Next: x.indexNext, Log: log,
+		Indexed: func(context.Context) (int64, error) { return x.through.Load(), nil }}
 	if err := x.open(ctx, newest); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open the search index %s: %w", path, err)
@@ -125,59 +103,11 @@ func attachIndex(path string) string {
 	return "ATTACH DATABASE '" + strings.ReplaceAll(uri, "'", "''") + "' AS search"
 }
 
-// start runs the indexer until Close.
-func (x *indexer) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	x.stop, x.done = cancel, make(chan struct{})
-	go x.run(ctx)
-}
-
-// committed tells the indexer the writer committed.
-func (x *indexer) committed() {
-	x.lastCommit.Store(time.Now().UnixNano())
-	select {
-	case x.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (x *indexer) run(ctx context.Context) {
-	defer close(x.done)
-	for {
-		start := time.Now()
-		n, err := x.indexNext(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		var pause time.Duration
-		switch {
-		case err != nil:
-			x.log.Error("search index", "err", err, "indexed_through", x.through.Load())
-			pause = time.Second
-		case n == 0:
-			select {
-			case <-x.wake:
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-				return
-			}
-			continue
-		case time.Since(time.Unix(0, x.lastCommit.Load())) < writerBusy:
-			pause = time.Duration(float64(time.Since(start)) * (1 - indexShare) / indexShare)
-		}
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // indexNext indexes the next activities after through, in one
 // transaction, and returns how many.
 func (x *indexer) indexNext(ctx context.Context) (int, error) {
 	after := x.through.Load()
-	last, docs, err := sqlstore.ReadDocuments(ctx, sqlQuerier{x.store.read}, searchDialect, after, indexBatch)
+	last, docs, err := sqlstore.ReadDocuments(ctx, sqlQuerier{x.store.read}, searchDialect, after, sqlstore.IndexBatch)
 	if err != nil || last == after {
 		return 0, err
 	}
@@ -201,44 +131,12 @@ func (x *indexer) indexNext(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	x.through.Store(last)
-	x.mu.Lock()
-	close(x.indexed)
-	x.indexed = make(chan struct{})
-	x.mu.Unlock()
 	return int(last - after), nil
-}
-
-// Through implements sqlstore.IndexKeeper.
-func (x *indexer) Through() int64 { return x.through.Load() }
-
-// Await implements sqlstore.IndexKeeper.
-func (x *indexer) Await(ctx context.Context, id int64) error {
-	timeout := time.NewTimer(sqlstore.IndexWait)
-	defer timeout.Stop()
-	for x.through.Load() < id {
-		x.mu.Lock()
-		moved := x.indexed
-		x.mu.Unlock()
-		if x.through.Load() >= id {
-			return nil
-		}
-		select {
-		case <-moved:
-		case <-timeout.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // close stops the indexer and closes its database.
 func (x *indexer) close() error {
-	if x.stop != nil {
-		x.stop()
-		<-x.done
-	}
+	x.Close()
 	return x.write.Close()
 }
 
@@ -249,10 +147,10 @@ var _ sqlstore.IndexKeeper = (*indexer)(nil)
 type readOnlyIndex struct{ read *sql.DB }
 
 // Through implements sqlstore.IndexKeeper.
-func (r readOnlyIndex) Through() int64 {
+func (r readOnlyIndex) Through(ctx context.Context) (int64, error) {
 	var through int64
-	_ = r.read.QueryRow(`SELECT through FROM search.indexed`).Scan(&through)
-	return through
+	err := r.read.QueryRowContext(ctx, `SELECT through FROM search.indexed`).Scan(&through)
+	return through, err
 }
 
 // Await implements sqlstore.IndexKeeper: there is nothing to wait for.

@@ -91,7 +91,11 @@ func (db *Shared) SearchIndexed(ctx context.Context) (auditlog.SearchIndexState,
 	}
 	st.Through = st.Newest
 	if db.Index != nil {
-		st.Through = min(db.Index.Through(), st.Newest)
+		through, err := db.Index.Through(ctx)
+		if err != nil {
+			return st, db.Wrap("read how far the search index is", err)
+		}
+		st.Through = min(through, st.Newest)
 	}
 	return st, nil
 }
@@ -415,30 +419,6 @@ func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []t
 		return nil, db.Wrap("count activities", err)
 	}
 	return counts, nil
-}
-
-// indexBatch is how many activities IndexRecorded reads at a time.
-const indexBatch = 2000
-
-// IndexRecorded adds to the full-text index, through insert, the documents
-// of every activity recorded in q: the migration that creates the index
-// runs it, in its transaction.
-func IndexRecorded(ctx context.Context, q Querier, d SearchDialect, insert func(ctx context.Context, table string, docs Documents) error) error {
-	var after int64
-	for {
-		last, docs, err := ReadDocuments(ctx, q, d, after, indexBatch)
-		if err != nil || last == after {
-			return err
-		}
-		after = last
-		for table, docs := range docs {
-			if len(docs.Keys) > 0 {
-				if err := insert(ctx, SearchTables[table], docs); err != nil {
-					return err
-				}
-			}
-		}
-	}
 }
 
 // ReadDocuments reads the activities recorded in q after the id after, at

@@ -119,8 +119,8 @@ type Shared struct {
 
 // IndexKeeper keeps a full-text index behind the writer.
 type IndexKeeper interface {
-	// Through is the id up to which the index holds every activity.
-	Through() int64
+	// Through reads the id up to which the index holds every activity.
+	Through(ctx context.Context) (int64, error)
 	// Await waits until Through is id or more, ctx ends, or a moment
 	// (IndexWait) has passed: then a search answers from what is indexed.
 	Await(ctx context.Context, id int64) error
