@@ -104,6 +104,7 @@ type Filter struct {
 	CreatedFrom string
 	CreatedTo   string
 	TZ          string // an IANA zone; UTC when empty
+	Q           string // a search expression (the contract's "Search")
 }
 
 func (f Filter) values() url.Values {
@@ -121,7 +122,7 @@ func (f Filter) values() url.Values {
 	}
 	add("object_type", f.ObjectTypes)
 	add("object_id", f.ObjectIDs)
-	for key, s := range map[string]string{"created_on": f.CreatedOn, "created_from": f.CreatedFrom, "created_to": f.CreatedTo, "tz": f.TZ} {
+	for key, s := range map[string]string{"created_on": f.CreatedOn, "created_from": f.CreatedFrom, "created_to": f.CreatedTo, "tz": f.TZ, "q": f.Q} {
 		if s != "" {
 			v.Set(key, s)
 		}

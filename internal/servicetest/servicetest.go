@@ -77,6 +77,9 @@ func Start(t *testing.T, env ...string) *Service {
 	return s
 }
 
+// Dir is the service's data directory.
+func (s *Service) Dir() string { return s.dir }
+
 // URL is the service's address.
 func (s *Service) URL() string { return "http://" + s.addr }
 
