@@ -221,9 +221,7 @@ func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)
 	}
 	db.Shared = db.shared()
-	if attach != nil {
-		db.Shared.Index = readOnlyIndex{db.read}
-	}
+	db.Shared.Index = readOnlyIndex{read: db.read, built: attach != nil}
 	db.Shared.MakeReadOnly()
 	return db, nil
 }

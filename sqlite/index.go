@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/internal/sqlstore"
 )
 
@@ -143,11 +144,18 @@ func (x *indexer) close() error {
 var _ sqlstore.IndexKeeper = (*indexer)(nil)
 
 // readOnlyIndex is the index of a store opened read-only, as far as its
-// indexer got: nothing indexes it meanwhile.
-type readOnlyIndex struct{ read *sql.DB }
+// indexer got (nothing indexes it meanwhile), or none when the store was
+// never served since search existed.
+type readOnlyIndex struct {
+	read  *sql.DB
+	built bool
+}
 
 // Through implements sqlstore.IndexKeeper.
 func (r readOnlyIndex) Through(ctx context.Context) (int64, error) {
+	if !r.built {
+		return 0, auditlog.Errorf(auditlog.EUNAVAILABLE, "this store has no search index yet (%s): auditlog serve builds it", IndexFileName)
+	}
 	var through int64
 	err := r.read.QueryRowContext(ctx, `SELECT through FROM search.indexed`).Scan(&through)
 	return through, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +132,38 @@ func TestASearchIndexAheadOfTheStoreIsBuiltAgain(t *testing.T) {
 	}
 	if got := searchIDs(t, db, "kept"); len(got) != 5 {
 		t.Fatalf("kept activities found: %v", got)
+	}
+}
+
+// A store opened read-only that has no index says so when searched,
+// rather than failing on a missing table.
+func TestAReadOnlyStoreWithoutItsIndexSaysSoWhenSearched(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openAt(t, dir)
+	recordNamed(t, db, "needle", 3)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(dir, sqlite.IndexFileName+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	s, err := auditlog.ParseSearch("needle", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ro.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(*auditlog.Activity) error { return nil })
+	if auditlog.ErrorCode(err) != auditlog.EUNAVAILABLE || !strings.Contains(auditlog.ErrorMessage(err), "auditlog serve builds it") {
+		t.Fatalf("a search of a store without its index: %v", err)
+	}
+	if n, err := ro.CountActivities(context.Background(), auditlog.Filter{}); err != nil || n != 3 {
+		t.Fatalf("a count without a search: %d %v", n, err)
 	}
 }
