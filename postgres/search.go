@@ -19,7 +19,6 @@ import (
 // PostgreSQL keeps at most 256 positions of one lexeme, and none past
 // 16,383: a phrase is found in the first 16,383 words of an activity.
 var searchDialect = sqlstore.SearchDialect{
-	KeptBehind: true,
 	Document: func(words []string) string {
 		// Each lexeme once, in the order of its first position, with all
 		// its positions; a gap takes a position and holds no lexeme.
@@ -110,11 +109,7 @@ func writeLexeme(b *strings.Builder, w string) {
 	b.WriteByte('\'')
 }
 
-// InsertDocuments inserts the documents, read as tsvector text.
-func (t *writeTx) InsertDocuments(ctx context.Context, table string, docs sqlstore.Documents) error {
-	return insertDocuments(ctx, pgQuerier{t.tx}, table, docs)
-}
-
+// insertDocuments inserts the documents, read as tsvector text.
 func insertDocuments(ctx context.Context, q sqlstore.Querier, table string, docs sqlstore.Documents) error {
 	return q.Exec(ctx, `INSERT INTO `+table+` (id, doc) SELECT id, doc::tsvector FROM unnest($1::bigint[], $2::text[]) AS d(id, doc)`, docs.Keys, docs.Texts)
 }

@@ -24,8 +24,7 @@ import (
 // intersects and subtracts its own lists of documents far faster than a
 // probe per activity could.
 var searchDialect = sqlstore.SearchDialect{
-	KeptBehind: true,
-	Document:   func(words []string) string { return strings.Join(words, " ") },
+	Document: func(words []string) string { return strings.Join(words, " ") },
 	Query: func(q auditlog.TextQuery) string {
 		group := func(g [][]string) string {
 			ors := make([]string, len(g))

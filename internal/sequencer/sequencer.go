@@ -34,9 +34,6 @@ type Tx interface {
 	// InsertKeys inserts rows of a key and an activity id into the table's
 	// two columns, in bulk.
 	InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error
-	// InsertDocuments inserts documents into a table of the full-text
-	// index (sqlstore.SearchTables), in bulk.
-	InsertDocuments(ctx context.Context, table string, docs sqlstore.Documents) error
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
@@ -317,9 +314,6 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	if err := tx.InsertActivities(ctx, rows); err != nil {
 		return fmt.Errorf("insert activities: %w", err)
 	}
-	if err := s.index(ctx, tx, rows); err != nil {
-		return fmt.Errorf("index activities for search: %w", err)
-	}
 	for _, ix := range []struct {
 		*deferredIndex
 		entries keyed
@@ -490,31 +484,6 @@ func eventConflict(j *job, recorded map[string]recordedEvent) error {
 			inJob = map[string]*tlog.LeafTemplate{}
 		}
 		inJob[key] = p.Leaf
-	}
-	return nil
-}
-
-// index adds the rows' documents to the full-text index, unless the
-// store keeps it behind the writer.
-func (s *Sequencer) index(ctx context.Context, tx Tx, rows []Row) error {
-	if s.cfg.Dialect.Search.KeptBehind {
-		return nil
-	}
-	ids := make([]int64, len(rows))
-	docs := make([]*auditlog.SearchDocument, len(rows))
-	for i := range rows {
-		a := rows[i].Activity()
-		doc := auditlog.NewSearchDocument(&a)
-		ids[i], docs[i] = rows[i].ID, &doc
-	}
-	activities, changes := s.cfg.Dialect.Search.SearchDocuments(ids, docs)
-	for table, d := range []sqlstore.Documents{auditlog.SearchActivities: activities, auditlog.SearchRows: changes} {
-		if len(d.Keys) == 0 {
-			continue
-		}
-		if err := tx.InsertDocuments(ctx, sqlstore.SearchTables[table], d); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -24,8 +24,8 @@ const (
 	indexPoll = 50 * time.Millisecond
 )
 
-// An Indexer keeps a store's full-text index just behind its writer
-// (SearchDialect.KeptBehind), in transactions of its own, each indexing
+// An Indexer keeps a store's full-text index just behind its writer, in
+// transactions of its own, each indexing
 // the activities committed after the last it indexed, in id order, and
 // recording how far it got, so that it resumes there after a crash.
 type Indexer struct {

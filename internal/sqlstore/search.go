@@ -10,10 +10,9 @@ import (
 	"github.com/auditlog/auditlog"
 )
 
-// The full-text index is two tables, written by the sequencer in the
-// transaction that records the activities (PostgreSQL, migration
-// 0013_search.sql) or by the store's indexer just behind it
-// (SearchDialect.KeptBehind: SQLite's search.db):
+// The full-text index is two tables, written by the store's indexer
+// (Indexer) just behind the writer (PostgreSQL: migration
+// 0013_search.sql; SQLite: its own file, search.db):
 //   - search_activities, one document per activity, keyed by its id;
 //   - search_rows, one document per row of the column changes, keyed by
 //     RowKey(id, row).
@@ -43,10 +42,6 @@ type SearchDialect struct {
 	// expression id has a document of table matching the query bound at
 	// param (for search_rows, one of its rows' documents).
 	Exists func(table auditlog.SearchTable, param, id string) string
-	// KeptBehind says that the store keeps its index just behind the
-	// writer, in transactions of its own, rather than in the writer's:
-	// a search then answers from the activities indexed so far.
-	KeptBehind bool
 	// Walk, when set, says that the store's index keeps the activities'
 	// facet words and that a search walks it rather than the activities:
 	// Walk is the FROM and the condition of a walk of the documents of

@@ -109,8 +109,8 @@ type Shared struct {
 	Refuse func(reason error)
 	// Now is the store's clock.
 	Now func() time.Time
-	// Index keeps the full-text index where the store keeps it behind the
-	// writer (SearchDialect.KeptBehind); nil where the writer keeps it.
+	// Index is the store's full-text index, which its indexer keeps just
+	// behind the writer.
 	Index IndexKeeper
 
 	// created remembers creation times read while mapping dates to ids.
