@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"errors"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,4 +209,15 @@ func FuzzParseSearch(f *testing.F) {
 			t.Fatalf("%s does not find the object named %q", quoted, expr)
 		}
 	})
+}
+
+// The index's name words are FNV-1a's, as stored indexes hold them.
+func TestNameWordsAreFNV1a(t *testing.T) {
+	for _, name := range []string{"", "permissions", "client.ip", "Ünïcödé"} {
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		if got, want := nameWord(columnWordPrefix, name), columnWordPrefix+strconv.FormatUint(h.Sum64(), 36); got != want {
+			t.Errorf("nameWord(%q) = %s, want %s", name, got, want)
+		}
+	}
 }

@@ -112,9 +112,10 @@ var facetPrefixes = map[SearchField]string{
 }
 
 // nameWord is the one word of the index that stands for an exact name (a
-// column name, an extra key's path), under prefix.
+// column name, an extra key's path), under prefix. Stored indexes hold
+// these words: another hash would need every index built again.
 func nameWord(prefix, name string) string {
-	// FNV-1a, 64 bits, without hash/fnv's allocations.
+	// FNV-1a, 64 bits, as hash/fnv's New64a, without its allocations.
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(name); i++ {
 		h ^= uint64(name[i])

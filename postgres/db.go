@@ -177,7 +177,6 @@ func (db *DB) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
-
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_us) VALUES ($1, $2)`, name, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}

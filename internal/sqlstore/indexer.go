@@ -25,9 +25,10 @@ const (
 )
 
 // An Indexer keeps a store's full-text index just behind its writer, in
-// transactions of its own, each indexing
-// the activities committed after the last it indexed, in id order, and
-// recording how far it got, so that it resumes there after a crash.
+// transactions of its own, each indexing the activities committed after
+// the last it indexed, in id order, and recording how far it got, so that
+// it resumes there after a crash. One that is not started (a store opened
+// read-only) only reads how far the index is, and waits for other nodes.
 type Indexer struct {
 	// Next indexes, in one transaction, the activities after the last
 	// indexed, at most IndexBatch, and returns how many: none when all

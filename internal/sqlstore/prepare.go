@@ -79,8 +79,7 @@ func Prepare(ctx context.Context, by auditlog.Recorder, activities []auditlog.Ne
 		// hash) is made here, in the request's goroutine and in parallel
 		// with other requests, rather than in the single writer: it only
 		// fills in the id and the time and hashes.
-		act := p.Activity()
-		if p.Leaf, err = tlog.NewLeafTemplate(act); err != nil {
+		if p.Leaf, err = tlog.NewLeafTemplate(p.Activity()); err != nil {
 			return nil, err
 		}
 		if n := p.Leaf.MaxSize(); n > tlog.MaxLeafBytes {
