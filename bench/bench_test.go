@@ -274,7 +274,7 @@ func BenchmarkListFirstPage(b *testing.B) {
 	s := startServer(b, dir)
 	results := measureList(b, s, smp, perFilter, listFilters())
 	s.stop()
-	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s; the demo ANALYZEs at the end and the server was started afterwards), spread over %s to %s, %.0f bytes on disk per activity (database file and WAL before the server started); %d timed requests per filter, one sequential client, `limit=50`.\n\n",
+	rep.printf("Dataset: %d activities from `auditlog demo --count %d` (%s; the demo ANALYZEs at the end and the server was started afterwards), spread over %s to %s, %.0f bytes on disk per activity (database, search index and their WALs before the server started); %d timed requests per filter, one sequential client, `limit=50`.\n\n",
 		smp.count, smp.count, fill, smp.firstDay.Format(time.DateOnly), smp.lastDay.Format(time.DateOnly), float64(onDisk)/float64(smp.count), perFilter)
 	worst, failed := writeListResults(rep, results, targetListP95)
 	rep.flush()
@@ -493,7 +493,7 @@ func BenchmarkIngestMemory(b *testing.B) {
 	}
 	onDisk := storeBytes(dir)
 
-	rep.printf("%d activities (mean %.0f bytes) in batches of %d from %d clients in %.1f s (%.0f activities/s); database file and WAL %.0f MiB once the server had stopped, %.0f bytes on disk per activity.\n\n",
+	rep.printf("%d activities (mean %.0f bytes) in batches of %d from %d clients in %.1f s (%.0f activities/s); database, search index and their WALs %.0f MiB once the server had stopped, %.0f bytes on disk per activity.\n\n",
 		n, size, batchSize, ingestClients, dur.Seconds(), float64(n)/dur.Seconds(), float64(onDisk)/(1<<20), float64(onDisk)/float64(n))
 	rep.printf("| activities acknowledged | server RSS (VmRSS) MiB |\n|---:|---:|\n| 0 (ready) | %.1f |\n", mib(startRSS))
 	for _, p := range points {

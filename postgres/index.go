@@ -36,16 +36,12 @@ func (db *DB) indexNext(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	q := pgQuerier{tx}
-	last, docs, err := sqlstore.ReadDocuments(ctx, q, searchDialect, after, sqlstore.IndexBatch)
+	insert := func(ctx context.Context, table string, docs sqlstore.Documents) error {
+		return insertDocuments(ctx, q, table, docs)
+	}
+	last, err := sqlstore.IndexNext(ctx, q, searchDialect, after, insert)
 	if err != nil || last == after {
 		return 0, err
-	}
-	for table, d := range docs {
-		if len(d.Keys) > 0 {
-			if err := insertDocuments(ctx, q, sqlstore.SearchTables[table], d); err != nil {
-				return 0, err
-			}
-		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE search_indexed SET through = $1`, last); err != nil {
 		return 0, err

@@ -82,11 +82,8 @@ var searchDialect = sqlstore.SearchDialect{
 		}
 		return strings.Join(ands, " & ")
 	},
-	Exists: func(table auditlog.SearchTable, param, id string) string {
-		if table == auditlog.SearchRows {
-			return "EXISTS (SELECT 1 FROM search_rows AS r WHERE r.id BETWEEN " + id + " * 256 AND " + id + " * 256 + 255 AND r.doc @@ " + param + "::tsquery)"
-		}
-		return "EXISTS (SELECT 1 FROM search_activities AS s WHERE s.id = " + id + " AND s.doc @@ " + param + "::tsquery)"
+	Exists: func(table auditlog.SearchTable, param, lo, hi string) string {
+		return "EXISTS (SELECT 1 FROM " + sqlstore.SearchTables[table] + " AS d WHERE d.id BETWEEN " + lo + " AND " + hi + " AND d.doc @@ " + param + "::tsquery)"
 	},
 }
 

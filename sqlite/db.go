@@ -136,7 +136,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	db.index = index
 
-	db.read = openReaders(path, params, attachIndex(filepath.Join(filepath.Dir(path), IndexFileName)))
+	db.read = openReaders(path, params, attachIndex(index.path))
 
 	// ANALYZE reads a sample of each index, not all of it: milliseconds on
 	// any size of table.

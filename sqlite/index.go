@@ -38,7 +38,9 @@ INSERT INTO indexed (through) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM indexed);
 // the writer (sqlstore.Indexer): searches read the file attached to every
 // read connection as "search".
 type indexer struct {
-	store   *DB
+	store *DB
+	// path is the index's file.
+	path    string
 	write   *sql.DB
 	log     *slog.Logger
 	through atomic.Int64
@@ -62,7 +64,7 @@ func openIndexer(ctx context.Context, store *DB, dir string, newest int64, log *
 	params.Set("_txlock", "immediate")
 	write := sql.OpenDB(connector{dsn: "file:" + path + "?" + params.Encode(), pragmas: []string{"PRAGMA cache_size = -16384"}})
 	write.SetMaxOpenConns(1)
-	x := &indexer{store: store, write: write, log: log}
+	x := &indexer{store: store, path: path, write: write, log: log}
 	x.Indexer = &sqlstore.Indexer{Next: x.indexNext, Log: log,
 		Indexed: func(context.Context) (int64, error) { return x.through.Load(), nil }}
 	if err := x.open(ctx, newest); err != nil {
@@ -108,22 +110,14 @@ func attachIndex(path string) string {
 // transaction, and returns how many.
 func (x *indexer) indexNext(ctx context.Context) (int, error) {
 	after := x.through.Load()
-	last, docs, err := sqlstore.ReadDocuments(ctx, sqlQuerier{x.store.read}, searchDialect, after, sqlstore.IndexBatch)
-	if err != nil || last == after {
-		return 0, err
-	}
 	tx, err := x.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	w := &writeTx{tx: tx}
-	for table, d := range docs {
-		if len(d.Keys) > 0 {
-			if err := w.InsertDocuments(ctx, sqlstore.SearchTables[table], d); err != nil {
-				return 0, err
-			}
-		}
+	last, err := sqlstore.IndexNext(ctx, sqlQuerier{x.store.read}, searchDialect, after, (&writeTx{tx: tx}).InsertDocuments)
+	if err != nil || last == after {
+		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE indexed SET through = ?`, last); err != nil {
 		return 0, err

@@ -43,18 +43,13 @@ var searchDialect = sqlstore.SearchDialect{
 		}
 		return expr
 	},
-	Exists: func(table auditlog.SearchTable, param, id string) string {
-		if table == auditlog.SearchRows {
-			return "EXISTS (SELECT 1 FROM search_rows AS r WHERE r.search_rows MATCH " + param +
-				" AND r.rowid BETWEEN " + id + " << 8 AND (" + id + " << 8) + 255)"
-		}
-		return "EXISTS (SELECT 1 FROM search_activities AS s WHERE s.search_activities MATCH " + param + " AND s.rowid = " + id + ")"
+	Exists: func(table auditlog.SearchTable, param, lo, hi string) string {
+		t := sqlstore.SearchTables[table]
+		return "EXISTS (SELECT 1 FROM " + t + " AS d WHERE d." + t + " MATCH " + param + " AND d.rowid BETWEEN " + lo + " AND " + hi + ")"
 	},
-	Walk: func(table auditlog.SearchTable, param string) (from, match, key, id string) {
-		if table == auditlog.SearchRows {
-			return "search_rows AS r", "r.search_rows MATCH " + param, "r.rowid", "(r.rowid >> 8)"
-		}
-		return "search_activities AS s", "s.search_activities MATCH " + param, "s.rowid", "s.rowid"
+	Walk: func(table auditlog.SearchTable, param string) (from, match, key string) {
+		t := sqlstore.SearchTables[table]
+		return t + " AS d", "d." + t + " MATCH " + param, "d.rowid"
 	},
 }
 

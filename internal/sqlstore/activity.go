@@ -99,11 +99,8 @@ func (db *Shared) FindActivities(ctx context.Context, f auditlog.Filter) ([]audi
 // as the listing; any other is one statement, which reads from one
 // snapshot by itself.
 func (db *Shared) StreamActivities(ctx context.Context, f auditlog.Filter, fn func(*auditlog.Activity) error) error {
-	f, err := db.resolveSearch(ctx, f)
+	f, err := db.prepareSearch(ctx, f)
 	if err != nil {
-		return err
-	}
-	if err := db.awaitIndex(ctx, f); err != nil {
 		return err
 	}
 	after := func(ids IDRange) IDRange {

@@ -15,7 +15,7 @@ import (
 // 0013_search.sql; SQLite: its own file, search.db):
 //   - search_activities, one document per activity, keyed by its id;
 //   - search_rows, one document per row of the column changes, keyed by
-//     RowKey(id, row).
+//     rowKey(id, row).
 //
 // Each store renders a document and a query its own way (Dialect.Search);
 // what a word is, and what a document holds, is the domain's
@@ -24,12 +24,30 @@ import (
 // SearchTables are the tables of the index, by auditlog.SearchTable.
 var SearchTables = [...]string{auditlog.SearchActivities: "search_activities", auditlog.SearchRows: "search_rows"}
 
-// rowKeyBits is how many low bits of a row's key number the row within
-// its activity: auditlog.MaxChanges rows fit.
-const rowKeyBits = 8
+// rowsPerActivity is how many keys of search_rows each activity has:
+// auditlog.MaxChanges rows fit.
+const rowsPerActivity = 256
 
-// RowKey is the key in search_rows of row of the activity id.
-func RowKey(id int64, row int) int64 { return id<<rowKeyBits | int64(row) }
+// rowKey is the key in search_rows of row of the activity id.
+func rowKey(id int64, row int) int64 { return id*rowsPerActivity + int64(row) }
+
+// keyRange is the range of keys, as SQL expressions, of the documents of
+// table that belong to the activity whose id is the SQL expression id.
+func keyRange(table auditlog.SearchTable, id string) (lo, hi string) {
+	if table == auditlog.SearchRows {
+		return "(" + id + ") * " + strconv.Itoa(rowsPerActivity), "(" + id + ") * " + strconv.Itoa(rowsPerActivity) + " + " + strconv.Itoa(rowsPerActivity-1)
+	}
+	return id, id
+}
+
+// keyActivity is the SQL expression of the id of the activity whose
+// document of table has the key that the SQL expression key is.
+func keyActivity(table auditlog.SearchTable, key string) string {
+	if table == auditlog.SearchRows {
+		return "(" + key + " / " + strconv.Itoa(rowsPerActivity) + ")"
+	}
+	return key
+}
 
 // SearchDialect is how a store keeps and asks its full-text index.
 type SearchDialect struct {
@@ -38,25 +56,25 @@ type SearchDialect struct {
 	// Query renders a text query's groups (and excluded groups) as the
 	// store's query text.
 	Query func(q auditlog.TextQuery) string
-	// Exists is the condition that the activity whose id is the SQL
-	// expression id has a document of table matching the query bound at
-	// param (for search_rows, one of its rows' documents).
-	Exists func(table auditlog.SearchTable, param, id string) string
+	// Exists is the condition that a document of table whose key is
+	// between the SQL expressions lo and hi (inclusive) matches the query
+	// bound at param.
+	Exists func(table auditlog.SearchTable, param, lo, hi string) string
 	// Walk, when set, says that the store's index keeps the activities'
 	// facet words and that a search walks it rather than the activities:
 	// Walk is the FROM and the condition of a walk of the documents of
 	// table that match the query bound at param, in the order of key (the
-	// index's own key), and the SQL expression of the activity's id at
-	// each step. A store whose planner chooses between walking the index
-	// and walking the activities (from statistics it keeps of both)
-	// leaves it nil, and Exists is then a condition like any other.
-	Walk func(table auditlog.SearchTable, param string) (from, match, key, id string)
+	// SQL expression of the index's own key). A store whose planner
+	// chooses between walking the index and walking the activities (from
+	// statistics it keeps of both) leaves it nil, and Exists is then a
+	// condition like any other.
+	Walk func(table auditlog.SearchTable, param string) (from, match, key string)
 }
 
-// SearchDocuments are the documents of the activities with these ids, as
-// the store's index keeps them: the activities' (with their facet words,
+// documents are the documents of the activities with these ids, as the
+// store's index keeps them: the activities' (with their facet words,
 // where the index walks them) and the rows'.
-func (d SearchDialect) SearchDocuments(ids []int64, docs []*auditlog.SearchDocument) (activities, rows Documents) {
+func (d SearchDialect) documents(ids []int64, docs []*auditlog.SearchDocument) (activities, rows Documents) {
 	for i, doc := range docs {
 		words := doc.Words
 		if d.Walk != nil {
@@ -65,7 +83,7 @@ func (d SearchDialect) SearchDocuments(ids []int64, docs []*auditlog.SearchDocum
 		activities.Keys = append(activities.Keys, ids[i])
 		activities.Texts = append(activities.Texts, d.Document(words))
 		for r, words := range doc.Rows {
-			rows.Keys = append(rows.Keys, RowKey(ids[i], r))
+			rows.Keys = append(rows.Keys, rowKey(ids[i], r))
 			rows.Texts = append(rows.Texts, d.Document(words))
 		}
 	}
@@ -95,24 +113,24 @@ func (db *Shared) SearchIndexed(ctx context.Context) (auditlog.SearchIndexState,
 	return st, nil
 }
 
-// awaitIndex waits, before a search of f, until the index holds every
-// activity recorded before (for at most IndexWait).
-func (db *Shared) awaitIndex(ctx context.Context, f auditlog.Filter) error {
-	if f.Search == nil || db.Index == nil {
-		return nil
-	}
-	st, err := db.SearchIndexed(ctx)
-	if err != nil || st.Complete() {
-		return err
-	}
-	return db.Index.Await(ctx, st.Newest)
-}
-
-// resolveSearch returns f with its search's activity terms resolved
-// against the catalogue; f itself is left as it is.
-func (db *Shared) resolveSearch(ctx context.Context, f auditlog.Filter) (auditlog.Filter, error) {
+// prepareSearch readies f's search for a read: it returns f with the
+// search's activity terms resolved against the catalogue (f itself is
+// left as it is), once the index holds every activity recorded before
+// (or IndexWait has passed).
+func (db *Shared) prepareSearch(ctx context.Context, f auditlog.Filter) (auditlog.Filter, error) {
 	if f.Search == nil {
 		return f, nil
+	}
+	if db.Index != nil {
+		st, err := db.SearchIndexed(ctx)
+		if err != nil {
+			return f, err
+		}
+		if !st.Complete() {
+			if err := db.Index.Await(ctx, st.Newest); err != nil {
+				return f, err
+			}
+		}
 	}
 	s := *f.Search
 	s.Terms = append([]auditlog.SearchTerm(nil), s.Terms...)
@@ -226,16 +244,16 @@ func (db *Shared) countMatches(ctx context.Context, q Querier, f auditlog.Filter
 // matchingIDs is the SELECT of the activity ids (repeated for rows) whose
 // documents match tq in the id range, newest first.
 func matchingIDs(b *builder, d SearchDialect, tq auditlog.TextQuery, ids IDRange, before int64) string {
-	from, match, key, id := d.Walk(tq.Table, b.arg(d.Query(tq)))
+	from, match, key := d.Walk(tq.Table, b.arg(d.Query(tq)))
 	where := append([]string{match}, keyBounds(b, tq.Table, key, ids, before)...)
-	return `SELECT ` + id + ` FROM ` + from + whereClause(where) + ` ORDER BY ` + key + ` DESC`
+	return `SELECT ` + keyActivity(tq.Table, key) + ` FROM ` + from + whereClause(where) + ` ORDER BY ` + key + ` DESC`
 }
 
 // keyBounds bounds the key of a walk of table to the id range.
 func keyBounds(b *builder, table auditlog.SearchTable, key string, ids IDRange, before int64) []string {
 	lo, hi := ids.Lo, ids.Hi
 	if table == auditlog.SearchRows {
-		lo, hi, before = RowKey(lo, 0), RowKey(hi, 1<<rowKeyBits-1), RowKey(before, 0)
+		lo, hi, before = rowKey(lo, 0), rowKey(hi, rowsPerActivity-1), rowKey(before, 0)
 		if ids.Hi == 0 {
 			hi = 0
 		}
@@ -266,7 +284,8 @@ func searchConditions(b *builder, s *auditlog.Search, d Dialect, plan searchPlan
 		if c.members {
 			cond = "activities.id IN (" + matchingIDs(b, d.Search, c.q, ids, before) + ")"
 		} else {
-			cond = d.Search.Exists(c.q.Table, b.arg(d.Search.Query(c.q)), "activities.id")
+			lo, hi := keyRange(c.q.Table, "activities.id")
+			cond = d.Search.Exists(c.q.Table, b.arg(d.Search.Query(c.q)), lo, hi)
 		}
 		if c.q.Negated {
 			cond = "NOT " + cond
@@ -319,9 +338,9 @@ func termCondition(b *builder, t *auditlog.SearchTerm) string {
 func searchQuery(f auditlog.Filter, ids IDRange, d Dialect, columns string, plan searchPlan) Query {
 	b := &builder{}
 	q := *plan.drive
-	from, match, key, id := d.Search.Walk(q.Table, b.arg(d.Search.Query(q)))
+	from, match, key := d.Search.Walk(q.Table, b.arg(d.Search.Query(q)))
 	where := append([]string{match}, keyBounds(b, q.Table, key, ids, f.BeforeID)...)
-	where = append(where, id+" = activities.id")
+	where = append(where, keyActivity(q.Table, key)+" = activities.id")
 	where = append(where, filterConditions(b, withImpliedOperator(f), ids)...)
 	where = append(where, searchConditions(b, f.Search, d, plan, ids, f.BeforeID)...)
 	order := " DESC"
@@ -369,11 +388,8 @@ func filterConditions(b *builder, f auditlog.Filter, ids IDRange) []string {
 // activities match, not how many, so each match's time and operator is
 // read.
 func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []time.Time, after int64, counts []auditlog.OperatorCounts) ([]auditlog.OperatorCounts, error) {
-	f, err := db.resolveSearch(ctx, f)
+	f, err := db.prepareSearch(ctx, f)
 	if err != nil {
-		return nil, err
-	}
-	if err := db.awaitIndex(ctx, f); err != nil {
 		return nil, err
 	}
 	edges := make([]int64, len(bounds))
@@ -416,28 +432,36 @@ func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []t
 	return counts, nil
 }
 
-// ReadDocuments reads the activities recorded in q after the id after, at
-// most limit, and returns their documents, by auditlog.SearchTable, and
-// the id of the last (after when there is none).
-func ReadDocuments(ctx context.Context, q Querier, d SearchDialect, after int64, limit int) (last int64, docs [2]Documents, err error) {
-	rows, err := q.Query(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id > $1 ORDER BY id LIMIT `+strconv.Itoa(limit), after)
+// IndexNext reads the activities recorded in read after the id after (at
+// most IndexBatch), inserts their documents through insert, one table at
+// a time, and returns the id of the last (after when there is none): one
+// step of a store's Indexer, in the transaction insert writes in.
+func IndexNext(ctx context.Context, read Querier, d SearchDialect, after int64, insert func(ctx context.Context, table string, docs Documents) error) (last int64, err error) {
+	rows, err := read.Query(ctx, `SELECT `+ActivityColumns+` FROM activities WHERE id > $1 ORDER BY id LIMIT `+strconv.Itoa(IndexBatch), after)
 	if err != nil {
-		return after, docs, err
+		return after, err
 	}
 	defer rows.Close()
 	var ids []int64
-	var read []*auditlog.SearchDocument
+	var found []*auditlog.SearchDocument
 	var s activityScan
 	for rows.Next() {
 		if err := s.scan(rows); err != nil {
-			return after, docs, err
+			return after, err
 		}
 		doc := auditlog.NewSearchDocument(&s.a)
-		ids, read = append(ids, s.a.ID), append(read, &doc)
+		ids, found = append(ids, s.a.ID), append(found, &doc)
 	}
 	if err := rows.Err(); err != nil || len(ids) == 0 {
-		return after, docs, err
+		return after, err
 	}
-	docs[auditlog.SearchActivities], docs[auditlog.SearchRows] = d.SearchDocuments(ids, read)
-	return ids[len(ids)-1], docs, nil
+	activities, changes := d.documents(ids, found)
+	for table, docs := range [...]Documents{auditlog.SearchActivities: activities, auditlog.SearchRows: changes} {
+		if len(docs.Keys) > 0 {
+			if err := insert(ctx, SearchTables[table], docs); err != nil {
+				return after, err
+			}
+		}
+	}
+	return ids[len(ids)-1], nil
 }
