@@ -51,6 +51,17 @@ func searchIDs(t *testing.T, db *sqlite.DB, expr string) []int64 {
 	return ids
 }
 
+// removeIndex removes the search index's files from dir, as a lost disk
+// or an administrator would.
+func removeIndex(t *testing.T, dir string) {
+	t.Helper()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(dir, sqlite.IndexFileName+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
 func openAt(t *testing.T, dir string) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
@@ -75,11 +86,7 @@ func TestALostSearchIndexIsBuiltAgainFromTheActivities(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(filepath.Join(dir, sqlite.IndexFileName+suffix)); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	removeIndex(t, dir)
 	db = openAt(t, dir)
 	defer db.Close()
 	if got := searchIDs(t, db, "needle"); len(got) != len(needles) || got[0] != needles[len(needles)-1] {
@@ -145,11 +152,7 @@ func TestAReadOnlyStoreWithoutItsIndexSaysSoWhenSearched(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(filepath.Join(dir, sqlite.IndexFileName+suffix)); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	removeIndex(t, dir)
 	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
