@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/auditlog/auditlog"
 	"github.com/auditlog/auditlog/catalog"
 	"github.com/auditlog/auditlog/sqlite"
+	"github.com/auditlog/auditlog/storetest"
 )
 
 // recordNamed records n activities whose objects are named name and
@@ -168,5 +170,87 @@ func TestAReadOnlyStoreWithoutItsIndexSaysSoWhenSearched(t *testing.T) {
 	}
 	if n, err := ro.CountActivities(context.Background(), auditlog.Filter{}); err != nil || n != 3 {
 		t.Fatalf("a count without a search: %d %v", n, err)
+	}
+}
+
+// A page filtered by two or more text columns reads the search index up
+// to where it holds every activity, and the activities' B-trees beyond
+// it. With the index holding only the older part of the log (a copy of
+// its file taken then), every page holds what the filter selects, no
+// activity twice and none left out, whichever side of the index's end it
+// falls on.
+func TestPagesOfSeveralColumnsReadTheIndexAndTheActivitiesBeyondIt(t *testing.T) {
+	t.Parallel()
+	dir, saved := t.TempDir(), t.TempDir()
+	db := openAt(t, dir)
+	record := func(from, n int) {
+		acts := make([]auditlog.NewActivity, n)
+		for i := range acts {
+			acts[i] = storetest.SeveralColumns(from + i)
+		}
+		if _, err := db.RecordActivities(context.Background(), auditlog.TokenRecorder(1), acts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(0, 300)
+	storetest.AwaitIndexed(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copyIndex(t, dir, saved)
+	db = openAt(t, dir)
+	record(300, 200)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	removeIndex(t, dir)
+	copyIndex(t, saved, dir)
+	// The copy says it holds less than it does, as an index does between
+	// committing documents and its reader learning of them: a page must
+	// not find those activities twice.
+	idx, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.IndexFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.Exec(`UPDATE indexed SET through = 250`); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	st, err := ro.SearchIndexed(context.Background())
+	if err != nil || st.Through != 250 || st.Newest != 500 {
+		t.Fatalf("the index holds the activities up to %d of %d (%v), want 250 of 500", st.Through, st.Newest, err)
+	}
+	var stored []auditlog.Activity
+	if err := ro.StreamActivities(context.Background(), auditlog.Filter{OldestFirst: true}, func(a *auditlog.Activity) error {
+		stored = append(stored, *a)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckSeveralColumns(t, ro, stored)
+}
+
+// copyIndex copies the search index's files from one directory to another.
+func copyIndex(t *testing.T, from, to string) {
+	t.Helper()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(filepath.Join(from, sqlite.IndexFileName+suffix))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, sqlite.IndexFileName+suffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

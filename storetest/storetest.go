@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"created never decreases even when the clock steps back", testMonotonicCreated},
 		{"filters select and count exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
+		{"pages of several columns hold what a brute-force scan selects, with the index where it is", testSeveralColumns},
 		{"counts over time match a brute-force count per interval and operator", testCountsOverTime},
 		{"a missing activity is not found", testNotFound},
 		{"custom activity types can be registered and used", testCustomTypes},

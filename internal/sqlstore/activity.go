@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/auditlog/auditlog"
@@ -143,18 +144,116 @@ func (db *Shared) narrowColumn(ctx context.Context, f auditlog.Filter, ids IDRan
 	return db.narrowestIndex(ctx, withImpliedOperator(f), lo, hi, narrowMost)
 }
 
-// streamActivities runs the list query of f over the given id range and
-// calls fn for each row as it is read.
-func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange, fn func(*auditlog.Activity) error) error {
+// pageQuery is the query of what f selects in the id range: the plan of
+// its search, if any (planSearch), or a walk of the index's facet words
+// (facetWalk), or else ListQuery's walk of the activities' B-trees.
+func (db *Shared) pageQuery(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange) (Query, error) {
 	plan, err := db.planSearch(ctx, q, f, ids)
 	if err != nil {
-		return db.Wrap("plan search", err)
+		return Query{}, db.Wrap("plan search", err)
+	}
+	if facets, ok := facetWalk(f, db.Dialect); ok {
+		through, err := db.indexedThrough(ctx)
+		if err != nil {
+			return Query{}, err
+		}
+		if through >= max(ids.Lo, 1) {
+			return db.facetPageQuery(ctx, f, ids, through, facets)
+		}
 	}
 	narrow, err := db.narrowColumn(ctx, f, ids, plan)
 	if err != nil {
+		return Query{}, err
+	}
+	return ListQuery(f, ids, narrow, db.Dialect, plan), nil
+}
+
+// facetWalk is the query of the index's facet words that a page of f,
+// which has no search, reads instead of the activities' B-trees, where
+// the store's index keeps facet words (SearchDialect.Walk): a page newest
+// first filtered by two or more of the activity, the username and the
+// object type. No B-tree holds two of them together, so that the
+// activities of two frequent values with few in common are found by
+// reading thousands of index entries or rows per page, and more as the
+// log grows; the index intersects its compact lists of documents,
+// skipping ahead in each, and stops after the page. An object id is read
+// from its own index (ListQuery): its few activities are found there
+// directly, where the index would read a page of another value's list
+// for each. ok is false for any other filter, and for one that selects
+// an empty value (a machine's username), which has no facet word.
+func facetWalk(f auditlog.Filter, d Dialect) (q auditlog.TextQuery, ok bool) {
+	if d.Search.Walk == nil || f.Search != nil || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
+		return q, false
+	}
+	columns := 0
+	for _, c := range textFilters(f) {
+		if slices.Contains(c.values, "") {
+			return q, false
+		}
+		if len(c.values) > 0 {
+			columns++
+		}
+	}
+	if columns < 2 {
+		return q, false
+	}
+	// The operator a username implies is tested on each row found: as a
+	// facet word, its list (half the log) would be intersected too.
+	return withoutImpliedOperator(f).IndexQuery()
+}
+
+// indexedThrough is the id up to which the full-text index holds every
+// activity, 0 for a store without one (or a read-only store never served
+// since search existed, whose B-trees answer alone).
+func (db *Shared) indexedThrough(ctx context.Context) (int64, error) {
+	if db.Index == nil {
+		return 0, nil
+	}
+	through, err := db.Index.Through(ctx)
+	if auditlog.ErrorCode(err) == auditlog.EUNAVAILABLE {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, db.Wrap("read how far the search index is", err)
+	}
+	return through, nil
+}
+
+// facetPageQuery is the query of a page of f that walks facets, the
+// query of f's facet words, up to through, where the index holds every
+// activity, and the activities' B-trees (ListQuery) beyond it: each
+// finds every match of its own range, so the page is the same whatever
+// the index holds past through meanwhile.
+func (db *Shared) facetPageQuery(ctx context.Context, f auditlog.Filter, ids IDRange, through int64, facets auditlog.TextQuery) (Query, error) {
+	b := &builder{}
+	var parts []string
+	tail := IDRange{Lo: max(ids.Lo, through+1), Hi: ids.Hi}
+	if (tail.Hi == 0 || tail.Hi >= tail.Lo) && (f.BeforeID == 0 || f.BeforeID > tail.Lo) {
+		narrow, err := db.narrowColumn(ctx, f, tail, searchPlan{})
+		if err != nil {
+			return Query{}, err
+		}
+		parts = append(parts, listQuery(b, f, tail, narrow, db.Dialect, ActivityColumns, searchPlan{}))
+	}
+	indexed := ids
+	if indexed.Hi == 0 || indexed.Hi > through {
+		indexed.Hi = through
+	}
+	parts = append(parts, searchQuery(b, f, indexed, db.Dialect, ActivityColumns, searchPlan{drive: &facets}))
+	if len(parts) == 1 {
+		return Query{SQL: parts[0], Args: b.args}, nil
+	}
+	s := `SELECT * FROM (` + parts[0] + `) AS beyond UNION ALL SELECT * FROM (` + parts[1] + `) AS indexed ORDER BY id DESC LIMIT ` + b.arg(f.Limit)
+	return Query{SQL: s, Args: b.args}, nil
+}
+
+// streamActivities runs the list query of f over the given id range and
+// calls fn for each row as it is read.
+func (db *Shared) streamActivities(ctx context.Context, q Querier, f auditlog.Filter, ids IDRange, fn func(*auditlog.Activity) error) error {
+	list, err := db.pageQuery(ctx, q, f, ids)
+	if err != nil {
 		return err
 	}
-	list := ListQuery(f, ids, narrow, db.Dialect, plan)
 	rows, err := q.Query(ctx, list.SQL, list.Args...)
 	if err != nil {
 		return db.Wrap("find activities", err)

@@ -69,15 +69,16 @@ func Placeholders(first, n int) string {
 // full-text index where the store's index keeps facets, its other terms
 // tested on each row.
 func ListQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, plan searchPlan) Query {
-	return listQuery(f, ids, narrow, d, ActivityColumns, plan)
+	b := &builder{}
+	return Query{SQL: listQuery(b, f, ids, narrow, d, ActivityColumns, plan), Args: b.args}
 }
 
-// listQuery is ListQuery reading columns (which include id).
-func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns string, plan searchPlan) Query {
+// listQuery is ListQuery reading columns (which include id), its
+// arguments bound by b.
+func listQuery(b *builder, f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns string, plan searchPlan) string {
 	if plan.drive != nil {
-		return searchQuery(f, ids, d, columns, plan)
+		return searchQuery(b, f, ids, d, columns, plan)
 	}
-	b := &builder{}
 	paged := f.Limit > 0 && len(f.IDs) == 0 && !f.OldestFirst
 	if d.IntersectsIndexes {
 		f = withoutImpliedOperator(f)
@@ -164,7 +165,7 @@ func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns
 			order = " ORDER BY id"
 		}
 		s := `SELECT ` + columns + ` FROM activities` + whereClause(conditions()) + order
-		return Query{SQL: s + limit(), Args: b.args}
+		return s + limit()
 	}
 	var branches []string
 	branch := func(from string, where []string, order string) {
@@ -194,8 +195,7 @@ func listQuery(f auditlog.Filter, ids IDRange, narrow string, d Dialect, columns
 			branch("activities", where, "id")
 		}
 	}
-	s := `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
-	return Query{SQL: s, Args: b.args}
+	return `SELECT * FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged ORDER BY id DESC` + limit()
 }
 
 // withImpliedOperator is f with the operator its usernames imply: a

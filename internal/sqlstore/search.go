@@ -335,8 +335,7 @@ func termCondition(b *builder, t *auditlog.SearchTerm) string {
 // searchQuery is the list query of f that walks the documents matching
 // the plan's drive: one walk of the index in id order, each activity it
 // finds (once, though several of its rows match) tested for the rest of f.
-func searchQuery(f auditlog.Filter, ids IDRange, d Dialect, columns string, plan searchPlan) Query {
-	b := &builder{}
+func searchQuery(b *builder, f auditlog.Filter, ids IDRange, d Dialect, columns string, plan searchPlan) string {
 	q := *plan.drive
 	from, match, key := d.Search.Walk(q.Table, b.arg(d.Search.Query(q)))
 	where := append([]string{match}, keyBounds(b, q.Table, key, ids, f.BeforeID)...)
@@ -357,7 +356,7 @@ func searchQuery(f auditlog.Filter, ids IDRange, d Dialect, columns string, plan
 	if f.Limit > 0 {
 		s += " LIMIT " + b.arg(f.Limit)
 	}
-	return Query{SQL: s, Args: b.args}
+	return s
 }
 
 // filterConditions are the conditions of f's filters (its search aside)
@@ -406,8 +405,9 @@ func (db *Shared) countSearch(ctx context.Context, f auditlog.Filter, bounds []t
 		if err != nil {
 			return err
 		}
-		list := listQuery(f, ids, "", db.Dialect, "activities.id, created_us, operator", plan)
-		rows, err := q.Query(ctx, list.SQL, list.Args...)
+		b := &builder{}
+		list := listQuery(b, f, ids, "", db.Dialect, "activities.id, created_us, operator", plan)
+		rows, err := q.Query(ctx, list, b.args...)
 		if err != nil {
 			return err
 		}
