@@ -102,11 +102,22 @@ func (f Filter) IndexQuery() (q TextQuery, ok bool) {
 	for i, o := range f.Operators {
 		operators[i] = string(o)
 	}
+	objectTypes, objectIDs := f.ObjectTypes, f.ObjectIDs
+	if len(objectTypes) > 0 && len(objectIDs) > 0 && len(objectTypes)*len(objectIDs) <= maxObjectFacets {
+		var objects [][]string
+		for _, t := range objectTypes {
+			for _, id := range objectIDs {
+				objects = append(objects, []string{ObjectFacetWord(t, id)})
+			}
+		}
+		q.Groups = append(q.Groups, objects)
+		objectTypes, objectIDs = nil, nil
+	}
 	for _, filter := range []struct {
 		field  SearchField
 		values []string
 	}{{SearchActivity, f.Activities}, {SearchOperator, operators}, {SearchUsername, f.Usernames},
-		{SearchObjectType, f.ObjectTypes}, {SearchObjectID, f.ObjectIDs}} {
+		{SearchObjectType, objectTypes}, {SearchObjectID, objectIDs}} {
 		if len(filter.values) > 0 {
 			q.Groups = append(q.Groups, facets(filter.field, filter.values))
 		}
@@ -117,6 +128,11 @@ func (f Filter) IndexQuery() (q TextQuery, ok bool) {
 	}
 	return q, len(q.Groups) > 0
 }
+
+// maxObjectFacets bounds the objects (types × ids) that IndexQuery asks
+// for by their ObjectFacetWord, each an alternative of the query; past
+// it, the types and the ids are asked for apart.
+const maxObjectFacets = 64
 
 // indexPhrases are t's alternatives as the index's words.
 func (t *SearchTerm) indexPhrases() [][]string {

@@ -106,6 +106,17 @@ func FacetWord(field SearchField, value string) string {
 	return nameWord(facetPrefixes[field], value)
 }
 
+// ObjectFacetWord is the index's word for an object, its type and its id
+// together: the few activities of one object are one list of the index,
+// where the lists of its type and of its id (which objects of other types
+// share) are long. Neither holds a control character, so the two are
+// joined by NUL without ambiguity.
+func ObjectFacetWord(objectType, objectID string) string {
+	return nameWord(objectFacetPrefix, objectType+"\x00"+objectID)
+}
+
+const objectFacetPrefix = "_o"
+
 var facetPrefixes = map[SearchField]string{
 	SearchActivity: "_a", SearchOperator: "_p", SearchUsername: "_u",
 	SearchObjectType: "_t", SearchObjectID: "_i", SearchRecordedBy: "_r",
@@ -202,7 +213,7 @@ func NewSearchDocument(a *Activity) SearchDocument {
 		row = append(qualified(row, oldWordPrefix, old), searchGap)
 		d.Rows[i] = qualified(row, newWordPrefix, new)
 	}
-	d.Facets = append(make([]string, 0, 6), FacetWord(SearchActivity, a.SystemName), FacetWord(SearchOperator, string(a.Operator)))
+	d.Facets = append(make([]string, 0, 7), FacetWord(SearchActivity, a.SystemName), FacetWord(SearchOperator, string(a.Operator)))
 	for _, f := range []struct {
 		field SearchField
 		value string
@@ -210,6 +221,9 @@ func NewSearchDocument(a *Activity) SearchDocument {
 		if f.value != "" {
 			d.Facets = append(d.Facets, FacetWord(f.field, f.value))
 		}
+	}
+	if a.ObjectType != "" && a.ObjectID != "" {
+		d.Facets = append(d.Facets, ObjectFacetWord(a.ObjectType, a.ObjectID))
 	}
 	return d
 }

@@ -221,7 +221,12 @@ func openReadOnly(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Dir, err)
 	}
 	db.Shared = db.shared()
-	db.Shared.Index = readOnlyIndex{read: db.read, built: attach != nil}
+	index, err := openReadOnlyIndex(ctx, db.read, attach != nil)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.Shared.Index = index
 	db.Shared.MakeReadOnly()
 	return db, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -19,6 +20,12 @@ import (
 // alone: a missing file, or one that holds activities the store does not,
 // is built again from the activities.
 const IndexFileName = "search.db"
+
+// indexVersion is the version of the documents the index holds, kept as
+// the file's user_version: an index of an earlier version lacks words
+// that this one asks for, and is built again. 2: activities' documents
+// hold their object's facet word (auditlog.ObjectFacetWord).
+const indexVersion = 2
 
 // indexSchema is the index's database: the two FTS5 tables of
 // internal/sqlstore/search.go, contentless (the words are kept only in
@@ -81,12 +88,22 @@ func (x *indexer) open(ctx context.Context, newest int64) error {
 	if _, err := x.write.ExecContext(ctx, indexSchema); err != nil {
 		return err
 	}
-	var through int64
+	var through, version int64
 	if err := x.write.QueryRowContext(ctx, `SELECT through FROM indexed`).Scan(&through); err != nil {
 		return err
 	}
-	if through > newest {
-		x.log.Warn("the search index holds activities the store does not: building it again", "indexed_through", through, "newest", newest)
+	if err := x.write.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	rebuild := ""
+	switch {
+	case through > newest:
+		rebuild = "the search index holds activities the store does not: building it again"
+	case through > 0 && version < indexVersion:
+		rebuild = "the search index is of an earlier version, without words this one asks for: building it again"
+	}
+	if rebuild != "" {
+		x.log.Warn(rebuild, "indexed_through", through, "newest", newest, "version", version)
 		for _, stmt := range []string{`INSERT INTO search_activities (search_activities) VALUES ('delete-all')`,
 			`INSERT INTO search_rows (search_rows) VALUES ('delete-all')`, `UPDATE indexed SET through = 0`} {
 			if _, err := x.write.ExecContext(ctx, stmt); err != nil {
@@ -94,6 +111,11 @@ func (x *indexer) open(ctx context.Context, newest int64) error {
 			}
 		}
 		through = 0
+	}
+	// Only once the index is empty or of this version: a crash before
+	// leaves it to be emptied again.
+	if _, err := x.write.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(indexVersion)); err != nil {
+		return err
 	}
 	x.through.Store(through)
 	return nil
@@ -139,16 +161,35 @@ var _ sqlstore.IndexKeeper = (*indexer)(nil)
 
 // readOnlyIndex is the index of a store opened read-only, as far as its
 // indexer got (nothing indexes it meanwhile), or none when the store was
-// never served since search existed.
+// never served since search existed, or since the index's version.
 type readOnlyIndex struct {
-	read  *sql.DB
-	built bool
+	read *sql.DB
+	// missing, when set, says why there is no index to read.
+	missing string
+}
+
+// openReadOnlyIndex is the index of the read-only store whose readers
+// attached the index's file when attached is true.
+func openReadOnlyIndex(ctx context.Context, read *sql.DB, attached bool) (readOnlyIndex, error) {
+	r := readOnlyIndex{read: read}
+	if !attached {
+		r.missing = "this store has no search index yet (" + IndexFileName + "): auditlog serve builds it"
+		return r, nil
+	}
+	var version int64
+	if err := read.QueryRowContext(ctx, `PRAGMA search.user_version`).Scan(&version); err != nil {
+		return r, fmt.Errorf("read the search index's version: %w", err)
+	}
+	if version < indexVersion {
+		r.missing = "this store's search index (" + IndexFileName + ") is of an earlier version: auditlog serve builds it again"
+	}
+	return r, nil
 }
 
 // Through implements sqlstore.IndexKeeper.
 func (r readOnlyIndex) Through(ctx context.Context) (int64, error) {
-	if !r.built {
-		return 0, auditlog.Errorf(auditlog.EUNAVAILABLE, "this store has no search index yet (%s): auditlog serve builds it", IndexFileName)
+	if r.missing != "" {
+		return 0, auditlog.Errorf(auditlog.EUNAVAILABLE, "%s", r.missing)
 	}
 	var through int64
 	err := r.read.QueryRowContext(ctx, `SELECT through FROM search.indexed`).Scan(&through)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -252,5 +253,74 @@ func copyIndex(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, sqlite.IndexFileName+suffix), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// An index of an earlier version lacks words that this version asks for
+// (here: all of them, though it says it holds every activity). Opened
+// for writing, the store builds it again; opened read-only, it says so
+// when searched, and its filtered pages read the activities alone.
+func TestASearchIndexOfAnEarlierVersionIsBuiltAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openAt(t, dir)
+	ids := recordNamed(t, db, "needle", 30)
+	storetest.AwaitIndexed(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.IndexFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`INSERT INTO search_activities (search_activities) VALUES ('delete-all')`, `PRAGMA user_version = 1`} {
+		if _, err := idx.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// recordNamed gives object ids 0 to 29, of type User.
+	object := auditlog.Filter{ObjectTypes: []string{"User"}, ObjectIDs: []string{"7"}, Limit: 50}
+	page := func(db *sqlite.DB) []int64 {
+		t.Helper()
+		acts, _, err := db.FindActivities(context.Background(), object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, a := range acts {
+			got = append(got, a.ID)
+		}
+		return got
+	}
+
+	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditlog.ParseSearch("needle", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ro.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(*auditlog.Activity) error { return nil })
+	if auditlog.ErrorCode(err) != auditlog.EUNAVAILABLE || !strings.Contains(auditlog.ErrorMessage(err), "earlier version") {
+		t.Fatalf("a search of a read-only store with an index of an earlier version: %v", err)
+	}
+	if got := page(ro); !slices.Equal(got, []int64{ids[7]}) {
+		t.Fatalf("read-only: the page of object User 7 holds %v, want %v", got, []int64{ids[7]})
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openAt(t, dir)
+	defer db.Close()
+	if got := searchIDs(t, db, "needle"); len(got) != len(ids) {
+		t.Fatalf("after the index was built again: %d needles found, want %d", len(got), len(ids))
+	}
+	if got := page(db); !slices.Equal(got, []int64{ids[7]}) {
+		t.Fatalf("the page of object User 7 holds %v, want %v", got, []int64{ids[7]})
 	}
 }

@@ -19,6 +19,16 @@ var (
 	columnObjectTypes = []string{"User", "PermissionGroup", "Flow"}
 )
 
+// manyObjectIDs are SeveralColumns' 11 object ids and 11 more: with its
+// three object types, 66 objects, more than a query of the index asks
+// for by their facet words.
+var manyObjectIDs = func() (ids [22]string) {
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
+	}
+	return ids
+}()
+
 // SeveralColumns returns the i-th of a varied sequence of activities for
 // CheckSeveralColumns: humans and machines, and some values that only
 // one operator or one activity name has (only machines download; carol
@@ -70,6 +80,11 @@ func CheckSeveralColumns(t *testing.T, s auditlog.Store, stored []auditlog.Activ
 		{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice"}, BeforeID: mid.ID},
 		{Activities: []string{"EDIT_USER"}, Usernames: []string{""}}, // a machine's username: no facet word
 		{Activities: []string{"CREATE_USER"}, ObjectTypes: []string{"User"}, ObjectIDs: []string{"3", "4"}},
+		{ObjectTypes: []string{"Flow"}, ObjectIDs: []string{"3"}},
+		{ObjectTypes: []string{"User", "Flow"}, ObjectIDs: []string{"3", "10"}},
+		{ObjectTypes: []string{"Flow"}, ObjectIDs: []string{"3"}, Usernames: []string{"bob"}},
+		{ObjectTypes: columnObjectTypes, ObjectIDs: manyObjectIDs[:], Operators: humans},
+		{ObjectIDs: []string{"3"}, Activities: []string{"EDIT_USER", "CREATE_USER"}},
 		{Activities: []string{"EDIT_USER"}, Usernames: []string{"alice"}, IDs: []int64{mid.ID, late.ID}},
 	}
 	for i, f := range filters {

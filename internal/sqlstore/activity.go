@@ -172,17 +172,20 @@ func (db *Shared) pageQuery(ctx context.Context, q Querier, f auditlog.Filter, i
 // which has no search, reads instead of the activities' B-trees, where
 // the store's index keeps facet words (SearchDialect.Walk): a page newest
 // first filtered by two or more of the activity, the username and the
-// object type. No B-tree holds two of them together, so that the
-// activities of two frequent values with few in common are found by
-// reading thousands of index entries or rows per page, and more as the
-// log grows; the index intersects its compact lists of documents,
-// skipping ahead in each, and stops after the page. An object id is read
-// from its own index (ListQuery): its few activities are found there
+// object type, or by an object's type and id. No B-tree holds two of
+// them together, so that the activities of two frequent values with few
+// in common are found by reading thousands of index entries or rows per
+// page, and more as the log grows; the index intersects its compact
+// lists of documents, skipping ahead in each, and stops after the page.
+// An object, its type and id together, is one list of the index
+// (auditlog.ObjectFacetWord). An object id without its type is read from
+// its own index (ListQuery): its few activities are found there
 // directly, where the index would read a page of another value's list
 // for each. ok is false for any other filter, and for one that selects
 // an empty value (a machine's username), which has no facet word.
 func facetWalk(f auditlog.Filter, d Dialect) (q auditlog.TextQuery, ok bool) {
-	if d.Search.Walk == nil || f.Search != nil || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst || len(f.ObjectIDs) > 0 {
+	if d.Search.Walk == nil || f.Search != nil || f.Limit == 0 || len(f.IDs) > 0 || f.OldestFirst ||
+		len(f.ObjectIDs) > 0 && len(f.ObjectTypes) == 0 {
 		return q, false
 	}
 	columns := 0
