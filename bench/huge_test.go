@@ -20,12 +20,12 @@ const (
 // AUDITLOG_BENCH_HUGE_ROWS is set (10000000 for the record): a fill of a
 // SQLite store from empty to that many ~600-byte activities through HTTP,
 // in batches of 1,000 from 4 concurrent clients, timed tenth by tenth (at
-// 10,000,000, million by million); the bytes on disk per activity; then the
-// first page of every filter of target 2 on the full store, the server
-// started again after the fill.
+// 10,000,000, million by million); the bytes on disk per activity; then,
+// once the search index holds every activity, the first page of every
+// filter of target 2 on the full store, the server started again.
 func BenchmarkHugeFill(b *testing.B) {
 	if os.Getenv(hugeRowsEnv) == "" {
-		b.Skipf("set %s=10000000 for the once-off fill to 10,000,000 (about an hour on 2 cores, 15 GB of disk in the work directory)", hugeRowsEnv)
+		b.Skipf("set %s=10000000 for the once-off fill to 10,000,000 (about half an hour on 2 cores, 17 GB of disk in the work directory)", hugeRowsEnv)
 	}
 	n := envIntMin(b, hugeRowsEnv, 0, fillParts*batchSize)
 	perFilter := envInt(b, "AUDITLOG_BENCH_LIST_REQUESTS", listRequests)
