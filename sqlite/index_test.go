@@ -74,6 +74,42 @@ func openAt(t *testing.T, dir string) *sqlite.DB {
 	return db
 }
 
+// openReadOnlyAt opens the store in dir read-only, as auditlog verify does.
+func openReadOnlyAt(t *testing.T, dir string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// searchError is the error of reading what the search expr finds.
+func searchError(t *testing.T, db *sqlite.DB, expr string) error {
+	t.Helper()
+	s, err := auditlog.ParseSearch(expr, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(*auditlog.Activity) error { return nil })
+}
+
+// execIndex runs statements on the search index's file in dir, as an
+// administrator with the sqlite3 shell would.
+func execIndex(t *testing.T, dir string, statements ...string) {
+	t.Helper()
+	idx, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.IndexFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	for _, stmt := range statements {
+		if _, err := idx.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The index is derived from the activities: its file lost, it is built
 // again from them, and a search finds what it found before.
 func TestALostSearchIndexIsBuiltAgainFromTheActivities(t *testing.T) {
@@ -156,16 +192,9 @@ func TestAReadOnlyStoreWithoutItsIndexSaysSoWhenSearched(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeIndex(t, dir)
-	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ro := openReadOnlyAt(t, dir)
 	defer ro.Close()
-	s, err := auditlog.ParseSearch("needle", time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = ro.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(*auditlog.Activity) error { return nil })
+	err := searchError(t, ro, "needle")
 	if auditlog.ErrorCode(err) != auditlog.EUNAVAILABLE || !strings.Contains(auditlog.ErrorMessage(err), "auditlog serve builds it") {
 		t.Fatalf("a search of a store without its index: %v", err)
 	}
@@ -209,21 +238,9 @@ func TestPagesOfSeveralColumnsReadTheIndexAndTheActivitiesBeyondIt(t *testing.T)
 	// The copy says it holds less than it does, as an index does between
 	// committing documents and its reader learning of them: a page must
 	// not find those activities twice.
-	idx, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.IndexFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := idx.Exec(`UPDATE indexed SET through = 250`); err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.Close(); err != nil {
-		t.Fatal(err)
-	}
+	execIndex(t, dir, `UPDATE indexed SET through = 250`)
 
-	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ro := openReadOnlyAt(t, dir)
 	defer ro.Close()
 	st, err := ro.SearchIndexed(context.Background())
 	if err != nil || st.Through != 250 || st.Newest != 500 {
@@ -269,18 +286,7 @@ func TestASearchIndexOfAnEarlierVersionIsBuiltAgain(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	idx, err := sql.Open("sqlite3", filepath.Join(dir, sqlite.IndexFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{`INSERT INTO search_activities (search_activities) VALUES ('delete-all')`, `PRAGMA user_version = 1`} {
-		if _, err := idx.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := idx.Close(); err != nil {
-		t.Fatal(err)
-	}
+	execIndex(t, dir, `INSERT INTO search_activities (search_activities) VALUES ('delete-all')`, `PRAGMA user_version = 1`)
 	// recordNamed gives object ids 0 to 29, of type User.
 	object := auditlog.Filter{ObjectTypes: []string{"User"}, ObjectIDs: []string{"7"}, Limit: 50}
 	page := func(db *sqlite.DB) []int64 {
@@ -296,16 +302,8 @@ func TestASearchIndexOfAnEarlierVersionIsBuiltAgain(t *testing.T) {
 		return got
 	}
 
-	ro, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := auditlog.ParseSearch("needle", time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = ro.StreamActivities(context.Background(), auditlog.Filter{Search: s}, func(*auditlog.Activity) error { return nil })
-	if auditlog.ErrorCode(err) != auditlog.EUNAVAILABLE || !strings.Contains(auditlog.ErrorMessage(err), "earlier version") {
+	ro := openReadOnlyAt(t, dir)
+	if err := searchError(t, ro, "needle"); auditlog.ErrorCode(err) != auditlog.EUNAVAILABLE || !strings.Contains(auditlog.ErrorMessage(err), "earlier version") {
 		t.Fatalf("a search of a read-only store with an index of an earlier version: %v", err)
 	}
 	if got := page(ro); !slices.Equal(got, []int64{ids[7]}) {
