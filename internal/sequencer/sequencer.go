@@ -100,8 +100,8 @@ func New(cfg Config) *Sequencer {
 		cfg.MaxGroupRows = 20000
 	}
 	s := &Sequencer{cfg: cfg,
-		events:  deferredIndex{levels: sqlstore.EventIndexTables, columns: [2]string{"event_id", "id"}},
-		objects: deferredIndex{levels: sqlstore.ObjectIndexTables, columns: [2]string{"object_id", "activity_id"}},
+		events:  deferredIndex{levels: sqlstore.EventIndexTables, columns: [2]string{"event_id", "id"}, growth: 4},
+		objects: deferredIndex{levels: sqlstore.ObjectIndexTables, columns: [2]string{"object_id", "activity_id"}, growth: 16},
 	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
@@ -331,26 +331,30 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 // holds those of the last 65,536 activities at most, so that a commit
 // rewrites few of its pages however large the log. Whenever the log's
 // size passes a multiple of a level's span, the level moves into the next
-// in key order, which rewrites each page of the next once; each level
-// spans levelGrowth times more activities than the one before, the last
-// all the rest. Moving 65,536 random event ids into a table of 10,000,000
-// would rewrite most of its pages every 65,536 activities; the level
-// between makes that once every 1,048,576. A B-tree on such a key in the
+// in key order; each level spans growth times more activities than the
+// one before, the last all the rest. A B-tree on such a key in the
 // activities table instead takes each activity's entry on a page of its
 // own once it outgrows a commit. The moves follow from the ids alone, so
 // nodes that write in turn need no count of the levels. Readers read every
 // level (sqlstore's queries, recordedEvents).
+//
+// How much a move rewrites depends on the keys. Random keys (event ids)
+// land all over the next level, so a move rewrites most of its pages: the
+// next level must stay small next to the one moved, hence a growth of 4 and
+// five levels, which at 10,000,000 rewrite about a fifth of the pages that
+// three levels of growth 16 do. Keys shared by many activities (object ids)
+// take their new entries at the end of each key's run, so a move rewrites
+// about one page per key whatever the next level's size: three levels of
+// growth 16 keep queries to three tables.
 type deferredIndex struct {
 	levels  []string  // the tables, newest entries first
 	columns [2]string // the key's column, then the activity id's
+	growth  uint64    // how many times more activities a level spans than the one before
 }
 
-// firstLevel is how many activities the first level spans; each level
-// spans levelGrowth times more. Tests lower firstLevel to move entries
-// through every level.
+// firstLevel is how many activities the first level spans. Tests lower it
+// to move entries through every level.
 var firstLevel uint64 = 1 << 16
-
-const levelGrowth = 16
 
 // keyed are the entries of a deferred index a commit adds.
 type keyed struct {
@@ -382,7 +386,7 @@ func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed, befor
 		if err := tx.Exec(ctx, `DELETE FROM `+from); err != nil {
 			return fmt.Errorf("empty %s: %w", from, err)
 		}
-		span *= levelGrowth
+		span *= ix.growth
 	}
 	return nil
 }

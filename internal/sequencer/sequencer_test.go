@@ -232,7 +232,8 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 
 // TestDeferredIndexesAreReadOnEveryLevel moves event ids and object ids
 // through every level of their indexes (the first level spans 100
-// activities, the second 1,600) and reads them from each.
+// activities; the others of event ids 400, 1,600 and 6,400, the second of
+// object ids 1,600) and reads them from each.
 func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
 	sequencer.SetFirstLevel(t, 100)
 	for name, open := range stores() {
@@ -240,11 +241,12 @@ func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
 			s := open(t)
 			ctx := context.Background()
 			event := func(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-			// 71 batches of 70: the commit of 4,761-4,830 passes 4,800,
-			// which moves the first level into the second and the second
-			// into the last; that of 4,831-4,900 passes 4,900, which moves
-			// it into the second; 4,901-4,970 are left in the first.
-			const batch, n = 70, 71 * 70
+			// 124 batches of 70; activity i+1 has event i. The last level
+			// of event ids holds activities 1-6,440 (the commit that passed
+			// 6,400 moved every level), the fourth 6,441-8,050 (8,000),
+			// the third 8,051-8,400 (8,400), the second 8,401-8,610 and the
+			// first 8,611-8,680.
+			const batch, n = 70, 124 * 70
 			for b := 0; b < n; b += batch {
 				acts := make([]auditlog.NewActivity, batch)
 				for i := range acts {
@@ -255,32 +257,50 @@ func TestDeferredIndexesAreReadOnEveryLevel(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, levels := range [][]string{sqlstore.EventIndexTables, sqlstore.ObjectIndexTables} {
+			for _, level := range []struct {
+				tables []string
+				want   []int
+			}{
+				{sqlstore.EventIndexTables, []int{70, 210, 350, 1610, 6440}},
+				{sqlstore.ObjectIndexTables, []int{70, 560, 8050}},
+			} {
 				var rows []int
-				for _, table := range levels {
+				for _, table := range level.tables {
 					var count int
 					if err := s.shared.Read.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&count); err != nil {
 						t.Fatal(err)
 					}
 					rows = append(rows, count)
 				}
-				if want := []int{70, 70, n - 140}; !slices.Equal(rows, want) {
-					t.Fatalf("%v hold %v entries, want %v", levels, rows, want)
+				if !slices.Equal(rows, level.want) {
+					t.Fatalf("%v hold %v entries, want %v", level.tables, rows, level.want)
 				}
 			}
-			// Event ids of each level, and one of each repeated in a batch
-			// with a new one.
+			// An event id of each level, repeated in a batch with a new one.
 			again := func(i int) auditlog.NewActivity {
 				a := login("u", event(i))
 				a.ObjectID = strconv.Itoa(i % 7)
 				return a
 			}
-			ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{again(17), again(n - 100), again(n - 3), again(n + 1)})
+			ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), []auditlog.NewActivity{
+				again(17), again(7000), again(8200), again(8500), again(n - 3), again(n + 1)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := []int64{18, n - 99, n - 2, n + 1}; !slices.Equal(ids, want) {
+			if want := []int64{18, 7001, 8201, 8501, n - 2, n + 1}; !slices.Equal(ids, want) {
 				t.Fatalf("ids %v, want %v", ids, want)
+			}
+			for _, probe := range []struct{ event, table string }{
+				{event(17), "event_ids"}, {event(7000), "older_event_ids"}, {event(8200), "middle_event_ids"},
+				{event(8500), "newer_event_ids"}, {event(n - 3), "recent_event_ids"},
+			} {
+				var found int
+				if err := s.shared.Read.QueryRow(ctx, `SELECT count(*) FROM `+probe.table+` WHERE event_id LIKE '%'||$1`, probe.event).Scan(&found); err != nil {
+					t.Fatal(err)
+				}
+				if found != 1 {
+					t.Fatalf("event %s is not in %s", probe.event, probe.table)
+				}
 			}
 			// Activity i+1 has object id i % 7: pages of object 3 span the
 			// levels, with and without a cursor.

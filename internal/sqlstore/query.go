@@ -237,7 +237,7 @@ func withoutColumn(f auditlog.Filter, column string) auditlog.Filter {
 // by event_id and by object_id, kept out of the activities table in levels
 // (internal/sequencer's deferredIndex), newest entries first.
 var (
-	EventIndexTables  = []string{"recent_event_ids", "newer_event_ids", "event_ids"}
+	EventIndexTables  = []string{"recent_event_ids", "newer_event_ids", "middle_event_ids", "older_event_ids", "event_ids"}
 	ObjectIndexTables = []string{"recent_object_ids", "newer_object_ids", "object_ids"}
 )
 
