@@ -47,9 +47,14 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 }
 
 // InsertKeys COPYs the rows.
-func (t *writeTx) InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error {
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns[:], pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
-		return []any{keys[i], ids[i]}, nil
+func (t *writeTx) InsertKeys(ctx context.Context, table string, columns []string, keys [][]string, ids []int64) error {
+	row := make([]any, len(columns))
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) {
+		for c := range keys {
+			row[c] = keys[c][i]
+		}
+		row[len(keys)] = ids[i]
+		return row, nil
 	}))
 	return err
 }

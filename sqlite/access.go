@@ -27,8 +27,10 @@ func (db *DB) shared() *sqlstore.Shared {
 var dialect = sqlstore.Dialect{
 	// A unary + makes the column an expression that no index serves.
 	Unindexed: func(column string) string { return "+" + column },
-	// migration/0004_operator_counts.sql
-	OperatorIndexes: []string{"activity_system_name", "object_type"},
+	// migration/0004_operator_counts.sql; the activity names' index is in
+	// levels of its own (migration/0013_activity_name_levels.sql).
+	OperatorIndexes:    []string{"activity_system_name", "object_type"},
+	ActivityNameTables: []string{"recent_activity_names", "activity_names"},
 	// Writes are serialised by the database's write lock, which each write
 	// transaction takes at its start (BEGIN IMMEDIATE).
 	ForUpdate: func(string) string { return "" },

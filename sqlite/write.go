@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/auditlog/auditlog/internal/sequencer"
@@ -82,17 +83,25 @@ func (t *writeTx) InsertActivities(ctx context.Context, rows []sequencer.Row) er
 	return nil
 }
 
-// InsertKeys inserts the rows as one JSON array of [key, id] pairs, which
-// one short statement unpacks.
-func (t *writeTx) InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error {
-	pairs := make([][2]any, len(keys))
-	for i := range keys {
-		pairs[i] = [2]any{keys[i], ids[i]}
+// InsertKeys inserts the rows as one JSON array of [key..., id] arrays,
+// which one short statement unpacks.
+func (t *writeTx) InsertKeys(ctx context.Context, table string, columns []string, keys [][]string, ids []int64) error {
+	rows := make([][]any, len(ids))
+	for i := range ids {
+		row := make([]any, 0, len(columns))
+		for c := range keys {
+			row = append(row, keys[c][i])
+		}
+		rows[i] = append(row, ids[i])
 	}
-	arg, err := jsonArray(pairs)
+	arg, err := jsonArray(rows)
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+columns[0]+`, `+columns[1]+`) SELECT value->>0, value->>1 FROM json_each(?)`, arg)
+	values := make([]string, len(columns))
+	for c := range columns {
+		values[c] = "value->>" + strconv.Itoa(c)
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+strings.Join(columns, ", ")+`) SELECT `+strings.Join(values, ", ")+` FROM json_each(?)`, arg)
 	return err
 }

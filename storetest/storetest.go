@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"filters select and count exactly what a brute-force scan selects", testFilters},
 		{"cursor paging visits every match once while new activities arrive", testPaging},
 		{"pages of several columns hold what a brute-force scan selects, with the index where it is", testSeveralColumns},
+		{"filters by activity name select and count what a brute-force scan does", testActivityNames},
 		{"counts over time match a brute-force count per interval and operator", testCountsOverTime},
 		{"a missing activity is not found", testNotFound},
 		{"custom activity types can be registered and used", testCustomTypes},

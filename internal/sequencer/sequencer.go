@@ -32,8 +32,9 @@ type Tx interface {
 	// InsertActivities inserts the rows, in bulk.
 	InsertActivities(ctx context.Context, rows []Row) error
 	// InsertKeys inserts rows of a key and an activity id into the table's
-	// two columns, in bulk.
-	InsertKeys(ctx context.Context, table string, columns [2]string, keys []string, ids []int64) error
+	// columns (the key's, then the id's), in bulk: keys holds the values of
+	// each of the key's columns, ids the activity ids.
+	InsertKeys(ctx context.Context, table string, columns []string, keys [][]string, ids []int64) error
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
@@ -72,9 +73,10 @@ type Sequencer struct {
 	// Only the queue's goroutine touches it. A commit by another process
 	// or node makes it stale, which the head's id tells.
 	tree *tlog.TiledTree
-	// events and objects are the store's deferred indexes of event ids
-	// and object ids.
-	events, objects deferredIndex
+	// events, objects and names are the store's deferred indexes of event
+	// ids, object ids and, where the store keeps it so
+	// (Dialect.ActivityNameTables), activity names with the operator.
+	events, objects, names deferredIndex
 	// refused, once set, is why every write fails.
 	refused atomic.Pointer[error]
 	// floor is the largest tree this process committed: a smaller one
@@ -100,8 +102,10 @@ func New(cfg Config) *Sequencer {
 		cfg.MaxGroupRows = 20000
 	}
 	s := &Sequencer{cfg: cfg,
-		events:  deferredIndex{levels: sqlstore.EventIndexTables, columns: [2]string{"event_id", "id"}, growth: 4},
-		objects: deferredIndex{levels: sqlstore.ObjectIndexTables, columns: [2]string{"object_id", "activity_id"}, growth: 16},
+		events:  deferredIndex{levels: sqlstore.EventIndexTables, columns: []string{"event_id", "id"}, first: firstLevel, growth: 4},
+		objects: deferredIndex{levels: sqlstore.ObjectIndexTables, columns: []string{"object_id", "activity_id"}, first: firstLevel, growth: 16},
+		names: deferredIndex{levels: cfg.Dialect.ActivityNameTables,
+			columns: []string{"activity_system_name", "operator", "activity_id"}, first: firstLevel / 8, growth: 16},
 	}
 	s.queue = groupcommit.New(groupcommit.Config[*job]{
 		MaxRows: cfg.MaxGroupRows,
@@ -284,7 +288,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 		return err
 	}
 	var rows []Row
-	var events, objects keyed
+	var events, objects, names keyed
 	for _, j := range jobs {
 		if j.err = eventConflict(j, recorded); j.err != nil {
 			continue // refused alone, before any of it is written
@@ -303,9 +307,10 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 			}
 			if key != "" {
 				recorded[key] = recordedEvent{id: id, leaf: p.Leaf}
-				events.add(key, id)
+				events.add(id, key)
 			}
-			objects.add(p.ObjectID, id)
+			objects.add(id, p.ObjectID)
+			names.add(id, p.SystemName, string(p.Operator))
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
 			ids[i] = id
 		}
@@ -317,7 +322,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	for _, ix := range []struct {
 		*deferredIndex
 		entries keyed
-	}{{&s.events, events}, {&s.objects, objects}} {
+	}{{&s.events, events}, {&s.objects, objects}, {&s.names, names}} {
 		if err := ix.insert(ctx, tx, ix.entries, size, s.tree.Size()); err != nil {
 			return err
 		}
@@ -342,28 +347,40 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 // land all over the next level, so a move rewrites most of its pages: the
 // next level must stay small next to the one moved, hence a growth of 4 and
 // five levels, which at 10,000,000 rewrite about a fifth of the pages that
-// three levels of growth 16 do. Keys shared by many activities (object ids)
-// take their new entries at the end of each key's run, so a move rewrites
-// about one page per key whatever the next level's size: three levels of
-// growth 16 keep queries to three tables.
+// three levels of growth 16 do. Keys shared by many activities take their
+// new entries at the end of each key's run, so a move rewrites about one
+// page per key whatever the next level's size: object ids keep three
+// levels of growth 16, so that queries read three tables. Activity names
+// with the operator are so few (hundreds) that every commit of a thousand
+// activities touches most of them, and each key's run its own page: in the
+// activities table such an index rewrote a page per key per commit. Its
+// first level spans 8,192 activities, a few dozen pages, and each move
+// appends to the runs of the one level after it.
 type deferredIndex struct {
-	levels  []string  // the tables, newest entries first
-	columns [2]string // the key's column, then the activity id's
-	growth  uint64    // how many times more activities a level spans than the one before
+	levels  []string // the tables, newest entries first; none: the store keeps no such index
+	columns []string // the key's columns, then the activity id's
+	first   uint64   // how many activities the first level spans
+	growth  uint64   // how many times more activities a level spans than the one before
 }
 
-// firstLevel is how many activities the first level spans. Tests lower it
-// to move entries through every level.
+// firstLevel is how many activities the first level of event ids and
+// object ids spans. Tests lower it to move entries through every level.
 var firstLevel uint64 = 1 << 16
 
-// keyed are the entries of a deferred index a commit adds.
+// keyed are the entries of a deferred index a commit adds: the values of
+// each of the key's columns, and the activity ids.
 type keyed struct {
-	keys []string
+	keys [][]string
 	ids  []int64
 }
 
-func (k *keyed) add(key string, id int64) {
-	k.keys = append(k.keys, key)
+func (k *keyed) add(id int64, key ...string) {
+	if k.keys == nil {
+		k.keys = make([][]string, len(key))
+	}
+	for c, v := range key {
+		k.keys[c] = append(k.keys[c], v)
+	}
 	k.ids = append(k.ids, id)
 }
 
@@ -371,13 +388,16 @@ func (k *keyed) add(key string, id int64) {
 // to size after into the first level, and moves each level whose span's
 // multiple the commit passed into the next.
 func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed, before, after uint64) error {
-	if len(entries.keys) > 0 {
+	if len(ix.levels) == 0 {
+		return nil
+	}
+	if len(entries.ids) > 0 {
 		if err := tx.InsertKeys(ctx, ix.levels[0], ix.columns, entries.keys, entries.ids); err != nil {
 			return fmt.Errorf("insert into %s: %w", ix.levels[0], err)
 		}
 	}
-	columns := ix.columns[0] + ", " + ix.columns[1]
-	span := firstLevel
+	columns := strings.Join(ix.columns, ", ")
+	span := ix.first
 	for i := 0; i+1 < len(ix.levels) && before/span != after/span; i++ {
 		from, to := ix.levels[i], ix.levels[i+1]
 		if err := tx.Exec(ctx, `INSERT INTO `+to+` (`+columns+`) SELECT `+columns+` FROM `+from+` ORDER BY `+columns); err != nil {

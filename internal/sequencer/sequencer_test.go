@@ -17,6 +17,7 @@ import (
 	"github.com/auditlog/auditlog/postgres"
 	"github.com/auditlog/auditlog/postgres/pgtest"
 	"github.com/auditlog/auditlog/sqlite"
+	"github.com/auditlog/auditlog/storetest"
 )
 
 // opened is a store, its shared SQL implementation (whose Change runs in
@@ -226,6 +227,52 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 			if err != nil || head.Size != 311 {
 				t.Fatalf("tree head %+v, %v", head, err)
 			}
+		})
+	}
+}
+
+// TestActivityNamesAreReadOnEveryLevel records activities of several
+// names, users and objects while the first level of the activity names'
+// index (where a store keeps one: SQLite) spans 12 activities, so that its
+// entries are in both levels, and reads them back in every way a store
+// answers a filter by activity name.
+func TestActivityNamesAreReadOnEveryLevel(t *testing.T) {
+	sequencer.SetFirstLevel(t, 100)
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			const n, batch = 500, 9
+			for b := 0; b < n; b += batch {
+				var acts []auditlog.NewActivity
+				for i := b; i < min(b+batch, n); i++ {
+					acts = append(acts, storetest.SeveralColumns(i))
+				}
+				if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Millisecond) // the intervals counted need distinct times
+			}
+			if tables := s.shared.Dialect.ActivityNameTables; tables != nil {
+				// The commit of 487-495 passed 492, that of 496-500 no
+				// multiple of 12: 496-500 are in the first level.
+				var first, last int
+				if err := s.shared.Read.QueryRow(ctx, `SELECT count(*) FROM `+tables[0]).Scan(&first); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.shared.Read.QueryRow(ctx, `SELECT count(*) FROM `+tables[1]).Scan(&last); err != nil {
+					t.Fatal(err)
+				}
+				if first != 5 || last != n-5 {
+					t.Fatalf("%v hold %d and %d entries, want 5 and %d", tables, first, last, n-5)
+				}
+			}
+			stored, _, err := s.FindActivities(ctx, auditlog.Filter{OldestFirst: true})
+			if err != nil || len(stored) != n {
+				t.Fatalf("%d activities stored (%v), want %d", len(stored), err, n)
+			}
+			storetest.CheckActivityNames(t, s, stored)
+			storetest.CheckSeveralColumns(t, s, stored)
 		})
 	}
 }

@@ -165,6 +165,11 @@ func operatorIndexed(f auditlog.Filter, d Dialect) string {
 // planner off their indexes.
 func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 	b := &builder{}
+	if column := operatorIndexed(q.f, d); q.operator != "" && d.levels(column) != nil {
+		// An index in levels counts the operator's matches by itself.
+		in := d.indexedIDs(b, column, textValues(q.f, column), q.f.Operators, from, 0, to)
+		return Query{SQL: `SELECT count(*) FROM (` + in + `) AS matches`, Args: b.args}
+	}
 	where := []string{"id >= " + b.arg(from), "id < " + b.arg(to)}
 	if q.operator != "" && len(q.f.Operators) == 1 {
 		// The operator's condition narrows an index on (column, operator);
@@ -186,8 +191,8 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 			continue
 		case indexed != "" && column != indexed:
 			column = d.Unindexed(column)
-		case column == "object_id":
-			where = append(where, "id IN ("+objectActivities(list(b, c.values), idBounds(b, "activity_id", from, 0, to))+")")
+		case d.levels(column) != nil && len(q.f.IDs) == 0:
+			where = append(where, "id IN ("+d.indexedIDs(b, column, c.values, q.f.Operators, from, 0, to)+")")
 			continue
 		}
 		where = append(where, column+" IN ("+list(b, c.values)+")")
@@ -222,8 +227,8 @@ func (db *Shared) narrowestIndex(ctx context.Context, f auditlog.Filter, lo, hi,
 	for _, c := range given {
 		b := &builder{}
 		var q Query
-		if c.column == "object_id" {
-			q.SQL = `SELECT activity_id FROM (` + objectActivities(list(b, c.values), idBounds(b, "activity_id", lo, 0, hi)) + `) AS o`
+		if db.levels(c.column) != nil {
+			q.SQL = `SELECT activity_id FROM (` + db.indexedIDs(b, c.column, c.values, f.Operators, lo, 0, hi) + `) AS o`
 		} else {
 			q.SQL = `SELECT id FROM activities WHERE ` + c.column + ` IN (` + list(b, c.values) + `)`
 			if len(f.Operators) == 1 && slices.Contains(db.OperatorIndexes, c.column) {
@@ -264,6 +269,16 @@ func textFilters(f auditlog.Filter) []textFilter {
 		{"object_type", f.ObjectTypes},
 		{"object_id", f.ObjectIDs},
 	}
+}
+
+// textValues are the values f gives for a text column.
+func textValues(f auditlog.Filter, column string) []string {
+	for _, c := range textFilters(f) {
+		if c.column == column {
+			return c.values
+		}
+	}
+	return nil
 }
 
 // count runs a query that answers one count.

@@ -93,7 +93,7 @@ func listQuery(b *builder, f auditlog.Filter, ids IDRange, narrow string, d Dial
 	splitValues := []string{""}
 	textFilters := textFilters(f)
 	for _, c := range textFilters {
-		if paged && c.column != narrow && (c.column == "object_id" && len(c.values) > 0 || len(c.values) > 1) {
+		if paged && c.column != narrow && (d.levels(c.column) != nil && len(c.values) > 0 || len(c.values) > 1) {
 			split, splitValues = c.column, c.values
 			break
 		}
@@ -132,14 +132,21 @@ func listQuery(b *builder, f auditlog.Filter, ids IDRange, narrow string, d Dial
 				continue
 			}
 			if c.column == narrow && len(c.values) > 0 {
-				where := append([]string{c.column + " IN (" + list(b, c.values) + ")"}, idBounds(b, "id", ids.Lo, ids.Hi, f.BeforeID)...)
 				// id + 0: a test of each row the walked index finds, never
 				// the set the planner walks instead.
+				if d.levels(c.column) != nil {
+					add("id + 0 IN (" + d.indexedIDs(b, c.column, c.values, f.Operators, ids.Lo, ids.Hi, f.BeforeID) + ")")
+					continue
+				}
+				where := append([]string{c.column + " IN (" + list(b, c.values) + ")"}, idBounds(b, "id", ids.Lo, ids.Hi, f.BeforeID)...)
 				add("id + 0 IN (SELECT id FROM activities" + whereClause(where) + ")")
 				continue
 			}
-			if c.column == "object_id" && len(c.values) > 0 {
-				add("id IN (" + objectActivities(list(b, c.values), idBounds(b, "activity_id", ids.Lo, ids.Hi, 0)) + ")")
+			if d.levels(c.column) != nil && len(c.values) > 0 && len(f.IDs) == 0 {
+				// Not walked page by page (an export, oldest first): the
+				// set of its matches drives the query. Next to given ids
+				// the row's own column is tested instead.
+				add("id IN (" + d.indexedIDs(b, c.column, c.values, f.Operators, ids.Lo, ids.Hi, 0) + ")")
 				continue
 			}
 			switch len(c.values) {
@@ -174,13 +181,17 @@ func listQuery(b *builder, f auditlog.Filter, ids IDRange, narrow string, d Dial
 			` ORDER BY `+order+` DESC`+limit()+`) AS branch`)
 	}
 	for _, v := range splitValues {
-		if split == "object_id" {
-			// One branch per table of the object ids' index, each walking
-			// the object's entries newest first.
-			for _, table := range ObjectIndexTables {
-				where := append([]string{"object_id = " + b.arg(v)}, idBounds(b, "activity_id", ids.Lo, ids.Hi, f.BeforeID)...)
-				from := `(SELECT activity_id FROM ` + table + whereClause(where) + `) AS o CROSS JOIN activities`
-				branch(from, []string{"id = o.activity_id"}, "o.activity_id")
+		if tables := d.levels(split); tables != nil {
+			// One branch per table of the column's index (and per operator,
+			// where the index is keyed by it too), each walking the value's
+			// entries newest first.
+			for _, op := range levelOperators(split, f.Operators) {
+				key := levelKey(b, split, v, op)
+				for _, table := range tables {
+					where := append(slices.Clip(key), idBounds(b, "activity_id", ids.Lo, ids.Hi, f.BeforeID)...)
+					from := `(SELECT activity_id FROM ` + table + whereClause(where) + `) AS k CROSS JOIN activities`
+					branch(from, []string{"id = k.activity_id"}, "k.activity_id")
+				}
 			}
 			continue
 		}
@@ -241,13 +252,55 @@ var (
 	ObjectIndexTables = []string{"recent_object_ids", "newer_object_ids", "object_ids"}
 )
 
-// objectActivities is a query of the ids of the activities whose object_id
-// is one of the values bound at in, read from the object ids' index,
-// narrowed by conditions on activity_id.
-func objectActivities(in string, bounds []string) string {
+// levels returns the tables that hold the index of a text column out of
+// the activities table, in levels (internal/sequencer's deferredIndex),
+// newest entries first; nil for a column indexed in the activities table.
+func (d Dialect) levels(column string) []string {
+	switch column {
+	case "object_id":
+		return ObjectIndexTables
+	case "activity_system_name":
+		return d.ActivityNameTables
+	}
+	return nil
+}
+
+// levelOperators are the operators whose entries of a levelled index
+// (Dialect.levels) are walked apart, where the index is keyed by the
+// operator too: those given, or both; [""] where it is not.
+func levelOperators(column string, operators []auditlog.Operator) []auditlog.Operator {
+	switch {
+	case column != "activity_system_name":
+		return []auditlog.Operator{""}
+	case len(operators) == 0:
+		return []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine}
+	}
+	return operators
+}
+
+// levelKey binds the conditions on a levelled index that select one value
+// of column, and one operator unless "".
+func levelKey(b *builder, column, value string, op auditlog.Operator) []string {
+	key := []string{column + " = " + b.arg(value)}
+	if op != "" {
+		key = append(key, "operator = "+b.arg(string(op)))
+	}
+	return key
+}
+
+// indexedIDs is a query of the ids of the activities whose column (one
+// with a levelled index) is one of values, and whose operator is one of
+// operators where the index is keyed by it (all when none is given), read
+// from every level, narrowed to lo <= id <= hi and id < before (0 leaves
+// each out).
+func (d Dialect) indexedIDs(b *builder, column string, values []string, operators []auditlog.Operator, lo, hi, before int64) string {
+	where := []string{column + " IN (" + list(b, values) + ")"}
+	if column == "activity_system_name" && len(operators) == 1 {
+		where = append(where, "operator = "+b.arg(string(operators[0])))
+	}
+	where = append(where, idBounds(b, "activity_id", lo, hi, before)...)
 	var parts []string
-	for _, table := range ObjectIndexTables {
-		where := append([]string{"object_id IN (" + in + ")"}, bounds...)
+	for _, table := range d.levels(column) {
 		parts = append(parts, `SELECT activity_id FROM `+table+whereClause(where))
 	}
 	return strings.Join(parts, " UNION ALL ")

@@ -59,6 +59,11 @@ type Dialect struct {
 	// operator), which counts one operator's matches in an id range
 	// without reading a row.
 	OperatorIndexes []string
+	// ActivityNameTables, when set, hold that index for activity names
+	// out of the activities table, in levels (internal/sequencer's
+	// deferredIndex), newest entries first: tables of
+	// (activity_system_name, operator, activity_id).
+	ActivityNameTables []string
 	// ForUpdate ends a query that reads rows a change will write, to lock
 	// them where the database knows row locks (" FOR UPDATE"), so that
 	// changes through other nodes take turns and each records the values it
