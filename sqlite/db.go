@@ -160,6 +160,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return db.LookupActivityType(ctx, name)
 		},
 		Now:          db.now,
+		Snapshot:     db.snapshot,
 		MaxGroupRows: cfg.MaxGroupRows,
 		AfterCommit: func(size uint64) {
 			index.Committed()

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,12 @@ type Config struct {
 	Lookup sqlstore.TypeLookup
 	// Now is the store's clock.
 	Now func() time.Time
+	// Snapshot, when set, runs fn in a read-only transaction, on one
+	// snapshot of the database. Record looks a request's event ids up
+	// there before the request joins the queue, on the request's own
+	// goroutine, so that the writer, which commits one group at a time,
+	// looks up only what was committed since (eventsRecorded).
+	Snapshot func(ctx context.Context, fn func(q sqlstore.Querier) error) error
 	// MaxGroupRows bounds how many activities one commit writes; 0 means 20,000.
 	MaxGroupRows int
 	// AfterCommit, if set, runs after each commit's requests are answered,
@@ -92,8 +99,19 @@ type job struct {
 	apply      func(ctx context.Context, tx sqlstore.Querier) ([]auditlog.NewActivity, error)
 	activities []sqlstore.Pending
 
+	// early holds the job's event ids recorded in the log as Record saw
+	// it; nil when they were not looked up before the queue.
+	early *earlyLookup
+
 	ids []int64
 	err error
+}
+
+// earlyLookup is what a lookup of event ids before the queue found: the
+// recorded ones among them, as of a log of size activities.
+type earlyLookup struct {
+	recorded map[string]recordedEvent
+	size     uint64
 }
 
 // New starts a sequencer.
@@ -123,7 +141,33 @@ func New(cfg Config) *Sequencer {
 // Record records prepared activities as one all-or-nothing unit and
 // returns their ids, once they are durable.
 func (s *Sequencer) Record(ctx context.Context, activities []sqlstore.Pending) ([]int64, error) {
-	return s.submit(&job{ctx: ctx, activities: activities})
+	j := &job{ctx: ctx, activities: activities}
+	if err := s.lookUpEarly(ctx, j); err != nil {
+		return nil, s.cfg.Dialect.Wrap("find recorded events", err)
+	}
+	return s.submit(j)
+}
+
+// lookUpEarly looks the job's event ids up in one snapshot of the log,
+// with its size, when the store offers snapshots and the job has any.
+func (s *Sequencer) lookUpEarly(ctx context.Context, j *job) error {
+	keys := eventKeys([]*job{j}, nil)
+	if s.cfg.Snapshot == nil || len(keys) == 0 {
+		return nil
+	}
+	return s.cfg.Snapshot(ctx, func(q sqlstore.Querier) error {
+		var size int64
+		err := q.QueryRow(ctx, `SELECT id FROM activities ORDER BY id DESC LIMIT 1`).Scan(&size)
+		if err != nil && !errors.Is(err, sqlstore.ErrNoRows) {
+			return err
+		}
+		recorded, err := lookUpEvents(ctx, q, s.cfg.Dialect, keys, sqlstore.EventIndexTables, 0)
+		if err != nil {
+			return err
+		}
+		j.early = &earlyLookup{recorded: recorded, size: uint64(size)}
+		return nil
+	})
 }
 
 // Change runs apply in a write transaction and records the activities it
@@ -283,7 +327,7 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 	created := max(s.cfg.Now().UnixMicro(), lastCreated)
 	createdAt := time.UnixMicro(created)
 
-	recorded, err := s.recordedEvents(ctx, tx, jobs)
+	recorded, err := s.eventsRecorded(ctx, tx, jobs, size)
 	if err != nil {
 		return err
 	}
@@ -411,38 +455,89 @@ func (ix *deferredIndex) insert(ctx context.Context, tx Tx, entries keyed, befor
 	return nil
 }
 
+// holding returns the levels that can hold the entries of the activities
+// after the first from, in a log of to activities: the first, and each
+// level that a level before it moved into since, when the log passed a
+// multiple of the span of the level before.
+func (ix *deferredIndex) holding(from, to uint64) []string {
+	levels := []string{ix.levels[0]}
+	span := ix.first
+	for i := 1; i < len(ix.levels); i++ {
+		if from/span != to/span {
+			levels = append(levels, ix.levels[i])
+		}
+		span *= ix.growth
+	}
+	return levels
+}
+
 // A recordedEvent is the activity an event id recorded: its id and leaf.
 type recordedEvent struct {
 	id   int64
 	leaf *tlog.LeafTemplate
 }
 
-// recordedEvents looks up which of the jobs' event ids (per recorder) are
+// eventsRecorded looks up which of the jobs' event ids (per recorder) are
 // recorded already, by this process or another, under which id and with
-// which content.
-func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map[string]recordedEvent, error) {
+// which content, in a log of size activities. A job looked up early
+// (Record) knows those of the log up to the size it saw: what was
+// committed since is read from the levels that can hold it
+// (deferredIndex.holding), for ids above the smallest size the jobs saw.
+// Without such a job, every level is read.
+func (s *Sequencer) eventsRecorded(ctx context.Context, tx Tx, jobs []*job, size uint64) (map[string]recordedEvent, error) {
+	recorded := map[string]recordedEvent{}
+	since := size
+	for _, j := range jobs {
+		if j.early == nil || j.early.size > size {
+			since = 0 // not looked up early, or the log is shorter than it was
+			continue
+		}
+		since = min(since, j.early.size)
+		maps.Copy(recorded, j.early.recorded)
+	}
+	keys := eventKeys(jobs, recorded)
+	if len(keys) == 0 {
+		return recorded, nil
+	}
+	tables := sqlstore.EventIndexTables
+	if since > 0 {
+		tables = s.events.holding(since, size)
+	}
+	found, err := lookUpEvents(ctx, tx, s.cfg.Dialect, keys, tables, int64(since))
+	maps.Copy(recorded, found)
+	return recorded, err
+}
+
+// eventKeys are the event ids (per recorder) of the jobs' activities, but
+// those in known.
+func eventKeys(jobs []*job, known map[string]recordedEvent) []string {
 	var keys []string
 	for _, j := range jobs {
 		for i := range j.activities {
 			if k := j.activities[i].EventKey(); k != "" {
-				keys = append(keys, k)
+				if _, ok := known[k]; !ok {
+					keys = append(keys, k)
+				}
 			}
 		}
 	}
+	return keys
+}
+
+// lookUpEvents finds which of the event ids (per recorder) the tables of
+// the event ids' index hold for activities after the id after, and reads
+// those activities, to compare their content with a retry's.
+func lookUpEvents(ctx context.Context, q sqlstore.Querier, d sqlstore.Dialect, keys, tables []string, after int64) (map[string]recordedEvent, error) {
 	recorded := map[string]recordedEvent{}
-	if len(keys) == 0 {
-		return recorded, nil
-	}
-	d := s.cfg.Dialect
 	arg, err := d.TextListArg(keys)
 	if err != nil {
 		return nil, err
 	}
 	var levels []string
-	for _, table := range sqlstore.EventIndexTables {
-		levels = append(levels, `SELECT event_id, id FROM `+table+` WHERE `+d.TextIn("event_id", "$1"))
+	for _, table := range tables {
+		levels = append(levels, `SELECT event_id, id FROM `+table+` WHERE `+d.TextIn("event_id", "$1")+` AND id > $2`)
 	}
-	rows, err := tx.Query(ctx, strings.Join(levels, " UNION ALL "), arg)
+	rows, err := q.Query(ctx, strings.Join(levels, " UNION ALL "), arg, after)
 	if err != nil {
 		return nil, fmt.Errorf("find recorded events: %w", err)
 	}
@@ -468,7 +563,7 @@ func (s *Sequencer) recordedEvents(ctx context.Context, tx Tx, jobs []*job) (map
 	for id := range keyOf {
 		ids = append(ids, id)
 	}
-	err = sqlstore.ReadActivities(ctx, tx, ids, func(a *auditlog.Activity) error {
+	err = sqlstore.ReadActivities(ctx, q, ids, func(a *auditlog.Activity) error {
 		leaf, err := tlog.NewLeafTemplate(*a)
 		recorded[keyOf[a.ID]] = recordedEvent{id: a.ID, leaf: leaf}
 		return err

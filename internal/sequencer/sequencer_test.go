@@ -30,9 +30,13 @@ type opened struct {
 }
 
 // stores opens each kind of store, empty.
-func stores() map[string]func(t *testing.T) opened {
+func stores() map[string]func(t *testing.T) opened { return storesOfGroups(0) }
+
+// storesOfGroups opens each kind of store, empty, whose group commits
+// hold maxGroupRows rows (0: the default).
+func storesOfGroups(maxGroupRows int) map[string]func(t *testing.T) opened {
 	openSQLite := func(t *testing.T, dir string) *sqlite.DB {
-		db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin()})
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Dir: dir, Builtin: catalog.Builtin(), MaxGroupRows: maxGroupRows})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +44,7 @@ func stores() map[string]func(t *testing.T) opened {
 		return db
 	}
 	openPostgres := func(t *testing.T, url string) *postgres.DB {
-		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Builtin: catalog.Builtin()})
+		db, err := postgres.Open(context.Background(), postgres.Config{URL: url, Builtin: catalog.Builtin(), MaxGroupRows: maxGroupRows})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +232,69 @@ func TestIdsAndTheTreeContinueAcrossTwoWritersOfOneStore(t *testing.T) {
 				t.Fatalf("tree head %+v, %v", head, err)
 			}
 		})
+	}
+}
+
+// TestAnEventIDRecordedAfterARequestLookedItUpIsFound holds the writer
+// while two requests with the same event id look it up (before the queue,
+// where neither finds it) and join the queue, each in a group of its own.
+// The second to commit must find the first's activity among those
+// committed since its lookup: in the first level of the event ids' index,
+// or, when the first's commit passed the first level's span, in the next.
+func TestAnEventIDRecordedAfterARequestLookedItUpIsFound(t *testing.T) {
+	sequencer.SetFirstLevel(t, 100)
+	for name, open := range storesOfGroups(1) {
+		for _, fill := range []int{10, 95} {
+			t.Run(fmt.Sprintf("%s, after %d", name, fill), func(t *testing.T) {
+				s := open(t)
+				ctx := context.Background()
+				var acts []auditlog.NewActivity
+				for i := range fill {
+					acts = append(acts, login("u", fmt.Sprintf("00000000-0000-4000-8000-%012d", i)))
+				}
+				if _, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), acts); err != nil {
+					t.Fatal(err)
+				}
+				held, release := make(chan struct{}), make(chan struct{})
+				changed := make(chan error, 1)
+				go func() {
+					changed <- s.shared.Change(ctx, func(context.Context, sqlstore.Querier) ([]auditlog.NewActivity, error) {
+						close(held)
+						<-release
+						return nil, nil
+					})
+				}()
+				<-held
+				// Ten activities each: a commit after 95 passes 100.
+				batch := make([]auditlog.NewActivity, 10)
+				for i := range batch {
+					batch[i] = login("u", fmt.Sprintf("00000000-0000-4000-8000-1%011d", i))
+				}
+				results := make(chan []int64, 2)
+				for range 2 {
+					go func() {
+						ids, err := s.RecordActivities(ctx, auditlog.TokenRecorder(1), batch)
+						if err != nil {
+							t.Error(err)
+						}
+						results <- ids
+					}()
+				}
+				time.Sleep(200 * time.Millisecond) // both look up, then wait in the queue
+				close(release)
+				if err := <-changed; err != nil {
+					t.Fatal(err)
+				}
+				first, second := <-results, <-results
+				if !slices.Equal(first, second) {
+					t.Fatalf("the same batch was recorded as %v and as %v", first, second)
+				}
+				head, err := s.TreeHead(ctx)
+				if err != nil || head.Size != uint64(fill+len(batch)) {
+					t.Fatalf("the log holds %+v (%v), want %d activities", head, err, fill+len(batch))
+				}
+			})
+		}
 	}
 }
 
