@@ -101,16 +101,23 @@ func CheckSeveralColumns(t *testing.T, s auditlog.Store, stored []auditlog.Activ
 }
 
 func testSeveralColumns(t *testing.T, open Opener) {
+	s, stored := openSeveralColumns(t, open)
+	CheckSeveralColumns(t, s, stored)
+}
+
+// openSeveralColumns opens a store and records 300 of SeveralColumns'
+// activities in it, two a minute, so that date filters select part of the
+// log; it returns the store and what it holds, oldest first.
+func openSeveralColumns(t *testing.T, open Opener) (auditlog.Store, []auditlog.Activity) {
 	clock := NewClock(base)
 	s := open(t, clock)
 	for i := range 300 {
-		// Two activities a minute: the date filters select part of the log.
 		clock.Set(base.Add(time.Duration(i) * 30 * time.Second))
 		record(t, s, SeveralColumns(i))
 	}
 	stored := all(t, s)
 	slices.Reverse(stored)
-	CheckSeveralColumns(t, s, stored)
+	return s, stored
 }
 
 // AwaitIndexed waits until the store's full-text index holds every

@@ -106,13 +106,6 @@ func CheckActivityNames(t *testing.T, s auditlog.Store, stored []auditlog.Activi
 }
 
 func testActivityNames(t *testing.T, open Opener) {
-	clock := NewClock(base)
-	s := open(t, clock)
-	for i := range 300 {
-		clock.Set(base.Add(time.Duration(i) * 30 * time.Second))
-		record(t, s, SeveralColumns(i))
-	}
-	stored := all(t, s)
-	slices.Reverse(stored)
+	s, stored := openSeveralColumns(t, open)
 	CheckActivityNames(t, s, stored)
 }

@@ -377,15 +377,17 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 // A deferredIndex is an index of activities by a key (event ids, object
 // ids) kept out of the activities table, in levels: tables of (key,
 // activity id), newest entries first. New entries go to the first, which
-// holds those of the last 65,536 activities at most, so that a commit
-// rewrites few of its pages however large the log. Whenever the log's
+// holds those of the last few activities at most (the first level's span:
+// 65,536 for event ids and object ids), so that a commit rewrites few of
+// its pages however large the log. Whenever the log's
 // size passes a multiple of a level's span, the level moves into the next
 // in key order; each level spans growth times more activities than the
 // one before, the last all the rest. A B-tree on such a key in the
 // activities table instead takes each activity's entry on a page of its
 // own once it outgrows a commit. The moves follow from the ids alone, so
 // nodes that write in turn need no count of the levels. Readers read every
-// level (sqlstore's queries, recordedEvents).
+// level (sqlstore's queries, lookUpEvents), or those that can hold what they
+// look for (holding).
 //
 // How much a move rewrites depends on the keys. Random keys (event ids)
 // land all over the next level, so a move rewrites most of its pages: the
