@@ -170,7 +170,19 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 		in := d.indexedIDs(b, column, textValues(q.f, column), q.f.Operators, from, 0, to)
 		return Query{SQL: `SELECT count(*) FROM (` + in + `) AS matches`, Args: b.args}
 	}
-	where := []string{"id >= " + b.arg(from), "id < " + b.arg(to)}
+	// A column indexed in levels that the count walks drives it: each of
+	// its entries in the range is joined to its row, for the other
+	// conditions.
+	table, drive := "activities", ""
+	var where []string
+	for _, c := range textFilters(q.f) {
+		if len(c.values) > 0 && len(q.f.IDs) == 0 && d.levels(c.column) != nil && (indexed == "" || indexed == c.column) {
+			table = "(" + d.indexedIDs(b, c.column, c.values, q.f.Operators, from, 0, to) + ") AS k CROSS JOIN activities"
+			where, drive = []string{"id = k.activity_id"}, c.column
+			break
+		}
+	}
+	where = append(where, "id >= "+b.arg(from), "id < "+b.arg(to))
 	if q.operator != "" && len(q.f.Operators) == 1 {
 		// The operator's condition narrows an index on (column, operator);
 		// otherwise, next to another filter, it is kept off the operator's
@@ -187,20 +199,17 @@ func (q barQuery) query(from, to int64, indexed string, d Dialect) Query {
 	for _, c := range textFilters(q.f) {
 		column := c.column
 		switch {
-		case len(c.values) == 0:
+		case len(c.values) == 0 || column == drive:
 			continue
 		case indexed != "" && column != indexed:
 			column = d.Unindexed(column)
-		case d.levels(column) != nil && len(q.f.IDs) == 0:
-			where = append(where, "id IN ("+d.indexedIDs(b, column, c.values, q.f.Operators, from, 0, to)+")")
-			continue
 		}
 		where = append(where, column+" IN ("+list(b, c.values)+")")
 	}
 	if q.operator == "" {
-		return Query{SQL: `SELECT operator, count(*) FROM activities` + whereClause(where) + ` GROUP BY operator`, Args: b.args}
+		return Query{SQL: `SELECT operator, count(*) FROM ` + table + whereClause(where) + ` GROUP BY operator`, Args: b.args}
 	}
-	return Query{SQL: `SELECT count(*) FROM activities` + whereClause(where), Args: b.args}
+	return Query{SQL: `SELECT count(*) FROM ` + table + whereClause(where), Args: b.args}
 }
 
 // narrowestIndex returns the text column of f whose index holds the fewest
