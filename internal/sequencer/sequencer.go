@@ -143,7 +143,7 @@ func New(cfg Config) *Sequencer {
 func (s *Sequencer) Record(ctx context.Context, activities []sqlstore.Pending) ([]int64, error) {
 	j := &job{ctx: ctx, activities: activities}
 	if err := s.lookUpEarly(ctx, j); err != nil {
-		return nil, s.cfg.Dialect.Wrap("find recorded events", err)
+		return nil, s.cfg.Dialect.Wrap("look up event ids", err)
 	}
 	return s.submit(j)
 }
@@ -159,7 +159,7 @@ func (s *Sequencer) lookUpEarly(ctx context.Context, j *job) error {
 		var size int64
 		err := q.QueryRow(ctx, `SELECT id FROM activities ORDER BY id DESC LIMIT 1`).Scan(&size)
 		if err != nil && !errors.Is(err, sqlstore.ErrNoRows) {
-			return err
+			return fmt.Errorf("read the newest activity: %w", err)
 		}
 		recorded, err := lookUpEvents(ctx, q, s.cfg.Dialect, keys, sqlstore.EventIndexTables, 0)
 		if err != nil {
@@ -354,7 +354,9 @@ func (s *Sequencer) sequence(ctx context.Context, tx Tx, jobs []*job) error {
 				events.add(id, key)
 			}
 			objects.add(id, p.ObjectID)
-			names.add(id, p.SystemName, string(p.Operator))
+			if s.names.levels != nil {
+				names.add(id, p.SystemName, string(p.Operator))
+			}
 			rows = append(rows, Row{ID: id, CreatedUS: created, Pending: p})
 			ids[i] = id
 		}
@@ -484,8 +486,10 @@ type recordedEvent struct {
 // which content, in a log of size activities. A job looked up early
 // (Record) knows those of the log up to the size it saw: what was
 // committed since is read from the levels that can hold it
-// (deferredIndex.holding), for ids above the smallest size the jobs saw.
-// Without such a job, every level is read.
+// (deferredIndex.holding), for ids above the smallest size the jobs saw,
+// and nothing is read when nothing was committed since. A job not looked
+// up early (a change's own activities), or looked up in a log longer than
+// this one, has every level read.
 func (s *Sequencer) eventsRecorded(ctx context.Context, tx Tx, jobs []*job, size uint64) (map[string]recordedEvent, error) {
 	recorded := map[string]recordedEvent{}
 	since := size
@@ -498,8 +502,8 @@ func (s *Sequencer) eventsRecorded(ctx context.Context, tx Tx, jobs []*job, size
 		maps.Copy(recorded, j.early.recorded)
 	}
 	keys := eventKeys(jobs, recorded)
-	if len(keys) == 0 {
-		return recorded, nil
+	if len(keys) == 0 || since == size {
+		return recorded, nil // nothing to look for, or nothing committed since every job looked
 	}
 	tables := sqlstore.EventIndexTables
 	if since > 0 {

@@ -265,12 +265,16 @@ func (d Dialect) levels(column string) []string {
 	return nil
 }
 
+// keyedByOperator says whether a levelled index (Dialect.levels) is keyed
+// by the operator after the column: the activity names' is.
+func keyedByOperator(column string) bool { return column == "activity_system_name" }
+
 // levelOperators are the operators whose entries of a levelled index
 // (Dialect.levels) are walked apart, where the index is keyed by the
 // operator too: those given, or both; [""] where it is not.
 func levelOperators(column string, operators []auditlog.Operator) []auditlog.Operator {
 	switch {
-	case column != "activity_system_name":
+	case !keyedByOperator(column):
 		return []auditlog.Operator{""}
 	case len(operators) == 0:
 		return []auditlog.Operator{auditlog.OperatorHuman, auditlog.OperatorMachine}
@@ -295,7 +299,7 @@ func levelKey(b *builder, column, value string, op auditlog.Operator) []string {
 // each out).
 func (d Dialect) indexedIDs(b *builder, column string, values []string, operators []auditlog.Operator, lo, hi, before int64) string {
 	where := []string{column + " IN (" + list(b, values) + ")"}
-	if column == "activity_system_name" && len(operators) == 1 {
+	if keyedByOperator(column) && len(operators) == 1 {
 		where = append(where, "operator = "+b.arg(string(operators[0])))
 	}
 	where = append(where, idBounds(b, "activity_id", lo, hi, before)...)
